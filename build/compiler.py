@@ -1,0 +1,70 @@
+"""Which C compiler and flags to use, from one place.
+
+Precedence: the ``CC`` environment variable, else the compiler Python was
+built with, else ``cc``.  Flags: ``-O3 -std=gnu99 -fopenmp -fno-math-errno
+-ffp-contract=off`` plus ``-march=native`` unless ``IONC_PORTABLE=1``;
+``IONC_CFLAGS`` adds flags.  Never ``-ffast-math``: expm1 and NaN semantics
+are part of ionc's accuracy contract.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sysconfig
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+class CompilerNotFoundError(RuntimeError):
+    """No working C compiler: the message names the one looked for."""
+
+
+BASE_FLAGS = ("-O3", "-g0", "-std=gnu99", "-fopenmp", "-fno-math-errno", "-ffp-contract=off")
+NATIVE_FLAGS = ("-march=native",)
+PORTABLE_FLAGS = ("-mtune=generic",)
+
+
+@dataclass(frozen=True)
+class CompilerSettings:
+    """The compiler command, its version banner and the flags of one build."""
+
+    command: tuple[str, ...]
+    version: str
+    compile_flags: tuple[str, ...]
+    link_flags: tuple[str, ...]
+
+    def describe(self) -> str:
+        return f"{' '.join(self.command)} ({self.version}) {' '.join(self.compile_flags)}"
+
+
+def _compiler_command() -> tuple[str, ...]:
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    return tuple(shlex.split(cc))
+
+
+@lru_cache(maxsize=None)
+def _version(executable: str) -> str:
+    try:
+        out = subprocess.run([executable, "--version"], capture_output=True, text=True,
+                             timeout=30)
+    except OSError as exc:
+        raise CompilerNotFoundError(f"C compiler {executable!r} cannot run: {exc}") from exc
+    return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) \
+        else "unknown"
+
+
+def compiler_settings(portable: bool | None = None) -> CompilerSettings:
+    """The settings a C build uses now (read from the environment each call)."""
+    command = _compiler_command()
+    exe = shutil.which(command[0]) if command else None
+    if exe is None:
+        raise CompilerNotFoundError(
+            f"no C compiler found: looked for {command[0] if command else 'cc'!r} "
+            "(set CC to a C compiler, install gcc, or use target='numpy')")
+    if portable is None:
+        portable = os.environ.get("IONC_PORTABLE", "") not in ("", "0")
+    flags = BASE_FLAGS + (PORTABLE_FLAGS if portable else NATIVE_FLAGS)
+    flags += tuple(shlex.split(os.environ.get("IONC_CFLAGS", "")))
+    return CompilerSettings(command, _version(exe), flags, ("-fopenmp",))

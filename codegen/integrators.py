@@ -1,0 +1,55 @@
+"""Time-stepping schemes, built symbolically from a gate's derivative.
+
+Each integrator maps ``(f, g, dt)`` - the right-hand side ``dg/dt = f(g)``,
+the gate symbol and the step - to the expression of the gate after one step.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy as sp
+from sympy.codegen.cfunctions import expm1
+
+from .spec import SpecError
+
+
+def linear_coefficients(f: sp.Expr, g: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
+    """``(A, B)`` with ``f == A*g + B``; a :class:`SpecError` if f is not linear in g."""
+    A = sp.expand(sp.diff(f, g))
+    if g in A.free_symbols:
+        raise SpecError(f"derivative {f} is not linear in {g}; use method='euler'")
+    B = sp.expand(f).subs(g, 0)
+    return A, B
+
+
+def steady_state(f: sp.Expr, g: sp.Symbol) -> sp.Expr:
+    """The fixed point ``g_inf = -B/A`` of a gate linear in itself."""
+    A, B = linear_coefficients(f, g)
+    return sp.factor_terms(-B / A)
+
+
+def exp_euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
+    """Exponential Euler, exact for frozen V: ``g + (g_inf - g) * (-expm1(A dt))``."""
+    A, _ = linear_coefficients(f, g)
+    return g + (steady_state(f, g) - g) * (-expm1(sp.factor_terms(A) * dt))
+
+
+def euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
+    """Forward Euler: ``g + dt * f(g)`` (conditionally stable; exp_auto is the default)."""
+    return g + dt * f
+
+
+#: Integration methods by the names BrainPy uses.
+INTEGRATORS: dict[str, Callable[[sp.Expr, sp.Symbol, sp.Symbol], sp.Expr]] = {
+    "exp_auto": exp_euler_step,
+    "exp_euler": exp_euler_step,
+    "euler": euler_step,
+}
+
+
+def get_integrator(method: str) -> Callable[[sp.Expr, sp.Symbol, sp.Symbol], sp.Expr]:
+    """The step builder for ``method`` (a clear error lists the known ones)."""
+    try:
+        return INTEGRATORS[method]
+    except KeyError:
+        raise SpecError(f"unknown method {method!r}; known: {sorted(INTEGRATORS)}") from None

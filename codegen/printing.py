@@ -1,0 +1,187 @@
+"""SymPy printers for ionc's targets, and the printing of element functions.
+
+``CPrinter`` prints C99 for a floating type (float32 uses ``expf`` and ``F``
+literals, never a double promotion); ``CudaPrinter`` is the same arithmetic
+for CUDA device code; ``NumPyArrayPrinter`` prints NumPy.  Every function of
+:mod:`ionc.codegen.functions` has one spelling per printer.  Common
+subexpressions are printed as ``const`` locals.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+from sympy.codegen.ast import float32, float64, real
+from sympy.printing.c import C99CodePrinter
+from sympy.printing.numpy import NumPyPrinter
+
+from .elements import ElementFunction
+
+DTYPES = ("float32", "float64")
+
+
+def check_dtype(dtype: str) -> str:
+    """``dtype`` normalised to ``'float32'`` or ``'float64'`` (else a ValueError)."""
+    name = np.dtype(dtype).name if not isinstance(dtype, str) or dtype not in DTYPES else dtype
+    if name not in DTYPES:
+        raise ValueError(f"unsupported dtype {dtype!r}; use one of {DTYPES}")
+    return name
+
+
+def float_literal(value: sp.Expr, dtype: str) -> str:
+    """The shortest decimal that rounds to ``value`` in ``dtype``."""
+    text = str(np.dtype(dtype).type(float(value)))
+    if not any(c in text for c in ".en"):
+        text += ".0"
+    return text + ("f" if dtype == "float32" else "")
+
+
+def common_denominator(expr: sp.Add) -> tuple[sp.Expr, int] | None:
+    """``(numerator, d)`` with ``expr == numerator/d`` and integer coefficients, if d > 1.
+
+    ``x/5 - 8`` prints as ``(x - 40)/5``: one rounding fewer than
+    ``0.2*x - 8``, and the same operations as the formula as published.
+    """
+    coeffs = [t.as_coeff_Mul()[0] for t in expr.args]
+    if not all(c.is_Rational for c in coeffs):
+        return None
+    den = sp.ilcm(*(c.q for c in coeffs)) if len(coeffs) > 1 else coeffs[0].q
+    if den == 1:
+        return None
+    return sp.Add(*(t * den for t in expr.args)), int(den)
+
+
+class CPrinter(C99CodePrinter):
+    """C99 for one floating type; knows ``exprelr`` and ``capped_rate``."""
+
+    def __init__(self, dtype: str = "float64", settings=None):
+        self.dtype = check_dtype(dtype)
+        aliases = {real: float32 if self.dtype == "float32" else float64}
+        super().__init__({"type_aliases": aliases, **(settings or {})})
+
+    def _print_Rational(self, expr):
+        return float_literal(expr, self.dtype)
+
+    def _print_Integer(self, expr):
+        return float_literal(expr, self.dtype)
+
+    def _print_Float(self, expr):
+        return float_literal(expr, self.dtype)
+
+    def _print_Pow(self, expr):
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and 1 <= abs(int(exp)) <= 4:
+            b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Mul"])
+            prod = "*".join([b] * abs(int(exp)))
+            return prod if exp > 0 else f"{float_literal(1, self.dtype)}/({prod})"
+        if exp == sp.Rational(1, 2):
+            return f"{self._ns}sqrt{self._suffix()}({self._print(base)})"
+        return super()._print_Pow(expr)
+
+    def _suffix(self) -> str:
+        return "f" if self.dtype == "float32" else ""
+
+    def _print_Add(self, expr, order=None):
+        split = common_denominator(expr)
+        if split is None:
+            return super()._print_Add(expr, order)
+        return f"({self._print(split[0])})/{float_literal(split[1], self.dtype)}"
+
+    def _print_exprelr(self, expr):
+        return f"ionc_exprelr({self._print(expr.args[0])})"
+
+    def _print_capped_rate(self, expr):
+        return f"ionc_capped_rate({self._print(expr.args[0])})"
+
+
+class CudaPrinter(CPrinter):
+    """CUDA device code: the same arithmetic as :class:`CPrinter`."""
+
+
+class NumPyArrayPrinter(NumPyPrinter):
+    """NumPy expressions over arrays; literals cast to the target dtype."""
+
+    def __init__(self, dtype: str = "float64", settings=None):
+        self.dtype = check_dtype(dtype)
+        super().__init__(settings or {})
+
+    def _print_Rational(self, expr):
+        return f"{float(expr)!r}"
+
+    def _print_Float(self, expr):
+        return f"{float(expr)!r}"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.as_base_exp()
+        if exp.is_Integer and 1 <= int(exp) <= 4:
+            b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Mul"])
+            return "*".join([b] * int(exp))
+        return super()._print_Pow(expr, rational)
+
+    def _print_Add(self, expr, order=None):
+        split = common_denominator(expr)
+        if split is None:
+            return super()._print_Add(expr, order)
+        return f"({self._print(split[0])})/{split[1]!r}.0"
+
+    def _print_exprelr(self, expr):
+        return f"_exprelr({self._print(expr.args[0])})"
+
+    def _print_capped_rate(self, expr):
+        return f"_capped_rate({self._print(expr.args[0])})"
+
+
+PRINTERS = {"c": CPrinter, "cuda": CudaPrinter, "numpy": NumPyArrayPrinter}
+
+
+def make_printer(target: str, dtype: str):
+    """The printer for ``target`` (``'c'``, ``'cuda'`` or ``'numpy'``) and dtype."""
+    try:
+        return PRINTERS[target](dtype)
+    except KeyError:
+        raise ValueError(f"unknown target language {target!r}; known: {sorted(PRINTERS)}") from None
+
+
+@dataclass(frozen=True)
+class PrintedFunction:
+    """An element function as text: its locals, in order, and its outputs."""
+
+    name: str
+    inputs: tuple[str, ...]
+    locals: tuple[tuple[str, str], ...]
+    outputs: tuple[tuple[str, str], ...]
+    doc: str
+
+
+def _ordered(assignments, available):
+    """Assignments reordered so each comes after the symbols it uses."""
+    pending, done = list(assignments), []
+    available = set(available)
+    while pending:
+        for k, (sym, expr) in enumerate(pending):
+            if expr.free_symbols <= available:
+                done.append(pending.pop(k))
+                available.add(sym)
+                break
+        else:
+            raise ValueError(f"cyclic or undefined symbols in {pending}")
+    return done
+
+
+def print_function(fn: ElementFunction, printer) -> PrintedFunction:
+    """``fn`` with common subexpressions eliminated, printed by ``printer``."""
+    taken = {s.name for s in fn.inputs} | {s.name for s, _ in fn.definitions}
+    prefix = next(p for p in ("tmp", "cse", "ionc_tmp") if not any(t.startswith(p) for t in taken))
+    exprs = [e for _, e in fn.definitions] + [e for _, e in fn.outputs]
+    temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True), order="none")
+    k = len(fn.definitions)
+    named = list(zip((s for s, _ in fn.definitions), reduced[:k]))
+    body = _ordered(list(temps) + named, fn.inputs)
+    return PrintedFunction(
+        name=fn.name,
+        inputs=tuple(s.name for s in fn.inputs),
+        locals=tuple((s.name, printer.doprint(e)) for s, e in body),
+        outputs=tuple((name, printer.doprint(e)) for (name, _), e in zip(fn.outputs, reduced[k:])),
+        doc=fn.doc,
+    )

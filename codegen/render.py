@@ -1,0 +1,159 @@
+"""Render kernels into source text through the Jinja2 templates.
+
+:func:`render_kernels` is the end of the code generator: it returns a
+:class:`GeneratedSource` - the source text plus the plain-data description of
+its kernels that the build and runtime stages need (no SymPy in it).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import jinja2
+
+from .elements import ChannelModel, lower_channel
+from .kernels import INOUT, OUT, SCALAR, Kernel, channel_kernels
+from .printing import PrintedFunction, check_dtype, make_printer, print_function
+from .spec import ChannelSpec
+
+TARGETS = ("c", "cuda", "numpy")
+RATE_MAX = {"float32": "1e18", "float64": "1e150"}
+#: Loops shorter than this run on one thread (thread start-up costs more).
+OMP_THRESHOLD = 16384
+
+try:  # the installed version, when there is one
+    from importlib.metadata import version as _version
+    VERSION = _version("ionc")
+except Exception:  # pragma: no cover - running from a source tree
+    VERSION = "0+unknown"
+
+
+@dataclass(frozen=True)
+class KernelSignature:
+    """Name and ``(name, kind)`` arguments of one compiled kernel (after ``n``)."""
+
+    name: str
+    args: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class GeneratedSource:
+    """Emitted source of one channel for one target and dtype, and its interface."""
+
+    channel: str
+    target: str
+    dtype: str
+    method: str
+    source: str
+    declarations: str
+    kernels: dict[str, KernelSignature]
+    gates: tuple[str, ...]
+    parameters: tuple[str, ...]
+    rates: tuple[str, ...]
+    array_params: frozenset = field(default_factory=frozenset)
+    count_nan: str = ""
+
+    @property
+    def hash(self) -> str:
+        """Content hash of the source (16 hex digits)."""
+        return hashlib.sha256(self.source.encode()).hexdigest()[:16]
+
+
+def _environment() -> jinja2.Environment:
+    loader = jinja2.FunctionLoader(
+        lambda name: resources.files("ionc.templates").joinpath(name).read_text())
+    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False)
+
+
+_ENV = _environment()
+
+
+def _c_parameters(fn: PrintedFunction) -> str:
+    ins = [f"real {name}" for name in fn.inputs]
+    outs = [f"real *IONC_RESTRICT out_{name}" for name, _ in fn.outputs]
+    return ", ".join(ins + outs)
+
+
+def _c_declaration(k: Kernel, real: str, restrict: str = "IONC_RESTRICT") -> str:
+    decl = ["int64_t n"]
+    for a in k.args:
+        if a.kind == SCALAR:
+            decl.append(f"{real} {a.name}")
+        elif a.kind in (OUT, INOUT):
+            decl.append(f"{real} *{restrict} {a.name}".replace("* ", "*"))
+        else:
+            decl.append(f"const {real} *{restrict} {a.name}".replace("* ", "*"))
+    return f"void {k.name}({', '.join(decl)})"
+
+
+def _element_call(fn, k: Kernel, target: str) -> str:
+    """One call of element function ``fn`` inside kernel ``k``, as a statement."""
+    arrays = set(k.arrays)
+    if target == "numpy":
+        ins = [s.name for s in fn.inputs]
+        outs = [f"{o}[...]" if o in arrays else o for o in fn.output_names]
+        return f"{', '.join(outs)}, = {fn.name}({', '.join(ins)})"
+    ins = [f"{s.name}[i]" if s.name in arrays else s.name for s in fn.inputs]
+    locals_ = [o for o in fn.output_names if o not in arrays]
+    outs = [f"&{o}[i]" if o in arrays else f"&{o}" for o in fn.output_names]
+    return "".join(f"real {o}; " for o in locals_) + f"{fn.name}({', '.join(ins + outs)});"
+
+
+def _loop_lines(k: Kernel, target: str) -> tuple[list[str], list[str]]:
+    """Statements before the loop (hoisted invariants) and inside it."""
+    return ([_element_call(f, k, target) for f in k.hoisted],
+            [_element_call(f, k, target) for f in (*k.per_element, k.element)])
+
+
+@lru_cache(maxsize=None)
+def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
+                   array_params: frozenset) -> GeneratedSource:
+    model: ChannelModel = lower_channel(spec, method)
+    kernels = channel_kernels(model, array_params)
+    lang = "numpy" if target == "numpy" else target
+    printer = make_printer(lang, dtype)
+    printed = [print_function(fn, printer) for fn in model.functions.values()]
+    real = "float" if dtype == "float32" else "double"
+    context = dict(
+        channel=spec.name, dtype=dtype, version=VERSION, prefix=model.prefix, real=real,
+        rate_max=RATE_MAX[dtype] + ("f" if dtype == "float32" else ""),
+        expm1="expm1f" if dtype == "float32" else "expm1",
+        one="1.0f" if dtype == "float32" else "1.0",
+        omp_threshold=OMP_THRESHOLD,
+        singularities=[str(s) for s in model.singularities],
+        functions=[dict(name=f.name, inputs=f.inputs, locals=f.locals, outputs=f.outputs,
+                        doc=f.doc, parameters=_c_parameters(f)) for f in printed],
+        kernels=[],
+    )
+    for k in kernels.values():
+        prologue, body = _loop_lines(k, lang)
+        context["kernels"].append(dict(
+            name=k.name, args=[a.name for a in k.args], prologue=prologue, body=body,
+            declaration=_c_declaration(k, "real")))
+    template = {"c": "kernel.c.j2", "numpy": "kernel.py.j2"}[target]
+    source = _ENV.get_template(template).render(**context)
+    declarations = "\n".join(
+        [f"int64_t {model.prefix}_count_nan(int64_t n, const {real} *V);"]
+        + [_c_declaration(k, real, restrict="").replace(" *", " *") + ";"
+           for k in kernels.values()])
+    signatures = {task: KernelSignature(k.name, tuple((a.name, a.kind) for a in k.args))
+                  for task, k in kernels.items()}
+    return GeneratedSource(spec.name, target, dtype, method, source, declarations, signatures,
+                           model.gate_names, model.parameter_names, tuple(model.rates),
+                           array_params, f"{model.prefix}_count_nan")
+
+
+def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
+                   method: str = "exp_auto", array_params=frozenset()) -> GeneratedSource:
+    """Emit the kernels of ``spec`` for ``target`` (``'c'`` or ``'numpy'``).
+
+    ``array_params`` names the parameters given per neuron; the others are
+    scalar kernel arguments, and quantities depending only on them are
+    computed once per call.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; known: {TARGETS}")
+    return _render_cached(spec, target, check_dtype(dtype), method, frozenset(array_params))

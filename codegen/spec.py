@@ -1,0 +1,156 @@
+"""Declarative description of a Hodgkin-Huxley-type ion channel.
+
+A :class:`ChannelSpec` is pure data: parameters with defaults, named
+intermediate expressions, gates (each with ``alpha``/``beta`` or
+``inf``/``tau`` SymPy expressions and an exponent), a temperature factor and
+the current.  Every later stage (singularity analysis, integrators, printers)
+reads a spec and nothing else, so adding a channel means writing a spec.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import sympy as sp
+
+#: The membrane potential (mV); every spec's rates are functions of it.
+V = sp.Symbol("V", real=True)
+#: The integration time step (ms).
+dt = sp.Symbol("dt", positive=True)
+
+
+def symbol(name: str) -> sp.Symbol:
+    """A real SymPy symbol, the kind every spec expression is built from."""
+    return sp.Symbol(name, real=True)
+
+
+class SpecError(ValueError):
+    """A channel description that cannot be compiled (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gating variable: ``alpha``/``beta`` rates or ``inf``/``tau``.
+
+    ``power`` is the exponent with which the gate enters the current; it is
+    informational (the current expression is given explicitly in the spec).
+    """
+
+    name: str
+    alpha: sp.Expr | None = None
+    beta: sp.Expr | None = None
+    inf: sp.Expr | None = None
+    tau: sp.Expr | None = None
+    power: int = 1
+
+    def __post_init__(self) -> None:
+        has_rates = self.alpha is not None and self.beta is not None
+        has_inf_tau = self.inf is not None and self.tau is not None
+        if has_rates == has_inf_tau:
+            raise SpecError(
+                f"gate {self.name!r} needs either alpha and beta, or inf and tau "
+                f"(got alpha={self.alpha}, beta={self.beta}, inf={self.inf}, tau={self.tau})")
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        """The state variable of this gate."""
+        return symbol(self.name)
+
+    @property
+    def kind(self) -> str:
+        """``'rates'`` for alpha/beta gates, ``'inf_tau'`` otherwise."""
+        return "rates" if self.alpha is not None else "inf_tau"
+
+    def rate_expressions(self) -> dict[str, sp.Expr]:
+        """The voltage-dependent functions of this gate, keyed by role."""
+        if self.kind == "rates":
+            return {"alpha": self.alpha, "beta": self.beta}
+        return {"inf": self.inf, "tau": self.tau}
+
+
+@dataclass(frozen=True, eq=False)
+class ChannelSpec:
+    """A complete HH-type channel.
+
+    Attributes:
+        name: class name of the channel (``'INa_Ba2002'``).
+        parameters: parameter name -> default value, in signature order.
+        gates: the gating variables.
+        current: the current expression in ``V``, gates and parameters.
+        temperature_factor: multiplies every gate derivative (``phi``);
+            it may depend on parameters only.
+        intermediates: named helper expressions (``x = V - V_sh``) that the
+            rates may use; they are printed as local variables.
+        doc: a short description used in docstrings and reports.
+    """
+
+    name: str
+    parameters: Mapping[str, float]
+    gates: tuple[Gate, ...]
+    current: sp.Expr
+    temperature_factor: sp.Expr = sp.Integer(1)
+    intermediates: Mapping[str, sp.Expr] = field(default_factory=dict)
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---- symbols -----------------------------------------------------
+    @property
+    def parameter_symbols(self) -> tuple[sp.Symbol, ...]:
+        return tuple(symbol(p) for p in self.parameters)
+
+    @property
+    def gate_symbols(self) -> tuple[sp.Symbol, ...]:
+        return tuple(g.symbol for g in self.gates)
+
+    @property
+    def intermediate_symbols(self) -> dict[sp.Symbol, sp.Expr]:
+        return {symbol(k): v for k, v in self.intermediates.items()}
+
+    def expand_intermediates(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` with every intermediate replaced by its definition."""
+        for sym, value in reversed(list(self.intermediate_symbols.items())):
+            expr = expr.xreplace({sym: value})
+        return expr
+
+    def gate(self, name: str) -> Gate:
+        for g in self.gates:
+            if g.name == name:
+                return g
+        raise KeyError(f"{self.name} has no gate {name!r}")
+
+    # ---- validation --------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`SpecError` naming the first problem found."""
+        if not self.name.isidentifier():
+            raise SpecError(f"channel name {self.name!r} is not an identifier")
+        if not self.gates:
+            raise SpecError(f"channel {self.name!r} has no gates")
+        names = [*self.parameters, *self.intermediates, *(g.name for g in self.gates), "V", "dt"]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise SpecError(f"channel {self.name!r}: name(s) used twice: {sorted(dupes)}")
+        for n in names:
+            if not n.isidentifier():
+                raise SpecError(f"channel {self.name!r}: {n!r} is not a valid identifier")
+        params = set(self.parameter_symbols)
+        known = params | {V} | set(self.intermediate_symbols)
+        defined = params | {V}
+        for sym, value in self.intermediate_symbols.items():
+            self._check_symbols(value, defined, f"intermediate {sym}")
+            defined = defined | {sym}
+        for g in self.gates:
+            for role, expr in g.rate_expressions().items():
+                self._check_symbols(expr, known, f"{role} of gate {g.name!r}")
+        self._check_symbols(self.temperature_factor, params, "temperature factor")
+        self._check_symbols(self.current, known | set(self.gate_symbols), "current")
+
+    def _check_symbols(self, expr: sp.Expr, allowed: set, where: str) -> None:
+        if not isinstance(expr, sp.Basic):
+            raise SpecError(f"channel {self.name!r}: {where} is not a SymPy expression: {expr!r}")
+        unknown = sorted(str(s) for s in expr.free_symbols if s not in allowed)
+        if unknown:
+            raise SpecError(
+                f"channel {self.name!r}: {where} uses unknown symbol(s) {unknown}; "
+                f"known: {sorted(str(s) for s in allowed)}")
