@@ -1,1 +1,18 @@
-"""ionc"""
+"""ionc: a compiler for neuron ion-channel models.
+
+``from ionc import INa_Ba2002`` gives a channel with BrainPy's API whose
+kernels were generated from SymPy, with every removable singularity of its
+rate functions found and rewritten.  ``ionc.codegen`` holds the compiler,
+``ionc.build`` the compilation cache.
+"""
+from .channel import Channel
+from .channels import INa_Ba2002
+from .codegen import LIBRARY, get_channel, render_kernels
+
+
+def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = "exp_auto") -> str:
+    """The source ionc emits for library channel ``channel`` (``target`` 'c' or 'numpy')."""
+    return render_kernels(get_channel(channel), target, dtype, method).source
+
+
+__all__ = ["Channel", "INa_Ba2002", "LIBRARY", "emit", "get_channel", "render_kernels"]

@@ -1,0 +1,298 @@
+"""The compiled channel users hold, with BrainPy's channel API.
+
+:class:`Channel` is generic: a subclass names a spec and gets ``update``,
+``current``, ``reset_state``, one ``d<gate>`` per gate and one
+``f_<gate>_<rate>`` per rate.  States ``p``, ``q``, ... are NumPy arrays of
+shape ``varshape`` (or ``(batch, *varshape)`` after ``reset_state(V, batch_size)``).
+"""
+from __future__ import annotations
+
+import itertools
+import shutil
+import warnings
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .build import CompilerNotFoundError, compiler_settings
+from .codegen import ChannelSpec, GeneratedSource, SingularityReport, lower_channel, render_kernels
+from .inputs import as_voltage, check_dt, resolve_parameter, varshape_of
+from .kernels import HostKernels
+
+HOST_TARGETS = ("cpu", "numpy", "auto")
+NAN_POLICIES = ("raise", "propagate")
+_names = itertools.count()
+
+
+def _host_target(target: str) -> str:
+    if target not in HOST_TARGETS:
+        raise ValueError(f"unknown target {target!r}; use one of {HOST_TARGETS}")
+    if target != "auto":
+        return target
+    try:
+        compiler_settings()
+        return "cpu"
+    except CompilerNotFoundError as exc:
+        warnings.warn(f"{exc}; falling back to the NumPy target", RuntimeWarning, stacklevel=3)
+        return "numpy"
+
+
+class Channel:
+    """A Hodgkin-Huxley-type channel compiled from ``spec`` (see subclasses)."""
+
+    spec: ClassVar[ChannelSpec]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for gate in cls.spec.gates:
+            setattr(cls, f"d{gate.name}", _derivative_method(gate.name))
+            for role in gate.rate_expressions():
+                setattr(cls, f"f_{gate.name}_{role}", _rate_method(f"{role}_{gate.name}"))
+            setattr(cls, gate.name, _state_property(gate.name))
+
+    def __init__(self, size, keep_size: bool = False, method: str = "exp_auto",
+                 name: str | None = None, mode: Any = None, *, dtype: str = "float64",
+                 target: str = "cpu", nan_policy: str = "raise", dt: float = 0.1,
+                 **parameters):
+        unknown = set(parameters) - set(self.spec.parameters)
+        if unknown:
+            raise TypeError(f"{self.spec.name} got unknown parameter(s) {sorted(unknown)}; "
+                            f"its parameters are {list(self.spec.parameters)}")
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+        self.varshape = varshape_of(size, keep_size)
+        self.size = size
+        self.keep_size = keep_size
+        self.method = method
+        self.mode = mode
+        self.name = name or f"{self.spec.name}{next(_names)}"
+        self.nan_policy = nan_policy
+        self.dt = check_dt(dt)
+        self.target = _host_target(target)
+        self._lang = "c" if self.target == "cpu" else "numpy"
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        self._parameter_values = {
+            p: (lambda v: v(self.varshape) if callable(v) else v)(parameters.get(p, default))
+            for p, default in self.spec.parameters.items()}
+        self._allocate(self.varshape)
+
+    # ---- construction -------------------------------------------------
+    def _allocate(self, shape: tuple[int, ...]) -> None:
+        """(Re)build states and parameters for ``shape``; compile kernels if needed."""
+        params = {p: resolve_parameter(p, v, shape, self.dtype)
+                  for p, v in self._parameter_values.items()}
+        arrays = frozenset(p for p, v in params.items() if isinstance(v, np.ndarray))
+        generated = render_kernels(self.spec, self._lang, self.dtype.name, self.method, arrays)
+        self._generated: GeneratedSource = generated
+        self._kernels = HostKernels(generated)
+        self._shape = shape
+        self._n = int(np.prod(shape))
+        self._params = params
+        self._states = {g: np.zeros(shape, self.dtype) for g in generated.gates}
+        k = self._kernels
+        self._fixed = {p: (k.pointer(v) if isinstance(v, np.ndarray) else k.scalar(v))
+                       for p, v in params.items()}
+        self._fixed.update({g: k.pointer(a) for g, a in self._states.items()})
+        self._update_args, self._update_slots = self._template("update", ("dt", "V"))
+
+    def _template(self, task: str, free: tuple[str, ...]):
+        """Arguments of ``task`` with the ``free`` ones left as slots to fill per call."""
+        args, slots = [], []
+        for name, _ in self._generated.kernels[task].args:
+            args.append(None if name in free else self._fixed[name])
+            if name in free:
+                slots.append((len(args) - 1, name))
+        return args, slots
+
+    def _call(self, task: str, **values) -> None:
+        args, slots = self._template(task, tuple(values))
+        for index, name in slots:
+            value = values[name]
+            args[index] = (self._kernels.pointer(value) if isinstance(value, np.ndarray)
+                           else self._kernels.scalar(value))
+        self._kernels.functions[task](self._n, *args)
+
+    # ---- inputs -------------------------------------------------------
+    def _voltage(self, V) -> np.ndarray:
+        if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == self._shape
+                and V.flags.c_contiguous):
+            arr = V
+        else:
+            arr = as_voltage(V, self._shape, self.dtype)
+        if self.nan_policy == "raise":
+            bad = self._kernels.count_nan(self._n, self._kernels.pointer(arr))
+            if bad:
+                raise ValueError(
+                    f"V contains {bad} NaN value(s); the states were left unchanged "
+                    f"(pass nan_policy='propagate' to let NaN flow into the gates)")
+        return arr
+
+    # ---- BrainPy API --------------------------------------------------
+    def reset_state(self, V, batch_size: int | None = None) -> None:
+        """Set every gate to its steady state at ``V`` (states get a batch axis if asked)."""
+        shape = self.varshape if batch_size is None else (int(batch_size), *self.varshape)
+        if batch_size is not None and int(batch_size) <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if shape != self._shape:
+            self._allocate(shape)
+        arr = self._voltage(V)
+        self._call("steady_state", V=arr)
+
+    def reset(self, V, batch_size: int | None = None) -> None:
+        """Alias of :meth:`reset_state`."""
+        self.reset_state(V, batch_size)
+
+    def update(self, *args, dt: float | None = None) -> None:
+        """Advance the gates one step: ``update(V)`` or ``update(tdi, V)``.
+
+        ``tdi`` is a dict with ``'t'`` and ``'dt'``; otherwise ``dt`` is the
+        keyword, else the object's ``dt`` (default 0.1 ms).  The rates are
+        evaluated at this ``V``.  Invalid input raises before any state changes.
+        """
+        if len(args) == 2:
+            tdi, V = args
+            if dt is None:
+                dt = tdi["dt"] if isinstance(tdi, dict) else getattr(tdi, "dt")
+        elif len(args) == 1:
+            V = args[0]
+        else:
+            raise TypeError(f"update takes (V) or (tdi, V), got {len(args)} positional args")
+        step = self.dt if dt is None else check_dt(dt)
+        arr = self._voltage(V)
+        args_ = self._update_args
+        for index, name in self._update_slots:
+            args_[index] = (self._kernels.scalar(step) if name == "dt"
+                            else self._kernels.pointer(arr))
+        self._kernels.functions["update"](self._n, *args_)
+
+    def current(self, V, out: np.ndarray | None = None) -> np.ndarray:
+        """The channel current at ``V`` with the gates of the last update."""
+        arr = self._voltage(V)
+        out = np.empty(self._shape, self.dtype) if out is None else out
+        self._check_out(out)
+        self._call("current", V=arr, I=out)
+        return out
+
+    def _check_out(self, out: np.ndarray) -> None:
+        if (not isinstance(out, np.ndarray) or out.shape != self._shape
+                or out.dtype != self.dtype or not out.flags.c_contiguous):
+            raise ValueError(f"out must be a C-contiguous {self.dtype} array of shape "
+                             f"{self._shape}")
+
+    def _rate(self, rate: str, V) -> np.ndarray:
+        arr = self._voltage(V)
+        out = np.empty(self._shape, self.dtype)
+        self._call(rate, V=arr, **{rate: out})
+        return out
+
+    def _derivative(self, gate: str, value, V) -> np.ndarray:
+        arr = self._voltage(V)
+        g = as_voltage(value, self._shape, self.dtype, name=gate)
+        out = np.empty(self._shape, self.dtype)
+        self._call(f"d{gate}", V=arr, **{gate: g, f"d{gate}": out})
+        return out
+
+    # ---- states -------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of the gate states."""
+        return {g: a.copy() for g, a in self._states.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Load gate states (all or nothing: checked before anything is written)."""
+        missing = set(self._states) - set(state)
+        if missing:
+            raise KeyError(f"state dict lacks {sorted(missing)}")
+        values = {g: as_voltage(state[g], self._shape, self.dtype, name=g) for g in self._states}
+        for g, v in values.items():
+            self._states[g][...] = v
+
+    def save_states(self, filename: str) -> None:
+        """Write the gate states to an ``.npz`` file."""
+        np.savez(filename, **self._states)
+
+    def load_states(self, filename: str) -> None:
+        """Read gate states written by :meth:`save_states`."""
+        with np.load(filename) as data:
+            self.load_state_dict({k: data[k] for k in data.files})
+
+    def vars(self) -> dict[str, np.ndarray]:
+        return {f"{self.name}.{g}": a for g, a in self._states.items()}
+
+    def train_vars(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def nodes(self) -> dict[str, "Channel"]:
+        return {self.name: self}
+
+    def clear_input(self) -> None:
+        """Channels hold no input; present for BrainPy compatibility."""
+
+    def unique_name(self) -> str:
+        return self.name
+
+    def cpu(self) -> "Channel":
+        """States already live on the host."""
+        return self
+
+    def to(self, device: str) -> "Channel":
+        if str(device) != "cpu":
+            raise ValueError(f"{self.spec.name} on target {self.target!r} keeps its states on "
+                             f"the host; cannot move them to {device!r}")
+        return self
+
+    # ---- inspection ---------------------------------------------------
+    def source(self, target: str | None = None) -> str:
+        """The emitted source of this channel (``'c'`` or ``'numpy'``; default: its own)."""
+        lang = self._lang if target is None else {"cpu": "c"}.get(target, target)
+        return render_kernels(self.spec, lang, self.dtype.name, self.method,
+                              self._generated.array_params).source
+
+    @property
+    def singularities(self) -> SingularityReport:
+        """What the compiler found and rewrote in the rate functions."""
+        return lower_channel(self.spec, self.method).singularities
+
+    @property
+    def kernel_hash(self) -> str:
+        return self._generated.hash
+
+    @property
+    def build_info(self) -> str:
+        ext = self._kernels.extension
+        if ext is None:
+            return "NumPy target (no compilation)"
+        return f"{ext.path} ({'built' if ext.built else 'cached'}; {ext.settings.describe()})"
+
+    def __repr__(self) -> str:
+        return (f"{self.spec.name}(name={self.name!r}, shape={self._shape}, "
+                f"dtype={self.dtype.name}, target={self.target!r}, method={self.method!r}, "
+                f"kernel={self.kernel_hash})")
+
+
+def _state_property(gate: str):
+    def get(self):
+        return self._states[gate]
+
+    def set_(self, value):
+        self._states[gate][...] = as_voltage(value, self._shape, self.dtype, name=gate)
+    return property(get, set_, doc=f"state of gate {gate}")
+
+
+def _derivative_method(gate: str):
+    def derivative(self, value, t, V):
+        return self._derivative(gate, value, V)
+    derivative.__name__ = f"d{gate}"
+    derivative.__doc__ = f"d{gate}/dt at V for gate value ``{gate}`` (t is unused)."
+    return derivative
+
+
+def _rate_method(rate: str):
+    role, gate = rate.split("_", 1)
+
+    def f(self, V):
+        return self._rate(rate, V)
+    f.__name__ = f"f_{gate}_{role}"
+    f.__doc__ = f"The rate {rate} at V (removable singularities handled exactly)."
+    return f

@@ -1,0 +1,35 @@
+"""The channels of the library as classes with BrainPy's signatures."""
+from __future__ import annotations
+
+from typing import Any
+
+from .channel import Channel
+from .codegen import channels as specs
+
+
+class INa_Ba2002(Channel):
+    """Sodium current of Bazhenov et al. (2002), compiled by ionc.
+
+    ``I = g_max p^3 q (E - V)``; ``dp/dt = phi (alpha_p (1 - p) - beta_p p)``,
+    ``dq/dt = phi (alpha_q (1 - q) - beta_q q)``, ``phi = 3^((T - 36)/10)``,
+    with ``alpha_p = 0.32 (x - 13)/(1 - exp(-(x - 13)/4))``,
+    ``beta_p = -0.28 (x - 40)/(1 - exp((x - 40)/5))``,
+    ``alpha_q = 0.128 exp(-(x - 17)/18)``, ``beta_q = 4/(1 + exp(-(x - 40)/5))``
+    and ``x = V - V_sh``.  The 0/0 points of alpha_p (x = 13, limit 1.28) and
+    beta_p (x = 40, limit 1.4) are found and removed by the compiler.
+
+    Parameters follow BrainPy (``T``, ``E``, ``g_max``, ``V_sh``: a number, an
+    array broadcastable to the shape, or a callable ``f(shape)``).  ionc adds
+    ``dtype`` (``'float32'``/``'float64'``), ``target`` (``'cpu'``, ``'numpy'``,
+    ``'auto'``), ``nan_policy`` (``'raise'``: a NaN in V is refused and the
+    states are left unchanged; ``'propagate'``) and ``dt`` (ms, for ``update(V)``).
+    """
+
+    spec = specs.INa_Ba2002
+
+    def __init__(self, size, keep_size: bool = False, T: Any = 36., E: Any = 50.,
+                 g_max: Any = 90., V_sh: Any = -50., method: str = "exp_auto",
+                 name: str | None = None, mode: Any = None, *, dtype: str = "float64",
+                 target: str = "cpu", nan_policy: str = "raise", dt: float = 0.1):
+        super().__init__(size, keep_size, method, name, mode, dtype=dtype, target=target,
+                         nan_policy=nan_policy, dt=dt, T=T, E=E, g_max=g_max, V_sh=V_sh)

@@ -1,0 +1,82 @@
+"""Checks and conversions of user input (voltages, steps, parameters) on the host."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+
+def varshape_of(size, keep_size: bool) -> tuple[int, ...]:
+    """BrainPy's ``varshape``: ``size`` as a tuple, flattened unless ``keep_size``."""
+    shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
+    if not shape or any(not isinstance(s, (int, np.integer)) or s <= 0 for s in shape):
+        raise ValueError(f"size must be a positive int or a tuple of them, got {size!r}")
+    shape = tuple(int(s) for s in shape)
+    return shape if keep_size else (int(np.prod(shape)),)
+
+
+def check_dt(dt: Any) -> float:
+    """``dt`` as a float; a ValueError unless it is finite and positive."""
+    try:
+        value = float(dt)
+    except (TypeError, ValueError):
+        raise TypeError(f"dt must be a real number, got {dt!r}") from None
+    if not (value > 0.0) or math.isinf(value):
+        raise ValueError(f"dt must be finite and > 0, got {dt!r}")
+    return value
+
+
+def as_voltage(V: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "V") -> np.ndarray:
+    """``V`` as a C-contiguous array of ``shape`` and ``dtype`` (a copy only if needed).
+
+    Broadcastable input (a scalar clamp level, a ``(1, N)`` row) is expanded;
+    other shapes, non-real dtypes and GPU arrays are refused with a message
+    naming what was expected.
+    """
+    if hasattr(V, "__cuda_array_interface__"):
+        raise TypeError(f"{name} is a GPU array; this channel runs on the host "
+                        f"(target 'cpu' or 'numpy'): pass a NumPy array (e.g. V.get())")
+    arr = np.asarray(V)
+    if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        try:
+            arr = np.broadcast_to(arr, shape)
+        except ValueError:
+            raise ValueError(f"{name} has shape {arr.shape}, expected {shape} "
+                             f"(or a shape broadcastable to it)") from None
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def resolve_parameter(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype
+                      ) -> float | np.ndarray:
+    """A parameter as a Python float (homogeneous) or an array of ``shape``.
+
+    ``value`` may be a number, an array broadcastable to ``shape`` or a
+    callable ``f(shape)`` (a BrainPy initializer).  An array whose entries are
+    all equal is still kept per neuron: the user asked for one.
+    """
+    if callable(value):
+        value = value(shape)
+    if hasattr(value, "__cuda_array_interface__"):
+        value = value.get()
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"parameter {name} must be real, got {value!r}")
+    if arr.ndim == 0:
+        x = float(arr)
+        if not math.isfinite(x):
+            raise ValueError(f"parameter {name} must be finite, got {x}")
+        return x
+    try:
+        arr = np.ascontiguousarray(np.broadcast_to(arr, shape), dtype=dtype)
+    except ValueError:
+        raise ValueError(f"parameter {name} has shape {arr.shape}, which does not "
+                         f"broadcast to the channel's shape {shape}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"parameter {name} has non-finite entries")
+    return arr
+
+
+ParameterValue = float | np.ndarray | Callable

@@ -1,0 +1,73 @@
+"""The singularity analysis finds, proves and rewrites 0/0 points, and reports poles."""
+import re
+
+import pytest
+import sympy as sp
+
+from ionc.codegen import (ChannelSpec, Gate, SpecError, V, exprelr, find_removable_singularities,
+                          get_channel, lower_channel, render_kernels, symbol)
+
+x, V_sh = symbol("x"), symbol("V_sh")
+
+
+def _spec(alpha, beta=sp.Integer(1), name="Test"):
+    return ChannelSpec(name=name, parameters={"V_sh": 0.0}, intermediates={"x": V - V_sh},
+                       gates=(Gate("m", alpha=alpha, beta=beta),), current=symbol("m") * V)
+
+
+def test_ina_ba2002_has_exactly_two_removable_singularities():
+    report = find_removable_singularities(get_channel("INa_Ba2002"))
+    assert len(report) == 2 and not report.poles
+    found = {s.rate_name: s for s in report}
+    assert set(found) == {"alpha_p", "beta_p"}
+    assert sp.simplify(found["alpha_p"].location - (V_sh + 13)) == 0
+    assert sp.simplify(found["beta_p"].location - (V_sh + 40)) == 0
+    assert found["alpha_p"].limit == sp.Rational(128, 100)
+    assert found["beta_p"].limit == sp.Rational(14, 10)
+    assert all(s.method == "exprelr" and s.rewritten.has(exprelr) for s in report)
+    text = str(report)
+    assert "V_sh + 13" in text and "1.28" in text and "1.4" in text
+
+
+def test_no_singularity_is_reported_for_smooth_rates():
+    spec = _spec(0.128 * sp.exp(-(x - 17) / 18), 4 / (1 + sp.exp(-(x - 40) / 5)))
+    assert len(find_removable_singularities(spec)) == 0
+
+
+def test_a_pole_is_reported_and_refused():
+    spec = _spec(1 / (1 - sp.exp(-(x - 13) / 4)), name="Pole")
+    report = find_removable_singularities(spec)
+    assert len(report.poles) == 1 and not report.removable
+    assert "POLE" in str(report)
+    with pytest.raises(SpecError, match="non-removable"):
+        lower_channel(spec)
+
+
+def test_shifted_exponential_denominator_is_found_and_rewritten():
+    # 3 (x - 2 ln 2) / (exp(x/2) - 2) vanishes at x = 2 ln 2 with limit 6/2 = 3
+    spec = _spec(3 * (x - 2 * sp.log(2)) / (sp.exp(x / 2) - 2))
+    (s,) = find_removable_singularities(spec)
+    assert s.removable and sp.simplify(s.location - (V_sh + 2 * sp.log(2))) == 0
+    assert s.limit == 3
+
+
+def test_emitted_c_has_no_raw_cancellation_on_singular_rates():
+    def code(dtype):  # the C text without its comments
+        return re.sub(r"/\*.*?\*/", "", render_kernels(get_channel("INa_Ba2002"), "c",
+                                                          dtype).source, flags=re.S)
+    src = code("float64")
+    assert "ionc_exprelr" in src and "expm1" in src
+    assert "1 - exp(" not in src and "1.0 - exp(" not in src
+    src32 = code("float32")
+    assert "expf(" in src32 and "expm1f(" in src32
+    assert " exp(" not in src32 and "pow(" not in src32 and "expm1(" not in src32
+
+
+def test_unknown_symbol_is_named():
+    with pytest.raises(SpecError, match="unknown symbol.*W"):
+        _spec(symbol("W") * x)
+
+
+def test_gate_without_rates_is_refused():
+    with pytest.raises(SpecError, match="alpha and beta, or inf and tau"):
+        Gate("m", alpha=x)
