@@ -119,7 +119,7 @@ def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
     real = "float" if dtype == "float32" else "double"
     context = dict(
         channel=spec.name, dtype=dtype, version=VERSION, prefix=model.prefix, real=real,
-        rate_max=RATE_MAX[dtype] + ("f" if dtype == "float32" else ""),
+        rate_max=RATE_MAX[dtype], suffix="f" if dtype == "float32" else "",
         expm1="expm1f" if dtype == "float32" else "expm1",
         one="1.0f" if dtype == "float32" else "1.0",
         omp_threshold=OMP_THRESHOLD,

@@ -26,11 +26,17 @@ def mp_steady(V: float, V_sh: float):
     return ap / (ap + bp), aq / (aq + bq)
 
 
-def ulp_error(got, ref_mp, dtype) -> float:
-    """|got - ref| in units of the spacing of ``dtype`` at the reference."""
-    ref = dtype(float(ref_mp))
-    spacing = np.spacing(np.abs(ref)) if ref != 0 else np.finfo(dtype).smallest_subnormal
-    return float(abs(mp.mpf(float(got)) - ref_mp) / mp.mpf(float(spacing)))
+def _ordinal(value, dtype) -> int:
+    """Position of ``value`` among the finite floats of ``dtype`` (monotone, 0 at +-0)."""
+    itype = np.int32 if dtype == np.float32 else np.int64
+    bits = int(np.array(value, dtype).view(itype))
+    return bits if bits >= 0 else -(bits & int(np.iinfo(itype).max))
+
+
+def ulp_error(got, ref_mp, dtype) -> int:
+    """Number of ``dtype`` floats between ``got`` and the correctly rounded reference."""
+    ref = dtype(mp.nstr(ref_mp, 40)) if dtype == np.float32 else dtype(float(ref_mp))
+    return abs(_ordinal(got, dtype) - _ordinal(ref, dtype))
 
 
 def _exprelr(u):
