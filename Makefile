@@ -23,7 +23,8 @@ test: venv
 goldens:
 	$(PYTHON) -m venv .venv-dev
 	.venv-dev/bin/python -m pip install -q -e ".[dev]"
-	.venv-dev/bin/python tests/golden/make_goldens.py
+	.venv-dev/bin/python tests/golden/make_goldens.py float64
+	.venv-dev/bin/python tests/golden/make_goldens.py float32
 
 clean:
 	rm -rf $(VENV) .venv-dev .setuptools-build *.egg-info

@@ -1,0 +1,68 @@
+"""Generate BrainPy golden data for INa_Ba2002 (run with the dev extra: brainpy + jax).
+
+    make goldens      # or: python tests/golden/make_goldens.py
+
+Writes ``ina_ba2002_float64.npz`` and ``ina_ba2002_float32.npz`` next to
+this file: rates and steady states on a voltage grid through both singular
+points, and a voltage-clamp trajectory of 6 neurons with heterogeneous V_sh.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+
+
+def protocol(dtype):
+    V_sh = np.array([-50.0, -50.0, -55.0, -45.5, -63.3, -50.0], dtype)
+    levels = np.array([-37.0, -10.0, -42.0, -4.5, -23.3, 20.0], dtype)  # singular points included
+    steps = 300
+    trace = np.full((steps, V_sh.size), -80.0, dtype)
+    trace[20:220] = levels
+    trace[220:] = -60.0
+    return V_sh, trace
+
+
+def grid(dtype):
+    centers = [-37.0, -10.0]
+    offsets = [0.0] + [s * 10.0 ** k for k in range(-12, 1) for s in (-1, 1)]
+    pts = [c + d for c in centers for d in offsets] + list(np.linspace(-120, 60, 181))
+    return np.unique(np.array(pts, dtype))
+
+
+def generate(x64: bool):
+    import brainpy as bp
+    import brainpy.math as bm
+    import jax
+    jax.config.update("jax_enable_x64", x64)
+    dtype = np.float64 if x64 else np.float32
+    V = grid(dtype)
+    ch = bp.dyn.INa_Ba2002(V.size)
+    rates = {name: np.asarray(getattr(ch, name)(bm.asarray(V)), dtype)
+             for name in ("f_p_alpha", "f_p_beta", "f_q_alpha", "f_q_beta")}
+    ch.reset_state(bm.asarray(V))
+    p_inf, q_inf = np.asarray(ch.p.value, dtype), np.asarray(ch.q.value, dtype)
+
+    V_sh, trace = protocol(dtype)
+    dt = 0.05
+    bm.set_dt(dt)
+    ch = bp.dyn.INa_Ba2002(V_sh.size, V_sh=bm.asarray(V_sh), T=30.0)
+    ch.reset_state(bm.asarray(trace[0]))
+    p, q, I = [], [], []
+    for k in range(trace.shape[0]):
+        Vk = bm.asarray(trace[k])
+        bp.share.save(t=k * dt, dt=dt)
+        ch.update(Vk)
+        p.append(np.asarray(ch.p.value, dtype))
+        q.append(np.asarray(ch.q.value, dtype))
+        I.append(np.asarray(ch.current(Vk), dtype))
+    out = HERE / f"ina_ba2002_{dtype.__name__}.npz"
+    np.savez_compressed(out, V=V, p_inf=p_inf, q_inf=q_inf, V_sh=V_sh, trace=trace, dt=dt,
+                        T=30.0, p=np.array(p), q=np.array(q), I=np.array(I),
+                        brainpy_version=bp.__version__, **rates)
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    generate(x64=(sys.argv[1:] == ["float64"]) if sys.argv[1:] else True)
