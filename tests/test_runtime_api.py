@@ -1,0 +1,157 @@
+"""BrainPy's channel API, input checks, and state safety after refused calls."""
+import numpy as np
+import pytest
+
+from ionc import INa_Ba2002
+
+
+@pytest.fixture(params=["cpu", "numpy"])
+def target(request):
+    return request.param
+
+
+def _primed(target, n=10, **kw):
+    ch = INa_Ba2002(n, target=target, **kw)
+    ch.reset_state(np.linspace(-80, 0, n))
+    ch.update(np.linspace(-60, 20, n), dt=0.1)
+    return ch
+
+
+def _assert_unchanged(ch, before):
+    for g, a in before.items():
+        np.testing.assert_array_equal(getattr(ch, g), a)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (np.zeros(9), ValueError, r"shape \(9,\), expected \(10,\)"),
+    (np.zeros((2, 10)), ValueError, "shape"),
+    (np.array(["a"] * 10), TypeError, "real numbers"),
+    (np.zeros(10, complex), TypeError, "real numbers"),
+])
+def test_bad_voltage_is_refused_and_states_kept(target, bad, error, match):
+    ch = _primed(target)
+    before = ch.state_dict()
+    with pytest.raises(error, match=match):
+        ch.update(bad)
+    _assert_unchanged(ch, before)
+
+
+def test_nan_voltage_refused_by_default_and_allowed_on_request(target):
+    ch = _primed(target)
+    before = ch.state_dict()
+    V = np.full(10, -30.0)
+    V[3] = np.nan
+    with pytest.raises(ValueError, match="1 NaN"):
+        ch.update(V)
+    _assert_unchanged(ch, before)
+    free = _primed(target, nan_policy="propagate")
+    free.update(V)
+    assert np.isnan(free.p[3]) and np.isfinite(np.delete(free.p, 3)).all()
+    with pytest.raises(ValueError, match="nan_policy"):
+        INa_Ba2002(3, nan_policy="ignore")
+
+
+@pytest.mark.parametrize("dt", [0.0, -0.1, float("nan"), float("inf")])
+def test_non_positive_dt_refused(target, dt):
+    ch = _primed(target)
+    before = ch.state_dict()
+    with pytest.raises(ValueError, match="dt must be finite and > 0"):
+        ch.update(np.zeros(10), dt=dt)
+    with pytest.raises(ValueError, match="dt"):
+        ch.update({"t": 0.0, "dt": dt}, np.zeros(10))
+    _assert_unchanged(ch, before)
+
+
+def test_conversions_give_the_same_answer(target):
+    V = np.linspace(-70, 10, 10)
+    ref = _primed(target)
+    ref.update(V)
+    for variant in (list(V), V[::-1].copy()[::-1], np.asfortranarray(V),
+                    np.stack([V, V])[:, :][0]):
+        ch = _primed(target)
+        ch.update(variant)
+        np.testing.assert_array_equal(ch.p, ref.p)
+    ch = _primed(target)
+    ch.update(-30.0)   # a scalar clamp level broadcasts
+    r = _primed(target)
+    r.update(np.full(10, -30.0))
+    np.testing.assert_array_equal(ch.q, r.q)
+
+
+def test_update_signatures_agree(target):
+    V = np.linspace(-70, 10, 10)
+    a, b, c = _primed(target), _primed(target), _primed(target, dt=0.025)
+    a.update({"t": 0.0, "dt": 0.025}, V)
+    b.update(V, dt=0.025)
+    c.update(V)
+    np.testing.assert_array_equal(a.p, b.p)
+    np.testing.assert_array_equal(a.p, c.p)
+
+
+def test_batch_keep_size_and_parameters(target):
+    ch = INa_Ba2002((4, 5), keep_size=True, target=target, g_max=lambda shape: np.full(shape, 60.))
+    assert ch.varshape == (4, 5)
+    ch.reset_state(-65.0, batch_size=3)
+    assert ch.p.shape == (3, 4, 5)
+    ch.update(np.full((3, 4, 5), -20.0))
+    I = ch.current(np.full((3, 4, 5), -20.0))
+    assert I.shape == (3, 4, 5)
+    flat = INa_Ba2002((4, 5), target=target)
+    assert flat.varshape == (20,)
+    with pytest.raises(TypeError, match="gmax"):
+        INa_Ba2002(3, gmax=1.0)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        INa_Ba2002(3, E=np.zeros(4))
+
+
+def test_heterogeneous_parameters_equal_separate_channels(target):
+    E = np.array([50.0, 40.0, 55.0])
+    T = np.array([36.0, 30.0, 22.0])
+    ch = INa_Ba2002(3, E=E, T=T, target=target)
+    V = np.array([-20.0, -37.0, -10.0])
+    ch.reset_state(V - 30)
+    ch.update(V)
+    I = ch.current(V)
+    for i in range(3):
+        one = INa_Ba2002(1, E=E[i], T=T[i], target=target)
+        one.reset_state(V[i:i + 1] - 30)
+        one.update(V[i:i + 1])
+        np.testing.assert_allclose(one.p, ch.p[i:i + 1], rtol=1e-15)
+        np.testing.assert_allclose(one.current(V[i:i + 1]), I[i:i + 1], rtol=1e-14)
+
+
+def test_derivatives_and_rates(target):
+    ch = _primed(target)
+    V = np.linspace(-60, 20, 10)
+    p = np.linspace(0, 1, 10)
+    a, b = ch.f_p_alpha(V), ch.f_p_beta(V)
+    np.testing.assert_allclose(ch.dp(p, 0.0, V), a * (1 - p) - b * p, rtol=1e-13, atol=1e-15)
+    hot = INa_Ba2002(10, T=46.0, target=target)
+    np.testing.assert_allclose(hot.dq(p, 0.0, V), 3.0 * (ch.f_q_alpha(V) * (1 - p)
+                               - ch.f_q_beta(V) * p), rtol=1e-13, atol=1e-15)
+
+
+def test_state_dict_and_files_round_trip(target, tmp_path):
+    ch = _primed(target)
+    saved = ch.state_dict()
+    path = tmp_path / "states.npz"
+    ch.save_states(str(path))
+    ch.update(np.zeros(10))
+    ch.load_states(str(path))
+    _assert_unchanged(ch, saved)
+    with pytest.raises(KeyError, match="lacks"):
+        ch.load_state_dict({"p": saved["p"]})
+    _assert_unchanged(ch, saved)
+    assert set(ch.vars()) == {f"{ch.name}.p", f"{ch.name}.q"} and ch.nodes() == {ch.name: ch}
+
+
+def test_inspection(target):
+    ch = INa_Ba2002(4, dtype="float32", target=target)
+    assert "INa_Ba2002" in repr(ch) and "float32" in repr(ch) and ch.kernel_hash in repr(ch)
+    assert "expm1f" in ch.source("c") and "np.expm1" in ch.source("numpy") or \
+        "numpy.expm1" in ch.source("numpy")
+    assert len(ch.singularities.removable) == 2
+    with pytest.raises(ValueError, match="unknown target"):
+        INa_Ba2002(3, target="tpu")
+    with pytest.raises(ValueError, match="dtype"):
+        INa_Ba2002(3, dtype="float16")
