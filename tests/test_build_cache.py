@@ -1,0 +1,108 @@
+"""The compilation cache: concurrent builders, corrupted entries, missing compilers."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from ionc import INa_Ba2002
+from ionc.build import CompilerNotFoundError, build_c_extension, compiler_settings
+from ionc.build import c_extension
+from ionc.codegen import get_channel, render_kernels
+
+SRC = textwrap.dedent("""
+    #include <stdint.h>
+    double twice(double x) { return 2 * x + %d; }
+""")
+
+
+def _fresh(tmp_path, monkeypatch, tag):
+    monkeypatch.setenv("IONC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(c_extension, "_LOADED", {})
+    return SRC % tag, "double twice(double x);"
+
+
+def test_two_processes_build_the_same_kernel_at_once(tmp_path):
+    script = textwrap.dedent("""
+        import sys, numpy as np
+        from ionc import INa_Ba2002
+        ch = INa_Ba2002(8, T=float(sys.argv[1]))
+        ch.reset_state(np.full(8, -37.0))
+        ch.update(np.full(8, -10.0))
+        print(ch.build_info.split(" (")[0], float(ch.p.sum()))
+    """)
+    env = {**os.environ, "IONC_CACHE_DIR": str(tmp_path / "shared-cache"), "IONC_CFLAGS": "-DIONC_RACE=1"}
+    procs = [subprocess.Popen([sys.executable, "-c", script, "36.0"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    lines = {o[0].strip() for o in outs}
+    assert len(lines) == 1, lines            # same artifact path, same numbers
+    leftovers = [f for f in os.listdir(tmp_path / "shared-cache" / "c") if f.startswith(".")]
+    assert leftovers == []                   # no temporary files or build dirs left behind
+
+
+def test_truncated_cache_entry_is_rebuilt(tmp_path, monkeypatch):
+    source, decl = _fresh(tmp_path, monkeypatch, 1)
+    first = build_c_extension(source, decl)
+    assert first.built and first.lib.twice(2.0) == 5.0
+    data = first.path.read_bytes()
+    first.path.write_bytes(data[: len(data) // 3])          # truncate
+    monkeypatch.setattr(c_extension, "_LOADED", {})
+    second = build_c_extension(source, decl)
+    assert second.built and second.path == first.path
+    assert second.path.read_bytes() == data
+
+
+def test_corrupted_but_same_size_entry_is_rebuilt(tmp_path, monkeypatch):
+    source, decl = _fresh(tmp_path, monkeypatch, 2)
+    first = build_c_extension(source, decl)
+    data = bytearray(first.path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    first.path.write_bytes(bytes(data))
+    monkeypatch.setattr(c_extension, "_LOADED", {})
+    assert build_c_extension(source, decl).built
+
+
+def test_intact_entry_is_reused(tmp_path, monkeypatch):
+    source, decl = _fresh(tmp_path, monkeypatch, 3)
+    assert build_c_extension(source, decl).built
+    monkeypatch.setattr(c_extension, "_LOADED", {})
+    again = build_c_extension(source, decl)
+    assert not again.built and again.lib.twice(1.0) == 5.0
+
+
+def test_cache_key_covers_flags(tmp_path, monkeypatch):
+    source, decl = _fresh(tmp_path, monkeypatch, 4)
+    a = build_c_extension(source, decl)
+    monkeypatch.setenv("IONC_CFLAGS", "-DSOMETHING=1")
+    b = build_c_extension(source, decl)
+    assert a.key != b.key and b.built
+
+
+def test_missing_compiler_is_named(monkeypatch):
+    monkeypatch.setenv("CC", "no-such-cc-ionc")
+    with pytest.raises(CompilerNotFoundError, match="no-such-cc-ionc"):
+        compiler_settings()
+    with pytest.warns(RuntimeWarning, match="NumPy target"):
+        ch = INa_Ba2002(4, target="auto")
+    assert ch.target == "numpy"
+    ch.reset_state(np.full(4, -37.0))
+    assert np.isfinite(ch.p).all()
+
+
+def test_compile_error_is_reported(tmp_path, monkeypatch):
+    from ionc.build import BuildError
+    _fresh(tmp_path, monkeypatch, 5)
+    with pytest.raises(BuildError, match="error"):
+        build_c_extension("double twice(double x) { return x +; }", "double twice(double x);")
+
+
+def test_emitted_source_is_deterministic():
+    spec = get_channel("INa_Ba2002")
+    a = render_kernels(spec, "c", "float64", array_params={"V_sh"})
+    b = render_kernels(spec, "c", "float64", array_params=("V_sh",))
+    assert a.source == b.source and "const real *IONC_RESTRICT V_sh" in a.source
