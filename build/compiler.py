@@ -8,10 +8,13 @@ are part of ionc's accuracy contract.
 """
 from __future__ import annotations
 
+import ctypes.util
 import os
+import platform
 import shlex
 import shutil
 import subprocess
+import sys
 import sysconfig
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,5 +69,15 @@ def compiler_settings(portable: bool | None = None) -> CompilerSettings:
     if portable is None:
         portable = os.environ.get("IONC_PORTABLE", "") not in ("", "0")
     flags = BASE_FLAGS + (PORTABLE_FLAGS if portable else NATIVE_FLAGS)
+    link = ("-fopenmp",)
+    if _has_libmvec() and os.environ.get("IONC_VECTOR_MATH", "1") != "0":
+        flags += ("-DIONC_VECTOR_MATH",)
+        link += ("-lmvec",)
     flags += tuple(shlex.split(os.environ.get("IONC_CFLAGS", "")))
-    return CompilerSettings(command, _version(exe), flags, ("-fopenmp",))
+    return CompilerSettings(command, _version(exe), flags, link)
+
+
+def _has_libmvec() -> bool:
+    """glibc's vector math library is there (x86-64 Linux): exp/expm1 in SIMD lanes."""
+    return (sys.platform.startswith("linux") and platform.machine() == "x86_64"
+            and ctypes.util.find_library("mvec") is not None)

@@ -18,6 +18,13 @@ SRC = textwrap.dedent("""
 """)
 
 
+def _replace_file(path, data: bytes) -> None:
+    """Put ``data`` at ``path`` as a new file (the loaded library's pages stay valid)."""
+    tmp = path.with_name(path.name + ".corrupt")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def _fresh(tmp_path, monkeypatch, tag):
     monkeypatch.setenv("IONC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(c_extension, "_LOADED", {})
@@ -50,7 +57,7 @@ def test_truncated_cache_entry_is_rebuilt(tmp_path, monkeypatch):
     first = build_c_extension(source, decl)
     assert first.built and first.lib.twice(2.0) == 5.0
     data = first.path.read_bytes()
-    first.path.write_bytes(data[: len(data) // 3])          # truncate
+    _replace_file(first.path, data[: len(data) // 3])          # truncated entry
     monkeypatch.setattr(c_extension, "_LOADED", {})
     second = build_c_extension(source, decl)
     assert second.built and second.path == first.path
@@ -62,7 +69,7 @@ def test_corrupted_but_same_size_entry_is_rebuilt(tmp_path, monkeypatch):
     first = build_c_extension(source, decl)
     data = bytearray(first.path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    first.path.write_bytes(bytes(data))
+    _replace_file(first.path, bytes(data))
     monkeypatch.setattr(c_extension, "_LOADED", {})
     assert build_c_extension(source, decl).built
 
