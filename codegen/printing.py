@@ -91,6 +91,18 @@ class CPrinter(C99CodePrinter):
     def _print_exprelr(self, expr):
         return f"ionc_exprelr({self._print(expr.args[0])})"
 
+    def widened(self, expr) -> str:
+        """``expr`` evaluated in double (``ionc_wide``) from its inputs."""
+        self._widen = True
+        try:
+            return self.doprint(expr)
+        finally:
+            self._widen = False
+
+    def _print_Symbol(self, expr):
+        name = super()._print_Symbol(expr)
+        return f"(ionc_wide){name}" if getattr(self, "_widen", False) else name
+
     def _print_capped_rate(self, expr):
         return f"ionc_capped_rate({self._print(expr.args[0])})"
 
@@ -128,6 +140,18 @@ class NumPyArrayPrinter(NumPyPrinter):
     def _print_exprelr(self, expr):
         return f"_exprelr({self._print(expr.args[0])})"
 
+    def widened(self, expr) -> str:
+        """``expr`` evaluated in float64 from its inputs."""
+        self._widen = True
+        try:
+            return self.doprint(expr)
+        finally:
+            self._widen = False
+
+    def _print_Symbol(self, expr):
+        name = super()._print_Symbol(expr)
+        return f"numpy.float64({name})" if getattr(self, "_widen", False) else name
+
     def _print_capped_rate(self, expr):
         return f"_capped_rate({self._print(expr.args[0])})"
 
@@ -149,7 +173,7 @@ class PrintedFunction:
 
     name: str
     inputs: tuple[str, ...]
-    locals: tuple[tuple[str, str], ...]
+    locals: tuple[tuple[str, str, str], ...]      # (type, name, code)
     outputs: tuple[tuple[str, str], ...]
     doc: str
 
@@ -169,8 +193,13 @@ def _ordered(assignments, available):
     return done
 
 
-def print_function(fn: ElementFunction, printer) -> PrintedFunction:
-    """``fn`` with common subexpressions eliminated, printed by ``printer``."""
+def print_function(fn: ElementFunction, printer, wide=frozenset()) -> PrintedFunction:
+    """``fn`` with common subexpressions eliminated, printed by ``printer``.
+
+    Locals named in ``wide`` are computed in double precision from their
+    inputs (type ``ionc_wide``): in float32 kernels ``x = V - V_sh`` is then
+    exact, and the exponent arguments built from it are rounded once.
+    """
     taken = {s.name for s in fn.inputs} | {s.name for s, _ in fn.definitions}
     prefix = next(p for p in ("tmp", "cse", "ionc_tmp") if not any(t.startswith(p) for t in taken))
     exprs = [e for _, e in fn.definitions] + [e for _, e in fn.outputs]
@@ -181,7 +210,8 @@ def print_function(fn: ElementFunction, printer) -> PrintedFunction:
     return PrintedFunction(
         name=fn.name,
         inputs=tuple(s.name for s in fn.inputs),
-        locals=tuple((s.name, printer.doprint(e)) for s, e in body),
+        locals=tuple(("ionc_wide", s.name, printer.widened(e)) if s.name in wide
+                     else ("real", s.name, printer.doprint(e)) for s, e in body),
         outputs=tuple((name, printer.doprint(e)) for (name, _), e in zip(fn.outputs, reduced[k:])),
         doc=fn.doc,
     )

@@ -115,7 +115,8 @@ def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
     kernels = channel_kernels(model, array_params)
     lang = "numpy" if target == "numpy" else target
     printer = make_printer(lang, dtype)
-    printed = [print_function(fn, printer) for fn in model.functions.values()]
+    wide = frozenset(spec.intermediates)
+    printed = [print_function(fn, printer, wide) for fn in model.functions.values()]
     real = "float" if dtype == "float32" else "double"
     context = dict(
         channel=spec.name, dtype=dtype, version=VERSION, prefix=model.prefix, real=real,
