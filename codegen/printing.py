@@ -52,8 +52,48 @@ def common_denominator(expr: sp.Add) -> tuple[sp.Expr, int] | None:
     return sp.Add(*(t * den for t in expr.args)), int(den)
 
 
-class CPrinter(C99CodePrinter):
+class IoncPrinting:
+    """What every ionc printer adds to its SymPy base printer.
+
+    Subclasses set ``function_names`` (how ``exprelr``/``capped_rate`` are
+    spelled), ``wide_format`` (an input read in double precision) and
+    ``_denominator_literal``.
+    """
+
+    function_names: dict[str, str] = {}
+    wide_format = "{}"
+    _widen = False
+
+    def widened(self, expr) -> str:
+        """``expr`` evaluated in double precision from its inputs."""
+        self._widen = True
+        try:
+            return self.doprint(expr)
+        finally:
+            self._widen = False
+
+    def _print_Symbol(self, expr):
+        name = super()._print_Symbol(expr)
+        return self.wide_format.format(name) if self._widen else name
+
+    def _print_Add(self, expr, order=None):
+        split = common_denominator(expr)
+        if split is None:
+            return super()._print_Add(expr, order)
+        return f"({self._print(split[0])})/{self._denominator_literal(split[1])}"
+
+    def _print_exprelr(self, expr):
+        return f"{self.function_names['exprelr']}({self._print(expr.args[0])})"
+
+    def _print_capped_rate(self, expr):
+        return f"{self.function_names['capped_rate']}({self._print(expr.args[0])})"
+
+
+class CPrinter(IoncPrinting, C99CodePrinter):
     """C99 for one floating type; knows ``exprelr`` and ``capped_rate``."""
+
+    function_names = {"exprelr": "ionc_exprelr", "capped_rate": "ionc_capped_rate"}
+    wide_format = "(ionc_wide){}"
 
     def __init__(self, dtype: str = "float64", settings=None):
         self.dtype = check_dtype(dtype)
@@ -82,37 +122,19 @@ class CPrinter(C99CodePrinter):
     def _suffix(self) -> str:
         return "f" if self.dtype == "float32" else ""
 
-    def _print_Add(self, expr, order=None):
-        split = common_denominator(expr)
-        if split is None:
-            return super()._print_Add(expr, order)
-        return f"({self._print(split[0])})/{float_literal(split[1], self.dtype)}"
-
-    def _print_exprelr(self, expr):
-        return f"ionc_exprelr({self._print(expr.args[0])})"
-
-    def widened(self, expr) -> str:
-        """``expr`` evaluated in double (``ionc_wide``) from its inputs."""
-        self._widen = True
-        try:
-            return self.doprint(expr)
-        finally:
-            self._widen = False
-
-    def _print_Symbol(self, expr):
-        name = super()._print_Symbol(expr)
-        return f"(ionc_wide){name}" if getattr(self, "_widen", False) else name
-
-    def _print_capped_rate(self, expr):
-        return f"ionc_capped_rate({self._print(expr.args[0])})"
+    def _denominator_literal(self, den: int) -> str:
+        return float_literal(den, self.dtype)
 
 
 class CudaPrinter(CPrinter):
     """CUDA device code: the same arithmetic as :class:`CPrinter`."""
 
 
-class NumPyArrayPrinter(NumPyPrinter):
-    """NumPy expressions over arrays; literals cast to the target dtype."""
+class NumPyArrayPrinter(IoncPrinting, NumPyPrinter):
+    """NumPy expressions over arrays (float32 intermediates widened to float64)."""
+
+    function_names = {"exprelr": "_exprelr", "capped_rate": "_capped_rate"}
+    wide_format = "numpy.float64({})"
 
     def __init__(self, dtype: str = "float64", settings=None):
         self.dtype = check_dtype(dtype)
@@ -131,29 +153,8 @@ class NumPyArrayPrinter(NumPyPrinter):
             return "*".join([b] * int(exp))
         return super()._print_Pow(expr, rational)
 
-    def _print_Add(self, expr, order=None):
-        split = common_denominator(expr)
-        if split is None:
-            return super()._print_Add(expr, order)
-        return f"({self._print(split[0])})/{split[1]!r}.0"
-
-    def _print_exprelr(self, expr):
-        return f"_exprelr({self._print(expr.args[0])})"
-
-    def widened(self, expr) -> str:
-        """``expr`` evaluated in float64 from its inputs."""
-        self._widen = True
-        try:
-            return self.doprint(expr)
-        finally:
-            self._widen = False
-
-    def _print_Symbol(self, expr):
-        name = super()._print_Symbol(expr)
-        return f"numpy.float64({name})" if getattr(self, "_widen", False) else name
-
-    def _print_capped_rate(self, expr):
-        return f"_capped_rate({self._print(expr.args[0])})"
+    def _denominator_literal(self, den: int) -> str:
+        return f"{den!r}.0"
 
 
 PRINTERS = {"c": CPrinter, "cuda": CudaPrinter, "numpy": NumPyArrayPrinter}
