@@ -155,3 +155,16 @@ def test_inspection(target):
         INa_Ba2002(3, target="tpu")
     with pytest.raises(ValueError, match="dtype"):
         INa_Ba2002(3, dtype="float16")
+
+
+def test_euler_method_is_forward_euler(target):
+    V = np.linspace(-70, 10, 10)
+    ch = INa_Ba2002(10, method="euler", target=target, T=40.0)
+    ch.reset_state(V - 20)
+    p0, q0 = ch.p.copy(), ch.q.copy()
+    dp, dq = ch.dp(p0, 0.0, V), ch.dq(q0, 0.0, V)
+    ch.update(V, dt=0.01)
+    np.testing.assert_allclose(ch.p, p0 + 0.01 * dp, rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(ch.q, q0 + 0.01 * dq, rtol=1e-14, atol=1e-16)
+    with pytest.raises(ValueError, match="unknown method"):
+        INa_Ba2002(3, method="rk99", target=target)
