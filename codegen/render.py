@@ -14,7 +14,7 @@ from importlib import resources
 import jinja2
 
 from .elements import ChannelModel, lower_channel
-from .kernels import INOUT, OUT, SCALAR, Kernel, channel_kernels
+from .kernels import IN, INOUT, OUT, SCALAR, Kernel, channel_kernels
 from .printing import PrintedFunction, check_dtype, make_printer, print_function
 from .spec import ChannelSpec
 
@@ -108,6 +108,59 @@ def _loop_lines(k: Kernel, target: str) -> tuple[list[str], list[str]]:
             [_element_call(f, k, target) for f in (*k.per_element, k.element)])
 
 
+def _call_with(fn, index: dict, outputs: dict, target: str) -> str:
+    """A call of ``fn`` whose inputs and outputs are spelled by ``index``/``outputs``."""
+    ins = [index.get(s.name, s.name) for s in fn.inputs]
+    outs = [outputs.get(o, o) for o in fn.output_names]
+    if target == "numpy":
+        return f"{', '.join(outs)}, = {fn.name}({', '.join(ins)})"
+    decl = "".join(f"real {o}; " for o in fn.output_names if o not in outputs)
+    return decl + f"{fn.name}({', '.join(ins + ['&' + o for o in outs])});"
+
+
+def _run_kernel(update: Kernel, current: Kernel, gates, target: str) -> tuple[dict, KernelSignature]:
+    """The fused multi-step kernel: all steps of a voltage trace in one call.
+
+    Gates stay in a block-local buffer (registers/L1) across steps; only the
+    recorded quantities (any of the gates and the current, every ``every``
+    steps; a NULL/None record is skipped) are written.
+    """
+    params = [a for a in update.args if a.name not in ("dt", "V", *gates)]
+    array_params = [a.name for a in params if a.is_array]
+    records = [f"rec_{g}" for g in gates] + ["rec_I"]
+    args = ([("steps", "int"), ("every", "int"), ("dt", SCALAR)]
+            + [(a.name, a.kind) for a in params if not a.is_array]
+            + [("V", IN)] + [(g, INOUT) for g in gates] + [(p, IN) for p in array_params]
+            + [(r, OUT) for r in records])
+    if target == "numpy":
+        index = {"V": "ionc_Vs"}
+        gate_out = {g: f"{g}[...]" for g in gates}
+        rec_gate = {g: f"rec_{g}[ionc_r] = {g}" for g in gates}
+        current_out = {"I": "rec_I[ionc_r]"}
+    else:
+        at = "ionc_r * n + ionc_i0 + ionc_j"
+        index = {"V": "ionc_Vs[ionc_j]", **{g: f"ionc_b_{g}[ionc_j]" for g in gates},
+                 **{p: f"{p}[ionc_i0 + ionc_j]" for p in array_params}}
+        gate_out = {g: f"ionc_b_{g}[ionc_j]" for g in gates}
+        rec_gate = {g: f"rec_{g}[{at}] = ionc_b_{g}[ionc_j];" for g in gates}
+        current_out = {"I": f"rec_I[{at}]"}
+    per_element = [_call_with(f, index, {}, target) for f in update.per_element]
+    real_decl = {"int": "int64_t {}", SCALAR: "real {}", IN: "const real *IONC_RESTRICT {}",
+                 INOUT: "real *IONC_RESTRICT {}", OUT: "real *IONC_RESTRICT {}"}
+    name = update.name.replace("_update_kernel", "_run_kernel")
+    context = dict(
+        name=name, gates=list(gates), records=records, args=[a for a, _ in args],
+        declaration=f"void {name}(int64_t n, "
+                    + ", ".join(real_decl[k].format(a) for a, k in args) + ")",
+        prologue=[_call_with(f, {}, {}, target) for f in update.hoisted],
+        step=per_element + [_call_with(update.element, index, gate_out, target)],
+        record_gates=rec_gate,
+        record_current=[_call_with(f, index, {}, target) for f in current.per_element]
+        + [_call_with(current.element, index, current_out, target)],
+    )
+    return context, KernelSignature(name, tuple(args))
+
+
 @lru_cache(maxsize=None)
 def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
                    array_params: frozenset) -> GeneratedSource:
@@ -136,14 +189,19 @@ def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
         context["kernels"].append(dict(
             name=k.name, args=[a.name for a in k.args], prologue=prologue, body=body,
             declaration=_c_declaration(k, "real")))
+    run, run_signature = _run_kernel(kernels["update"], kernels["current"], model.gate_names,
+                                     lang)
+    context["run"] = run
     template = {"c": "kernel.c.j2", "numpy": "kernel.py.j2"}[target]
     source = _ENV.get_template(template).render(**context)
     declarations = "\n".join(
         [f"int64_t {model.prefix}_count_nan(int64_t n, const {real} *V);"]
         + [_c_declaration(k, real, restrict="").replace(" *", " *") + ";"
-           for k in kernels.values()])
+           for k in kernels.values()]
+        + [run["declaration"].replace("IONC_RESTRICT ", "").replace("real", real) + ";"])
     signatures = {task: KernelSignature(k.name, tuple((a.name, a.kind) for a in k.args))
                   for task, k in kernels.items()}
+    signatures["run"] = run_signature
     return GeneratedSource(spec.name, target, dtype, method, source, declarations, signatures,
                            model.gate_names, model.parameter_names, tuple(model.rates),
                            array_params, f"{model.prefix}_count_nan")

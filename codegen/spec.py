@@ -24,6 +24,10 @@ def symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
 
+#: Names the generated kernels use for themselves.
+RESERVED = frozenset({"n", "i", "I", "steps", "every", "count", "real", "phi", "np", "numpy"})
+
+
 class SpecError(ValueError):
     """A channel description that cannot be compiled (the message says why)."""
 
@@ -134,6 +138,9 @@ class ChannelSpec:
         for n in names:
             if not n.isidentifier():
                 raise SpecError(f"channel {self.name!r}: {n!r} is not a valid identifier")
+            if n in RESERVED or n.startswith(("ionc_", "rec_", "out_")):
+                raise SpecError(f"channel {self.name!r}: the name {n!r} is reserved for the "
+                                f"generated kernels; choose another")
         params = set(self.parameter_symbols)
         known = params | {V} | set(self.intermediate_symbols)
         defined = params | {V}

@@ -110,7 +110,8 @@ class Channel:
         args, slots = self._template(task, tuple(values))
         for index, name in slots:
             value = values[name]
-            args[index] = (self._kernels.pointer(value) if isinstance(value, np.ndarray)
+            args[index] = (self._kernels.pointer(value)
+                           if value is None or isinstance(value, np.ndarray)
                            else self._kernels.scalar(value))
         self._kernels.functions[task](self._n, *args)
 
@@ -166,6 +167,40 @@ class Channel:
             args_[index] = (self._kernels.scalar(step) if name == "dt"
                             else self._kernels.pointer(arr))
         self._kernels.functions["update"](self._n, *args_)
+
+    def run(self, V_trace, dt: float | None = None, record=("p", "q", "I"), every: int = 1
+            ) -> dict[str, np.ndarray]:
+        """Integrate over a voltage trace in one kernel call (voltage clamp).
+
+        ``V_trace`` has shape ``(steps, *shape)``: step ``k`` uses ``V_trace[k]``
+        exactly as ``update(V_trace[k])`` would.  The gates end in their final
+        state.  Returns ``{name: array of shape (steps // every, *shape)}`` for
+        each name in ``record`` (gate names and ``'I'``, the current after the
+        step), sampled after every ``every``-th step.
+        """
+        step = self.dt if dt is None else check_dt(dt)
+        record = (record,) if isinstance(record, str) else tuple(record)
+        known = (*self._states, "I")
+        bad = [r for r in record if r not in known]
+        if bad:
+            raise ValueError(f"cannot record {bad}; choose from {known}")
+        if not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive int, got {every!r}")
+        arr = np.asarray(V_trace)
+        if arr.ndim != len(self._shape) + 1 or arr.shape[1:] != self._shape:
+            raise ValueError(f"V_trace has shape {arr.shape}, expected (steps, *{self._shape})")
+        steps = arr.shape[0]
+        trace = as_voltage(arr, arr.shape, self.dtype, name="V_trace")
+        if self.nan_policy == "raise":
+            bad_count = self._kernels.count_nan(trace.size, self._kernels.pointer(trace))
+            if bad_count:
+                raise ValueError(f"V_trace contains {bad_count} NaN value(s); the states "
+                                 f"were left unchanged (nan_policy='propagate' allows them)")
+        n_rec = steps // int(every)
+        out = {r: np.empty((n_rec, *self._shape), self.dtype) for r in record}
+        self._call("run", steps=int(steps), every=int(every), dt=step, V=trace,
+                   **{f"rec_{r}": out.get(r) for r in known})
+        return out
 
     def current(self, V, out: np.ndarray | None = None) -> np.ndarray:
         """The channel current at ``V`` with the gates of the last update."""

@@ -32,12 +32,14 @@ class HostKernels:
                           for task, sig in generated.kernels.items()}
         self.count_nan = getattr(namespace, generated.count_nan)
 
-    def pointer(self, array: np.ndarray):
-        """What a kernel takes for ``array`` (no copy)."""
+    def pointer(self, array: np.ndarray | None):
+        """What a kernel takes for ``array`` (no copy); None is a NULL pointer."""
         if self.extension is None:
             return array
-        return self._ffi.from_buffer(self._ctype, array)
+        return self._ffi.NULL if array is None else self._ffi.from_buffer(self._ctype, array)
 
-    def scalar(self, value: float):
-        """What a kernel takes for a scalar argument."""
-        return self.dtype.type(value) if self.extension is None else value
+    def scalar(self, value):
+        """What a kernel takes for a scalar argument (ints stay ints)."""
+        if self.extension is None and not isinstance(value, int):
+            return self.dtype.type(value)
+        return value

@@ -84,3 +84,42 @@ def test_per_neuron_V_sh_moves_singular_points_and_keeps_exact_limits(dtype):
 
 def dtype_type(dtype):
     return np.dtype(dtype).type
+
+
+@pytest.mark.parametrize("target", ["cpu", "numpy"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_run_equals_update_loop(dtype, target):
+    rng = np.random.default_rng(11)
+    n, steps = 300, 90
+    trace = rng.uniform(-85, 35, (steps, n)).astype(dtype)
+    trace[::4, :20] = -37.0
+    V_sh = rng.uniform(-60, -40, n)
+    a = INa_Ba2002(n, V_sh=V_sh, dtype=dtype, target=target)
+    b = INa_Ba2002(n, V_sh=V_sh, dtype=dtype, target=target)
+    a.reset_state(trace[0])
+    b.reset_state(trace[0])
+    out = a.run(trace, dt=0.05, record=("p", "I"), every=3)
+    assert set(out) == {"p", "I"} and out["p"].shape == (steps // 3, n)
+    for k in range(steps):
+        b.update(trace[k], dt=0.05)
+        if (k + 1) % 3 == 0:
+            np.testing.assert_array_equal(out["p"][(k + 1) // 3 - 1], b.p)
+            np.testing.assert_array_equal(out["I"][(k + 1) // 3 - 1], b.current(trace[k]))
+    np.testing.assert_array_equal(a.p, b.p)
+    np.testing.assert_array_equal(a.q, b.q)
+
+
+def test_fused_run_refuses_bad_input_and_keeps_states():
+    ch = INa_Ba2002(4)
+    ch.reset_state(np.full(4, -70.0))
+    before = ch.state_dict()
+    trace = np.full((5, 4), -20.0)
+    trace[2, 1] = np.nan
+    for bad, kw, match in [(trace, {}, "NaN"), (np.zeros((5, 3)), {}, "shape"),
+                           (np.zeros((5, 4)), {"dt": -1.0}, "dt"),
+                           (np.zeros((5, 4)), {"record": ("m",)}, "cannot record"),
+                           (np.zeros((5, 4)), {"every": 0}, "every")]:
+        with pytest.raises(ValueError, match=match):
+            ch.run(bad, **kw)
+        np.testing.assert_array_equal(ch.p, before["p"])
+        np.testing.assert_array_equal(ch.q, before["q"])
