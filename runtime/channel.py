@@ -168,8 +168,8 @@ class Channel:
                             else self._kernels.pointer(arr))
         self._kernels.functions["update"](self._n, *args_)
 
-    def run(self, V_trace, dt: float | None = None, record=("p", "q", "I"), every: int = 1
-            ) -> dict[str, np.ndarray]:
+    def run(self, V_trace, dt: float | None = None, record=("p", "q", "I"), every: int = 1,
+            out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Integrate over a voltage trace in one kernel call (voltage clamp).
 
         ``V_trace`` has shape ``(steps, *shape)``: step ``k`` uses ``V_trace[k]``
@@ -197,7 +197,18 @@ class Channel:
                 raise ValueError(f"V_trace contains {bad_count} NaN value(s); the states "
                                  f"were left unchanged (nan_policy='propagate' allows them)")
         n_rec = steps // int(every)
-        out = {r: np.empty((n_rec, *self._shape), self.dtype) for r in record}
+        given = out or {}
+        out = {}
+        for r in record:
+            if r in given:
+                a = given[r]
+                if (not isinstance(a, np.ndarray) or a.shape != (n_rec, *self._shape)
+                        or a.dtype != self.dtype or not a.flags.c_contiguous):
+                    raise ValueError(f"out[{r!r}] must be a C-contiguous {self.dtype} array "
+                                     f"of shape {(n_rec, *self._shape)}")
+                out[r] = a
+            else:
+                out[r] = np.empty((n_rec, *self._shape), self.dtype)
         self._call("run", steps=int(steps), every=int(every), dt=step, V=trace,
                    **{f"rec_{r}": out.get(r) for r in known})
         return out
