@@ -1,0 +1,137 @@
+"""The ``ionc`` command line: emit, inspect, demo, cache.
+
+Errors are one line on stderr and exit status 2; ``--help`` everywhere.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from .build import cache_dir
+from .codegen import LIBRARY, get_channel, lower_channel, render_kernels
+
+TARGETS = {"c": "c", "cpu": "c", "numpy": "numpy"}
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _spec(name: str):
+    try:
+        return get_channel(name)
+    except KeyError:
+        raise CliError(f"unknown channel {name!r}; known channels: {', '.join(sorted(LIBRARY))}")
+
+
+def _emit(args) -> None:
+    spec = _spec(args.channel)
+    if args.target not in TARGETS:
+        raise CliError(f"unknown target {args.target!r}; choose from {', '.join(TARGETS)}")
+    text = render_kernels(spec, TARGETS[args.target], args.dtype, args.method).source
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return
+    path = Path(args.output)
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror}")
+    print(f"wrote {path} ({len(text.splitlines())} lines)")
+
+
+def _inspect(args) -> None:
+    spec = _spec(args.channel)
+    model = lower_channel(spec, args.method)
+    print(f"{spec.name}: {spec.doc}")
+    print("parameters: " + ", ".join(f"{k} = {v}" for k, v in spec.parameters.items()))
+    for sym, value in spec.intermediate_symbols.items():
+        print(f"intermediate: {sym} = {value}")
+    print("\nrates as written -> after the singularity rewrite:")
+    for gate in spec.gates:
+        for role, expr in gate.rate_expressions().items():
+            print(f"  {role}_{gate.name} = {expr}\n      -> {model.rates[f'{role}_{gate.name}']}")
+    print()
+    print(model.singularities)
+    if model.derived:
+        for sym, value in model.derived.items():
+            print(f"\n{sym} = {value}   (computed once per call when its inputs are scalars)")
+    print(f"\n{args.method} update:")
+    for name, expr in model.functions["update"].outputs:
+        print(f"  {name} <- {expr}")
+    generated = render_kernels(spec, "c", "float64", args.method)
+    print("\nC kernels (float64):")
+    for line in generated.declarations.splitlines():
+        print("  " + line)
+    print(f"\nsource hash {generated.hash}; compiled modules are cached in {cache_dir('c')}")
+
+
+def _cache(args) -> None:
+    root = cache_dir("c")
+    entries = sorted(p for p in root.iterdir() if not p.name.startswith(".")
+                     and not p.name.endswith(".json"))
+    if args.action == "list":
+        total = 0
+        for p in entries:
+            size = p.stat().st_size
+            total += size
+            print(f"{size / 1024:9.1f} KiB  {p.name}")
+        print(f"{len(entries)} compiled module(s), {total / 1024:.1f} KiB in {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"removed {len(entries)} compiled module(s) from {root}")
+
+
+def _demo(args) -> None:
+    from .demo import main as demo_main
+    rc = demo_main(["--neurons", str(args.neurons), "--dtype", args.dtype, "--out", args.out])
+    if rc:
+        raise CliError("demo failed")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ionc", description="ionc: an ion-channel compiler")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("emit", help="print or write the emitted kernel source")
+    p.add_argument("channel")
+    p.add_argument("--target", default="c", help="c (alias cpu) or numpy")
+    p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    p.add_argument("--method", default="exp_auto")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.set_defaults(run=_emit)
+
+    p = sub.add_parser("inspect", help="equations, singularities, update formula, kernels")
+    p.add_argument("channel")
+    p.add_argument("--method", default="exp_auto")
+    p.set_defaults(run=_inspect)
+
+    p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")
+    p.add_argument("--neurons", type=int, default=100_000)
+    p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    p.add_argument("--out", default="ionc-output")
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("cache", help="list or clear the compiled-module cache")
+    p.add_argument("action", choices=("list", "clear"))
+    p.set_defaults(run=_cache)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except CliError as exc:
+        print(f"ionc: error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(f"ionc: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
