@@ -132,7 +132,14 @@ def _run_kernel(update: Kernel, current: Kernel, gates, target: str) -> tuple[di
             + [(a.name, a.kind) for a in params if not a.is_array]
             + [("V", IN)] + [(g, INOUT) for g in gates] + [(p, IN) for p in array_params]
             + [(r, OUT) for r in records])
-    if target == "numpy":
+    if target == "cuda":
+        at = "ionc_r * n + i"
+        index = {"V": "ionc_V", **{g: f"ionc_g_{g}" for g in gates},
+                 **{p: f"{p}[i]" for p in array_params}}
+        gate_out = {g: f"ionc_g_{g}" for g in gates}
+        rec_gate = {g: f"rec_{g}[{at}] = ionc_g_{g};" for g in gates}
+        current_out = {"I": f"rec_I[{at}]"}
+    elif target == "numpy":
         index = {"V": "ionc_Vs"}
         gate_out = {g: f"{g}[...]" for g in gates}
         rec_gate = {g: f"rec_{g}[ionc_r] = {g}" for g in gates}
@@ -192,10 +199,13 @@ def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
     run, run_signature = _run_kernel(kernels["update"], kernels["current"], model.gate_names,
                                      lang)
     context["run"] = run
-    template = {"c": "kernel.c.j2", "numpy": "kernel.py.j2"}[target]
+    template = {"c": "kernel.c.j2", "cuda": "kernel.cu.j2", "numpy": "kernel.py.j2"}[target]
     source = _ENV.get_template(template).render(**context)
+    count_nan = (f"void {model.prefix}_count_nan(int64_t n, const {real} *V, "
+                 f"unsigned long long *count);" if target == "cuda" else
+                 f"int64_t {model.prefix}_count_nan(int64_t n, const {real} *V);")
     declarations = "\n".join(
-        [f"int64_t {model.prefix}_count_nan(int64_t n, const {real} *V);"]
+        [count_nan]
         + [_c_declaration(k, real, restrict="").replace(" *", " *") + ";"
            for k in kernels.values()]
         + [run["declaration"].replace("IONC_RESTRICT ", "").replace("real", real) + ";"])

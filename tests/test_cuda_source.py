@@ -1,0 +1,146 @@
+"""The CUDA target without a GPU: nvcc compiles every emitted source, and the
+kernel source, compiled for the host through a shim of the CUDA built-ins and
+run over a simulated grid, matches the C target within 1 ulp."""
+import shutil
+import subprocess
+from pathlib import Path
+
+import cffi
+import numpy as np
+import pytest
+
+from ionc import INa_Ba2002
+from ionc.codegen import get_channel, render_kernels
+
+SHIM = Path(__file__).parent / "cuda" / "host_shim.h"
+NVCC = shutil.which("nvcc")
+LAYOUTS = [frozenset(), frozenset({"V_sh", "T"})]
+
+
+def _source(dtype, layout):
+    return render_kernels(get_channel("INa_Ba2002"), "cuda", dtype, array_params=layout)
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+@pytest.mark.parametrize("arch", ["-arch=sm_90", "portable"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nvcc_compiles_without_warnings(tmp_path, dtype, arch):
+    if arch == "portable":  # the oldest architecture this nvcc supports, as PTX
+        oldest = subprocess.run([NVCC, "--list-gpu-arch"], capture_output=True,
+                                text=True).stdout.split()[0]
+        arch = f"-arch={oldest}"
+    for k, layout in enumerate(LAYOUTS):
+        cu = tmp_path / f"k{k}.cu"
+        cu.write_text(_source(dtype, layout).source)
+        r = subprocess.run([NVCC, arch, "-c", str(cu), "-o", str(tmp_path / f"k{k}.o"),
+                            "-Werror", "all-warnings"], capture_output=True, text=True)
+        assert r.returncode == 0 and "warning" not in r.stderr.lower(), r.stderr[-3000:]
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+def test_float32_kernels_promote_nothing_to_double(tmp_path):
+    # The deliberate double intermediates (ionc_wide) set to float: then any double
+    # in the PTX would be an accidental promotion by the printer.
+    cu = tmp_path / "k.cu"
+    cu.write_text(_source("float32", LAYOUTS[1]).source)
+    r = subprocess.run([NVCC, "-arch=sm_90", "-c", str(cu), "-o", str(tmp_path / "k.o"),
+                        "-DIONC_WIDE=float", "-Xptxas", "-warn-double-usage"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "double precision" not in r.stderr, r.stderr[-3000:]
+
+
+class HostKernels:
+    """The CUDA source compiled with g++ through the shim; launches simulate a grid."""
+
+    def __init__(self, tmp_path, generated, grid=3, block=32):
+        so = tmp_path / f"cuda_host_{generated.hash}.so"
+        cu = tmp_path / "kernels.cu"
+        cu.write_text(generated.source)
+        r = subprocess.run(["g++", "-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared",
+                            "-include", str(SHIM), "-x", "c++", str(cu), "-o", str(so)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-3000:]
+        self.ffi = cffi.FFI()
+        self.ffi.cdef(generated.declarations + "\nvoid ionc_shim_set(unsigned int, unsigned int,"
+                      " unsigned int, unsigned int);")
+        self.lib = self.ffi.dlopen(str(so))
+        self.generated, self.grid, self.block = generated, grid, block
+        self.ctype = "float[]" if generated.dtype == "float32" else "double[]"
+
+    def launch(self, task, n, **values):
+        sig = self.generated.kernels[task]
+        fn = getattr(self.lib, sig.name)
+        args = [self.ffi.from_buffer(self.ctype, values[a]) if kind != "scalar" and kind != "int"
+                else values[a] for a, kind in sig.args]
+        for b in range(self.grid):
+            for t in range(self.block):
+                self.lib.ionc_shim_set(b, t, self.block, self.grid)
+                fn(n, *args)
+
+
+def _ulps(a, b, dtype):
+    itype = np.int32 if dtype == "float32" else np.int64
+    ia, ib = a.view(itype).astype(np.int64), b.view(itype).astype(np.int64)
+    ia = np.where(ia < 0, -(ia & np.iinfo(itype).max), ia)
+    ib = np.where(ib < 0, -(ib & np.iinfo(itype).max), ib)
+    return int(np.abs(ia - ib).max())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cuda_source_on_the_host_matches_the_c_target(tmp_path, dtype, monkeypatch):
+    # the same arithmetic: the C target with glibc's scalar exp/expm1, as the host build uses
+    monkeypatch.setenv("IONC_VECTOR_MATH", "0")
+    n, steps = 1000, 25          # more elements than the simulated grid's 96 threads
+    rng = np.random.default_rng(5)
+    V_sh = rng.uniform(-60, -40, n).astype(dtype)
+    T = rng.uniform(20, 40, n).astype(dtype)
+    V = rng.uniform(-90, 40, n).astype(dtype)
+    V[:50] = (V_sh[:50] + dtype_(dtype)(13)).astype(dtype)
+    trace = rng.uniform(-90, 40, (steps, n)).astype(dtype)
+    host = HostKernels(tmp_path, _source(dtype, LAYOUTS[1]))
+    ch = INa_Ba2002(n, V_sh=V_sh, T=T, dtype=dtype)
+    params = dict(T=T, E=50.0, g_max=90.0, V_sh=V_sh)
+
+    p, q = np.empty(n, dtype), np.empty(n, dtype)
+    host.launch("steady_state", n, V=V, p=p, q=q, **params)
+    ch.reset_state(V)
+    assert _ulps(p, ch.p, dtype) <= 1 and _ulps(q, ch.q, dtype) <= 1
+
+    host.launch("update", n, dt=0.05, V=trace[0], p=p, q=q, **params)
+    ch.update(trace[0], dt=0.05)
+    assert _ulps(p, ch.p, dtype) <= 1 and _ulps(q, ch.q, dtype) <= 1
+
+    for rate in ("alpha_p", "beta_p", "alpha_q", "beta_q"):
+        out = np.full(n, np.nan, dtype)
+        host.launch(rate, n, V=V, **{rate: out}, **params)
+        role, gate = rate.split("_")
+        assert _ulps(out, getattr(ch, f"f_{gate}_{role}")(V), dtype) <= 1, rate
+
+    I = np.full(n, np.nan, dtype)
+    host.launch("current", n, V=V, p=p, q=q, I=I, **params)
+    np.testing.assert_allclose(I, ch.current(V), rtol=4 * np.finfo(dtype).eps)
+
+    rec = {k: np.full((steps, n), np.nan, dtype) for k in ("rec_p", "rec_q", "rec_I")}
+    pc, qc = ch.p.copy(), ch.q.copy()
+    host.launch("run", n, steps=steps, every=1, dt=0.05, V=trace, p=p, q=q, **rec, **params)
+    out = ch.run(trace, dt=0.05)
+    assert np.isfinite(rec["rec_p"]).all() and not np.array_equal(pc, ch.p)
+    assert _ulps(rec["rec_p"].ravel(), out["p"].ravel(), dtype) <= 2
+    assert _ulps(p, ch.p, dtype) <= 2 and _ulps(q, ch.q, dtype) <= 2
+    np.testing.assert_allclose(rec["rec_I"], out["I"], rtol=16 * np.finfo(dtype).eps, atol=1e-30)
+
+    count = np.zeros(1, np.uint64)
+    Vn = V.copy()
+    Vn[[3, 500, 999]] = np.nan
+    fn = getattr(host.lib, host.generated.count_nan)
+    for b in range(host.grid):
+        for t in range(host.block):
+            host.lib.ionc_shim_set(b, t, host.block, host.grid)
+            fn(n, host.ffi.from_buffer(host.ctype, Vn),
+               host.ffi.cast("unsigned long long *", count.ctypes.data))
+    assert int(count[0]) == 3
+
+
+def dtype_(dtype):
+    return np.dtype(dtype).type
