@@ -12,7 +12,7 @@ from pathlib import Path
 from .build import cache_dir
 from .codegen import LIBRARY, get_channel, lower_channel, render_kernels
 
-TARGETS = {"c": "c", "cpu": "c", "numpy": "numpy"}
+TARGETS = {"c": "c", "cpu": "c", "cuda": "cuda", "numpy": "numpy"}
 
 
 class CliError(Exception):
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emit", help="print or write the emitted kernel source")
     p.add_argument("channel")
-    p.add_argument("--target", default="c", help="c (alias cpu) or numpy")
+    p.add_argument("--target", default="c", help="c (alias cpu), cuda or numpy")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     p.add_argument("--method", default="exp_auto")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")

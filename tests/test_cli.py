@@ -18,6 +18,8 @@ def test_emit_to_stdout_and_file(tmp_path):
     r = ionc("emit", "INa_Ba2002", "--target", "numpy", "-o", str(out))
     assert r.returncode == 0 and out.read_text().startswith('"""INa_Ba2002')
     compile(out.read_text(), str(out), "exec")
+    r = ionc("emit", "INa_Ba2002", "--target", "cuda")
+    assert r.returncode == 0 and 'extern "C" __global__' in r.stdout
 
 
 def test_inspect_shows_singularities_and_kernels():
