@@ -117,18 +117,27 @@ class Channel:
 
     # ---- inputs -------------------------------------------------------
     def _voltage(self, V) -> np.ndarray:
+        """``V`` ready for a kernel (converted if needed, NaN refused by default)."""
+        return self._voltage_pointer(V)[0]
+
+    def _voltage_pointer(self, V, name: str = "V"):
+        """``(array, kernel pointer)`` for ``V``; the pointer is made once per call."""
         if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == self._shape
                 and V.flags.c_contiguous):
             arr = V
         else:
             arr = as_voltage(V, self._shape, self.dtype)
+        ptr = self._kernels.pointer(arr)
+        self._refuse_nan(arr, ptr, name)
+        return arr, ptr
+
+    def _refuse_nan(self, arr: np.ndarray, ptr, name: str) -> None:
         if self.nan_policy == "raise":
-            bad = self._kernels.count_nan(self._n, self._kernels.pointer(arr))
+            bad = self._kernels.count_nan(arr.size, ptr)
             if bad:
                 raise ValueError(
-                    f"V contains {bad} NaN value(s); the states were left unchanged "
+                    f"{name} contains {bad} NaN value(s); the states were left unchanged "
                     f"(pass nan_policy='propagate' to let NaN flow into the gates)")
-        return arr
 
     # ---- BrainPy API --------------------------------------------------
     def reset_state(self, V, batch_size: int | None = None) -> None:
@@ -161,11 +170,10 @@ class Channel:
         else:
             raise TypeError(f"update takes (V) or (tdi, V), got {len(args)} positional args")
         step = self.dt if dt is None else check_dt(dt)
-        arr = self._voltage(V)
+        _, ptr = self._voltage_pointer(V)
         args_ = self._update_args
         for index, name in self._update_slots:
-            args_[index] = (self._kernels.scalar(step) if name == "dt"
-                            else self._kernels.pointer(arr))
+            args_[index] = self._kernels.scalar(step) if name == "dt" else ptr
         self._kernels.functions["update"](self._n, *args_)
 
     def run(self, V_trace, dt: float | None = None, record=("p", "q", "I"), every: int = 1,
@@ -191,11 +199,7 @@ class Channel:
             raise ValueError(f"V_trace has shape {arr.shape}, expected (steps, *{self._shape})")
         steps = arr.shape[0]
         trace = as_voltage(arr, arr.shape, self.dtype, name="V_trace")
-        if self.nan_policy == "raise":
-            bad_count = self._kernels.count_nan(trace.size, self._kernels.pointer(trace))
-            if bad_count:
-                raise ValueError(f"V_trace contains {bad_count} NaN value(s); the states "
-                                 f"were left unchanged (nan_policy='propagate' allows them)")
+        self._refuse_nan(trace, self._kernels.pointer(trace), "V_trace")
         n_rec = steps // int(every)
         given = out or {}
         out = {}
