@@ -19,7 +19,7 @@ from .singularities import SingularityReport, analyse_rates
 from .spec import V, ChannelSpec, SpecError, dt, symbol
 
 #: The symbol of the temperature factor inside element functions.
-PHI = symbol("phi")
+PHI = symbol("ionc_phi")
 
 
 @dataclass(frozen=True)

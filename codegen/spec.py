@@ -25,7 +25,7 @@ def symbol(name: str) -> sp.Symbol:
 
 
 #: Names the generated kernels use for themselves.
-RESERVED = frozenset({"n", "i", "I", "steps", "every", "count", "real", "phi", "np", "numpy"})
+RESERVED = frozenset({"n", "i", "I", "steps", "every", "count", "real", "np", "numpy"})
 
 
 class SpecError(ValueError):

@@ -6,7 +6,7 @@ rate functions found and rewritten.  ``ionc.codegen`` holds the compiler,
 ``ionc.build`` the compilation cache.
 """
 from .channel import Channel
-from .channels import INa_Ba2002
+from .channels import IK_HH1952, IK_TM1991, IKDR_Ba2002, INa_Ba2002, INa_HH1952, INa_TM1991
 from .codegen import LIBRARY, get_channel, render_kernels
 
 
@@ -15,4 +15,5 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
     return render_kernels(get_channel(channel), target, dtype, method).source
 
 
-__all__ = ["Channel", "INa_Ba2002", "LIBRARY", "emit", "get_channel", "render_kernels"]
+__all__ = ["Channel", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
+           "IK_TM1991", "LIBRARY", "emit", "get_channel", "render_kernels"]

@@ -33,3 +33,34 @@ class INa_Ba2002(Channel):
                  target: str = "cpu", nan_policy: str = "raise", dt: float = 0.1):
         super().__init__(size, keep_size, method, name, mode, dtype=dtype, target=target,
                          nan_policy=nan_policy, dt=dt, T=T, E=E, g_max=g_max, V_sh=V_sh)
+
+
+def library_class(spec) -> type[Channel]:
+    """A channel class for ``spec`` with BrainPy's signature:
+    ``(size, keep_size=False, <parameters in order>, method, name, mode, *, dtype, target, ...)``."""
+    names = list(spec.parameters)
+
+    def __init__(self, size, keep_size: bool = False, *args, **kwargs):
+        positional = names + ["method", "name", "mode"]
+        if len(args) > len(positional):
+            raise TypeError(f"{spec.name}() takes at most {len(positional) + 2} positional "
+                            f"arguments")
+        for key, value in zip(positional, args):
+            if key in kwargs:
+                raise TypeError(f"{spec.name}() got multiple values for {key!r}")
+            kwargs[key] = value
+        Channel.__init__(self, size, keep_size, kwargs.pop("method", "exp_auto"),
+                         kwargs.pop("name", None), kwargs.pop("mode", None), **kwargs)
+
+    doc = (f"{spec.doc}\n\nParameters (BrainPy's names and defaults): "
+           + ", ".join(f"{k}={v}" for k, v in spec.parameters.items())
+           + ". ionc adds dtype, target, nan_policy and dt as for INa_Ba2002.")
+    return type(spec.name, (Channel,), {"spec": spec, "__init__": __init__, "__doc__": doc,
+                                        "__module__": __name__})
+
+
+IKDR_Ba2002 = library_class(specs.IKDR_Ba2002)
+INa_HH1952 = library_class(specs.INa_HH1952)
+IK_HH1952 = library_class(specs.IK_HH1952)
+INa_TM1991 = library_class(specs.INa_TM1991)
+IK_TM1991 = library_class(specs.IK_TM1991)

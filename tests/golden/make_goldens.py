@@ -64,5 +64,64 @@ def generate(x64: bool):
     print("wrote", out)
 
 
+#: channel -> (default V_sh, offsets of its singular points from V_sh, trajectory kwargs)
+LIBRARY = {
+    "IKDR_Ba2002": (-50.0, [15.0], {"T": 30.0}),
+    "INa_HH1952": (-45.0, [5.0], {"phi": 1.5}),
+    "IK_HH1952": (-45.0, [-10.0], {"phi": 0.7}),
+    "INa_TM1991": (-63.0, [13.0, 40.0], {}),
+    "IK_TM1991": (-60.0, [15.0], {}),
+}
+
+
+def generate_library(x64: bool):
+    """Rates, steady states and a heterogeneous clamp trajectory for more channels."""
+    import brainpy as bp
+    import brainpy.math as bm
+    import jax
+    jax.config.update("jax_enable_x64", x64)
+    dtype = np.float64 if x64 else np.float32
+    data = {}
+    offsets = [0.0] + [s * 10.0 ** k for k in range(-12, 1) for s in (-1, 1)]
+    for name, (V_sh, singular, kwargs) in LIBRARY.items():
+        cls = getattr(bp.dyn, name)
+        pts = [V_sh + c + d for c in singular for d in offsets] + list(np.linspace(-120, 60, 91))
+        V = np.unique(np.array(pts, dtype))
+        ch = cls(V.size)
+        data[f"{name}.V"] = V
+        for gate in ("p", "q"):
+            for role in ("alpha", "beta"):
+                fn = getattr(ch, f"f_{gate}_{role}", None)
+                if fn is not None:
+                    data[f"{name}.f_{gate}_{role}"] = np.asarray(fn(bm.asarray(V)), dtype)
+        ch.reset_state(bm.asarray(V))
+        gates = [g for g in ("p", "q") if hasattr(ch, g)]
+        for g in gates:
+            data[f"{name}.{g}_inf"] = np.asarray(getattr(ch, g).value, dtype)
+        shifts = np.array([0.0, -5.0, 4.5, -13.3], dtype)
+        trace = np.full((150, shifts.size), -80.0, dtype)
+        trace[10:110] = V_sh + singular[0] + shifts   # each neuron clamped at its singular point
+        trace[110:] = -20.0
+        dt = 0.05
+        bm.set_dt(dt)
+        ch = cls(shifts.size, V_sh=bm.asarray(V_sh + shifts), **kwargs)
+        ch.reset_state(bm.asarray(trace[0]))
+        rec = {g: [] for g in gates}
+        for k in range(trace.shape[0]):
+            bp.share.save(t=k * dt, dt=dt)
+            ch.update(bm.asarray(trace[k]))
+            for g in gates:
+                rec[g].append(np.asarray(getattr(ch, g).value, dtype))
+        data[f"{name}.trace"] = trace
+        data[f"{name}.V_sh"] = (V_sh + shifts).astype(dtype)
+        for g in gates:
+            data[f"{name}.traj_{g}"] = np.array(rec[g])
+    out = HERE / f"library_{dtype.__name__}.npz"
+    np.savez_compressed(out, dt=0.05, brainpy_version=bp.__version__, **data)
+    print("wrote", out)
+
+
 if __name__ == "__main__":
-    generate(x64=(sys.argv[1:] == ["float64"]) if sys.argv[1:] else True)
+    x64 = (sys.argv[1:] == ["float64"]) if sys.argv[1:] else True
+    generate(x64)
+    generate_library(x64)
