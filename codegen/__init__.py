@@ -11,12 +11,12 @@ from .kernels import channel_kernels
 from .render import GeneratedSource, KernelSignature, render_kernels
 from .singularities import (Singularity, SingularityReport, find_removable_singularities,
                             remove_singularities)
-from .spec import ChannelSpec, Gate, SpecError, V, dt, symbol
+from .spec import ChannelSpec, Gate, SpecError, V, dt, parse, spec_from_strings, symbol
 
 __all__ = [
     "LIBRARY", "get_channel", "ChannelModel", "ElementFunction", "lower_channel",
     "capped_rate", "exprelr", "INTEGRATORS", "euler_step", "exp_euler_step",
     "channel_kernels", "GeneratedSource", "KernelSignature", "render_kernels", "Singularity",
     "SingularityReport", "find_removable_singularities", "remove_singularities",
-    "ChannelSpec", "Gate", "SpecError", "V", "dt", "symbol",
+    "ChannelSpec", "Gate", "SpecError", "V", "dt", "parse", "spec_from_strings", "symbol",
 ]

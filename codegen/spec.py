@@ -8,6 +8,7 @@ reads a spec and nothing else, so adding a channel means writing a spec.
 """
 from __future__ import annotations
 
+import tokenize
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -161,3 +162,48 @@ class ChannelSpec:
             raise SpecError(
                 f"channel {self.name!r}: {where} uses unknown symbol(s) {unknown}; "
                 f"known: {sorted(str(s) for s in allowed)}")
+
+
+def parse(text: str, names) -> sp.Expr:
+    """``text`` as a SymPy expression over the real symbols ``names`` (and ``V``).
+
+    A name not in ``names`` stays a plain symbol, which spec validation then
+    reports by name; syntax errors raise :class:`SpecError`.
+    """
+    local = {n: symbol(n) for n in names}
+    local["V"] = V
+    try:
+        return sp.parse_expr(text, local_dict=local)
+    except (SyntaxError, TypeError, ValueError, sp.SympifyError, tokenize.TokenError) as exc:
+        raise SpecError(f"cannot parse {text!r}: {exc}") from None
+
+
+def spec_from_strings(name: str, parameters: Mapping[str, float], gates: Mapping[str, dict],
+                      current: str, temperature_factor: str = "1",
+                      intermediates: Mapping[str, str] | None = None, doc: str = ""
+                      ) -> ChannelSpec:
+    """A :class:`ChannelSpec` from plain strings.
+
+    ``gates`` maps a gate name to ``{"alpha": str, "beta": str}`` or
+    ``{"inf": str, "tau": str}``, plus an optional ``"power"``.  Example::
+
+        spec_from_strings("INa", {"g_max": 90.0, "E": 50.0, "V_sh": -50.0},
+                          {"m": {"alpha": "0.32*(V - V_sh - 13)/(1 - exp(-(V - V_sh - 13)/4))",
+                                 "beta": "0.28*(V - V_sh - 40)/(exp((V - V_sh - 40)/5) - 1)",
+                                 "power": 3}},
+                          current="g_max*m**3*(E - V)")
+    """
+    intermediates = dict(intermediates or {})
+    names = [*parameters, *intermediates, *gates]
+    inter = {k: parse(v, names) for k, v in intermediates.items()}
+    gate_objs = []
+    for gate, fields in gates.items():
+        unknown = set(fields) - {"alpha", "beta", "inf", "tau", "power"}
+        if unknown:
+            raise SpecError(f"gate {gate!r}: unknown field(s) {sorted(unknown)}")
+        exprs = {k: parse(v, names) for k, v in fields.items() if k != "power"}
+        gate_objs.append(Gate(gate, power=int(fields.get("power", 1)), **exprs))
+    return ChannelSpec(name=name, parameters=dict(parameters), gates=tuple(gate_objs),
+                       current=parse(current, names),
+                       temperature_factor=parse(temperature_factor, names),
+                       intermediates=inter, doc=doc)

@@ -40,3 +40,34 @@ def test_user_channel_runs_and_is_exact_at_its_singular_point(target, dtype):
     ch.update(V - 30, dt=0.5)
     np.testing.assert_allclose(ch.h, inf + (h0 - inf) * np.exp(-0.5 / tau),
                                rtol=50 * np.finfo(dtype).eps, atol=10 * np.finfo(dtype).eps)
+
+
+def test_channel_from_strings_finds_the_singularity_and_runs():
+    from ionc.codegen import find_removable_singularities, spec_from_strings
+    spec = spec_from_strings(
+        "IStr", {"g_max": 90.0, "E": 50.0, "V_sh": -50.0},
+        {"m": {"alpha": "0.32*(V - V_sh - 13)/(1 - exp(-(V - V_sh - 13)/4))",
+               "beta": "0.28*(V - V_sh - 40)/(exp((V - V_sh - 40)/5) - 1)", "power": 3}},
+        current="g_max*m**3*(E - V)")
+    report = find_removable_singularities(spec)
+    assert len(report.removable) == 2
+
+    IStr = type("IStr", (Channel,), {"spec": spec})
+    ch = IStr(2)
+    np.testing.assert_allclose(ch.f_m_alpha(np.array([-37.0, -37.0])), 1.28, rtol=1e-15)
+    np.testing.assert_allclose(ch.f_m_beta(np.array([-10.0, -10.0])), 1.4, rtol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(current="g_max*m*(E - V) + W"), r"unknown symbol.*'W'"),
+    (dict(current="g_max*m*(E - V"), "cannot parse"),
+    (dict(gates={"m": {"alpha": "1"}}), "alpha and beta, or inf and tau"),
+    (dict(gates={"m": {"alpha": "1/(1 - exp(-(V - 13)/4))", "beta": "1"}}), "non-removable"),
+])
+def test_string_channel_errors_name_the_problem(kwargs, match):
+    from ionc.codegen import SpecError, lower_channel, spec_from_strings
+    args = dict(name="IBad", parameters={"g_max": 1.0, "E": 0.0},
+                gates={"m": {"alpha": "exp(V/10)", "beta": "1"}}, current="g_max*m*(E - V)")
+    args.update(kwargs)
+    with pytest.raises(SpecError, match=match):
+        lower_channel(spec_from_strings(**args))
