@@ -76,9 +76,13 @@ IK_TM1991 = _k_p4(
     {"E": -90.0, "g_max": 10.0, "phi": 1.0, "V_sh": -60.0},
     0.032 * (x - 15) / (1 - sp.exp(-(x - 15) / 5)), 0.5 * sp.exp((10 - x) / 40))
 
+IL = ChannelSpec(
+    name="IL", doc="Leak current I = g_max (E - V) (BrainPy's IL; no gates).",
+    parameters={"g_max": 0.1, "E": -70.0}, gates=(), current=g_max * (E - V))
+
 #: Every channel in the library, by name.
 LIBRARY: dict[str, ChannelSpec] = {spec.name: spec for spec in (
-    INa_Ba2002, IKDR_Ba2002, INa_HH1952, IK_HH1952, INa_TM1991, IK_TM1991)}
+    INa_Ba2002, IKDR_Ba2002, INa_HH1952, IK_HH1952, INa_TM1991, IK_TM1991, IL)}
 
 
 def get_channel(name: str) -> ChannelSpec:

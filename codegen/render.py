@@ -95,7 +95,7 @@ def _element_call(fn, k: Kernel, target: str) -> str:
     if target == "numpy":
         ins = [s.name for s in fn.inputs]
         outs = [f"{o}[...]" if o in arrays else o for o in fn.output_names]
-        return f"{', '.join(outs)}, = {fn.name}({', '.join(ins)})"
+        return (f"{', '.join(outs)}, = " if outs else "") + f"{fn.name}({', '.join(ins)})"
     ins = [f"{s.name}[i]" if s.name in arrays else s.name for s in fn.inputs]
     locals_ = [o for o in fn.output_names if o not in arrays]
     outs = [f"&{o}[i]" if o in arrays else f"&{o}" for o in fn.output_names]
@@ -113,7 +113,7 @@ def _call_with(fn, index: dict, outputs: dict, target: str) -> str:
     ins = [index.get(s.name, s.name) for s in fn.inputs]
     outs = [outputs.get(o, o) for o in fn.output_names]
     if target == "numpy":
-        return f"{', '.join(outs)}, = {fn.name}({', '.join(ins)})"
+        return (f"{', '.join(outs)}, = " if outs else "") + f"{fn.name}({', '.join(ins)})"
     decl = "".join(f"real {o}; " for o in fn.output_names if o not in outputs)
     return decl + f"{fn.name}({', '.join(ins + ['&' + o for o in outs])});"
 

@@ -130,8 +130,6 @@ class ChannelSpec:
         """Raise :class:`SpecError` naming the first problem found."""
         if not self.name.isidentifier():
             raise SpecError(f"channel name {self.name!r} is not an identifier")
-        if not self.gates:
-            raise SpecError(f"channel {self.name!r} has no gates")
         names = [*self.parameters, *self.intermediates, *(g.name for g in self.gates), "V", "dt"]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:

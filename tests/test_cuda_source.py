@@ -38,6 +38,20 @@ def test_nvcc_compiles_without_warnings(tmp_path, dtype, arch):
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nvcc_compiles_every_library_channel(tmp_path, dtype):
+    from ionc.codegen import LIBRARY
+    files = []
+    for name, spec in LIBRARY.items():
+        path = tmp_path / f"{name}.cu"
+        path.write_text(render_kernels(spec, "cuda", dtype).source)
+        files.append(str(path))
+    r = subprocess.run([NVCC, "-arch=sm_90", "-c", *files, "-Werror", "all-warnings"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and "warning" not in r.stderr.lower(), r.stderr[-3000:]
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 def test_float32_kernels_promote_nothing_to_double(tmp_path):
     # The deliberate double intermediates (ionc_wide) set to float: then any double
     # in the PTX would be an accidental promotion by the printer.

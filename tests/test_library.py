@@ -12,7 +12,7 @@ TOL = {"float64": 1e-12, "float32": 1e-5}
 CHANNELS = ["IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991", "IK_TM1991"]
 KWARGS = {"IKDR_Ba2002": {"T": 30.0}, "INa_HH1952": {"phi": 1.5}, "IK_HH1952": {"phi": 0.7}}
 SINGULAR = {"INa_Ba2002": 2, "IKDR_Ba2002": 1, "INa_HH1952": 1, "IK_HH1952": 1,
-            "INa_TM1991": 2, "IK_TM1991": 1}
+            "INa_TM1991": 2, "IK_TM1991": 1, "IL": 0}
 
 
 def test_every_library_singularity_is_found_and_removable():
@@ -54,3 +54,14 @@ def test_positional_arguments_follow_brainpy_order():
     assert a._params["E"] == -80.0 and a._params["g_max"] == 5.0 and a._params["V_sh"] == -55.0
     with pytest.raises(TypeError, match="multiple values"):
         ionc.IK_HH1952(3, False, -80.0, E=-70.0)
+
+
+@pytest.mark.parametrize("target", ["cpu", "numpy"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_leak_channel_without_gates_matches_brainpy(dtype, target):
+    g = np.load(GOLDEN / f"library_{dtype}.npz")
+    ch = ionc.IL(g["IL.V"].size, g_max=g["IL.g_max"], dtype=dtype, target=target)
+    ch.reset_state(g["IL.V"])
+    ch.update(g["IL.V"])
+    assert ch.state_dict() == {}
+    np.testing.assert_allclose(ch.current(g["IL.V"]), g["IL.I"], rtol=TOL[dtype], atol=TOL[dtype])

@@ -116,6 +116,11 @@ def generate_library(x64: bool):
         data[f"{name}.V_sh"] = (V_sh + shifts).astype(dtype)
         for g in gates:
             data[f"{name}.traj_{g}"] = np.array(rec[g])
+    V = np.linspace(-120, 60, 37).astype(dtype)
+    g_max = np.linspace(0.05, 0.5, 37).astype(dtype)
+    data["IL.V"], data["IL.g_max"] = V, g_max
+    data["IL.I"] = np.asarray(bp.dyn.IL(V.size, g_max=bm.asarray(g_max)).current(bm.asarray(V)),
+                              dtype)
     out = HERE / f"library_{dtype.__name__}.npz"
     np.savez_compressed(out, dt=0.05, brainpy_version=bp.__version__, **data)
     print("wrote", out)
