@@ -8,7 +8,6 @@ shape ``varshape`` (or ``(batch, *varshape)`` after ``reset_state(V, batch_size)
 from __future__ import annotations
 
 import itertools
-import shutil
 import warnings
 from typing import Any, ClassVar
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -78,5 +78,3 @@ def resolve_parameter(name: str, value: Any, shape: tuple[int, ...], dtype: np.d
         raise ValueError(f"parameter {name} has non-finite entries")
     return arr
 
-
-ParameterValue = float | np.ndarray | Callable

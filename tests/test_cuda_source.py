@@ -136,7 +136,7 @@ def test_cuda_source_on_the_host_matches_the_c_target(tmp_path, dtype, monkeypat
     np.testing.assert_allclose(I, ch.current(V), rtol=4 * np.finfo(dtype).eps)
 
     rec = {k: np.full((steps, n), np.nan, dtype) for k in ("rec_p", "rec_q", "rec_I")}
-    pc, qc = ch.p.copy(), ch.q.copy()
+    pc = ch.p.copy()
     host.launch("run", n, steps=steps, every=1, dt=0.05, V=trace, p=p, q=q, **rec, **params)
     out = ch.run(trace, dt=0.05)
     assert np.isfinite(rec["rec_p"]).all() and not np.array_equal(pc, ch.p)
