@@ -90,16 +90,12 @@ def _c_declaration(k: Kernel, real: str, restrict: str = "IONC_RESTRICT") -> str
 
 
 def _element_call(fn, k: Kernel, target: str) -> str:
-    """One call of element function ``fn`` inside kernel ``k``, as a statement."""
+    """One call of element function ``fn`` inside kernel ``k``: arrays indexed by ``i``."""
     arrays = set(k.arrays)
-    if target == "numpy":
-        ins = [s.name for s in fn.inputs]
-        outs = [f"{o}[...]" if o in arrays else o for o in fn.output_names]
-        return (f"{', '.join(outs)}, = " if outs else "") + f"{fn.name}({', '.join(ins)})"
-    ins = [f"{s.name}[i]" if s.name in arrays else s.name for s in fn.inputs]
-    locals_ = [o for o in fn.output_names if o not in arrays]
-    outs = [f"&{o}[i]" if o in arrays else f"&{o}" for o in fn.output_names]
-    return "".join(f"real {o}; " for o in locals_) + f"{fn.name}({', '.join(ins + outs)});"
+    element = "[...]" if target == "numpy" else "[i]"
+    index = {} if target == "numpy" else {a: f"{a}[i]" for a in arrays}
+    outputs = {o: f"{o}{element}" for o in fn.output_names if o in arrays}
+    return _call_with(fn, index, outputs, target)
 
 
 def _loop_lines(k: Kernel, target: str) -> tuple[list[str], list[str]]:
