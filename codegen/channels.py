@@ -11,7 +11,13 @@ from .spec import ChannelSpec, Gate, V, symbol
 
 T, T_base, E, g_max, V_sh, x, phi = (
     symbol(n) for n in ("T", "T_base", "E", "g_max", "V_sh", "x", "phi"))
+phi_p, phi_q, T_base_p, T_base_q = (symbol(n) for n in ("phi_p", "phi_q", "T_base_p", "T_base_q"))
 p, q = symbol("p"), symbol("q")
+
+
+def R(decimal: str) -> sp.Rational:
+    """The exact rational of a decimal constant as written in the paper (``R("8.5")``)."""
+    return sp.Rational(decimal)
 
 INa_Ba2002 = ChannelSpec(
     name="INa_Ba2002",
@@ -80,9 +86,60 @@ IL = ChannelSpec(
     name="IL", doc="Leak current I = g_max (E - V) (BrainPy's IL; no gates).",
     parameters={"g_max": 0.1, "E": -70.0}, gates=(), current=g_max * (E - V))
 
+Ih_HM1992 = ChannelSpec(
+    name="Ih_HM1992",
+    doc="Hyperpolarisation-activated cation current of Huguenard and McCormick (1992): "
+        "I = g_max p (E - V).",
+    parameters={"g_max": 10.0, "E": 43.0, "phi": 1.0},
+    gates=(Gate("p", inf=1 / (1 + sp.exp((V + 75) / R("5.5"))),
+                tau=1 / (sp.exp(-R("0.086") * V - R("14.59")) + sp.exp(R("0.0701") * V - R("1.87")))),),
+    temperature_factor=phi, current=g_max * p * (E - V))
+
+IKA1_HM1992 = ChannelSpec(
+    name="IKA1_HM1992",
+    doc="Rapidly inactivating potassium current IA1 of Huguenard and McCormick (1992): "
+        "I = g_max p^4 q (E - V); tau_q is piecewise at V = V_sh - 63.",
+    parameters={"E": -90.0, "g_max": 30.0, "V_sh": 0.0, "phi_p": 1.0, "phi_q": 1.0},
+    intermediates={"x": V - V_sh},
+    gates=(
+        Gate("p", power=4, factor=phi_p,
+             inf=1 / (1 + sp.exp(-(x + 60) / R("8.5"))),
+             tau=1 / (sp.exp((x + R("35.8")) / R("19.7")) + sp.exp(-(x + R("79.7")) / R("12.7")))
+             + R("0.37")),
+        Gate("q", power=1, factor=phi_q,
+             inf=1 / (1 + sp.exp((x + 78) / 6)),
+             tau=sp.Piecewise(
+                 (1 / (sp.exp((x + 46) / 5) + sp.exp(-(x + 238) / R("37.5"))), V < V_sh - 63),
+                 (sp.Integer(19), True))),
+    ),
+    current=g_max * p**4 * q * (E - V))
+
+ICaT_HM1992 = ChannelSpec(
+    name="ICaT_HM1992",
+    doc="Low-threshold T-type calcium current of Huguenard and McCormick (1992): "
+        "I = g_max p^2 q (E - V), phi_p = T_base_p^((T - 24)/10), phi_q = "
+        "T_base_q^((T - 24)/10). BrainPy passes the calcium reversal E (and the "
+        "concentration C, which these gates do not use) on every call from its "
+        "calcium node; here E is a parameter, scalar or per neuron, default 120 mV.",
+    parameters={"T": 36.0, "T_base_p": 3.55, "T_base_q": 3.0, "g_max": 2.0, "V_sh": -3.0,
+                "E": 120.0},
+    intermediates={"x": V - V_sh},
+    gates=(
+        Gate("p", power=2, factor=T_base_p ** ((T - 24) / 10),
+             inf=1 / (1 + sp.exp(-(x + 59) / R("6.2"))),
+             tau=1 / (sp.exp(-(x + 132) / R("16.7")) + sp.exp((x + R("16.8")) / R("18.2")))
+             + R("0.612")),
+        Gate("q", power=1, factor=T_base_q ** ((T - 24) / 10),
+             inf=1 / (1 + sp.exp((x + 83) / 4)),
+             tau=sp.Piecewise((sp.exp(-(x + 22) / R("10.5")) + 28, V >= V_sh - 80),
+                              (sp.exp((x + 467) / R("66.6")), True))),
+    ),
+    current=g_max * p**2 * q * (E - V))
+
 #: Every channel in the library, by name.
 LIBRARY: dict[str, ChannelSpec] = {spec.name: spec for spec in (
-    INa_Ba2002, IKDR_Ba2002, INa_HH1952, IK_HH1952, INa_TM1991, IK_TM1991, IL)}
+    INa_Ba2002, IKDR_Ba2002, INa_HH1952, IK_HH1952, INa_TM1991, IK_TM1991, IL,
+    Ih_HM1992, IKA1_HM1992, ICaT_HM1992)}
 
 
 def get_channel(name: str) -> ChannelSpec:

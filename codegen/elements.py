@@ -94,9 +94,7 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
     integrate = get_integrator(method)
     params = spec.parameter_symbols
     gates = spec.gate_symbols
-    has_phi = spec.temperature_factor != 1
-    derived = {PHI: sp.nsimplify(spec.temperature_factor, rational=True)} if has_phi else {}
-    phi = PHI if has_phi else sp.Integer(1)
+    derived, factors = _temperature_factors(spec)
     prefix = spec.name.lower()
 
     def element(task, inputs, outputs, capped, doc):
@@ -104,15 +102,15 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
         return ElementFunction(f"{prefix}_{task}", tuple(inputs),
                                _definitions(spec, rates, exprs, capped), tuple(outputs), doc)
 
-    derivs = {g.name: _derivative(g, phi) for g in spec.gates}
-    extra = (PHI,) if has_phi else ()
+    derivs = {g.name: _derivative(g, factors[g.name]) for g in spec.gates}
+    extra = tuple(derived)
     fns: dict[str, ElementFunction] = {}
     for name, expr in rates.items():
         fns[name] = element(name, (V, *params), [(name, symbol(name))], False,
                             f"{name}(V), singularities removed")
     fns["steady_state"] = element(
         "steady_state", (V, *params),
-        [(g.name, _steady(g, derivs[g.name])) for g in spec.gates], True,
+        [(g.name, _steady(derivs[g.name], g.symbol, derived)) for g in spec.gates], True,
         "steady state of every gate at V")
     fns["update"] = element(
         "update", (V, dt, *gates, *params, *extra),
@@ -120,8 +118,12 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
         f"one {method} step of every gate at frozen V")
     fns["current"] = element("current", (V, *gates, *params), [("I", spec.current)], False,
                              "channel current at V with the given gates")
+    fns["conductance"] = element(
+        "conductance", (V, *gates, *params), [("G", sp.factor_terms(-sp.diff(spec.current, V)))],
+        False, "-dI/dV at V with the given gates (the membrane's linear coefficient)")
     for g in spec.gates:
-        fns[f"d{g.name}"] = element(f"d{g.name}", (V, g.symbol, *params, *extra),
+        own = tuple(s for s in extra if s in derivs[g.name].free_symbols)
+        fns[f"d{g.name}"] = element(f"d{g.name}", (V, g.symbol, *params, *own),
                                     [(f"d{g.name}", derivs[g.name])], False,
                                     f"d{g.name}/dt at V")
     for sym, expr in derived.items():
@@ -130,6 +132,27 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
     return ChannelModel(spec, method, report, rates, derived, fns)
 
 
-def _steady(gate, derivative: sp.Expr) -> sp.Expr:
-    ss = steady_state(derivative, gate.symbol)
-    return ss.subs(PHI, 1) if gate.kind == "rates" else ss
+def _temperature_factors(spec: ChannelSpec) -> tuple[dict, dict]:
+    """Derived temperature factors (symbol -> expression) and each gate's factor.
+
+    The channel's factor is ``ionc_phi``; a gate with its own factor gets
+    ``ionc_phi_<gate>``.  Both are computed once per call when they depend on
+    scalar parameters only.
+    """
+    derived: dict[sp.Symbol, sp.Expr] = {}
+    factors: dict[str, sp.Expr] = {}
+    for g in spec.gates:
+        own = g.factor is not None
+        value = g.factor if own else spec.temperature_factor
+        if value == 1:
+            factors[g.name] = sp.Integer(1)
+            continue
+        sym = symbol(f"ionc_phi_{g.name}") if own else PHI
+        derived[sym] = sp.nsimplify(value, rational=True)
+        factors[g.name] = sym
+    return derived, factors
+
+
+def _steady(derivative: sp.Expr, gate: sp.Symbol, derived: dict) -> sp.Expr:
+    """The fixed point of one gate; temperature factors cancel out of it."""
+    return steady_state(derivative.subs({s: 1 for s in derived}), gate)

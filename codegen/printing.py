@@ -17,6 +17,7 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.numpy import NumPyPrinter
 
 from .elements import ElementFunction
+from .spec import V
 
 DTYPES = ("float32", "float64")
 
@@ -82,8 +83,28 @@ class IoncPrinting:
             return super()._print_Add(expr, order)
         return f"({self._print(split[0])})/{self._denominator_literal(split[1])}"
 
+    def _argument_of(self, expr) -> str:
+        """The argument of an exponential.  In float32 one that reads ``V`` is
+        computed in double and rounded once, as intermediates are (exp
+        magnifies the relative error of its argument by the argument)."""
+        arg = expr.args[0]
+        if self.dtype != "float32" or V not in arg.free_symbols or self._widen:
+            return self._print(arg)
+        return self.widened(arg)
+
+    def _print_exp(self, expr):
+        return self._exp_like(super()._print_exp, expr)
+
+    def _print_expm1(self, expr):
+        return self._exp_like(super()._print_expm1, expr)
+
+    def _exp_like(self, print_with_base, expr) -> str:
+        text = self._argument_of(expr)
+        marker = sp.Symbol("ionc_argument")
+        return print_with_base(expr.func(marker)).replace("ionc_argument", text)
+
     def _print_exprelr(self, expr):
-        return f"{self.function_names['exprelr']}({self._print(expr.args[0])})"
+        return f"{self.function_names['exprelr']}({self._argument_of(expr)})"
 
     def _print_capped_rate(self, expr):
         return f"{self.function_names['capped_rate']}({self._print(expr.args[0])})"
@@ -101,13 +122,13 @@ class CPrinter(IoncPrinting, C99CodePrinter):
         super().__init__({"type_aliases": aliases, **(settings or {})})
 
     def _print_Rational(self, expr):
-        return float_literal(expr, self.dtype)
+        return float_literal(expr, "float64" if self._widen else self.dtype)
 
     def _print_Integer(self, expr):
-        return float_literal(expr, self.dtype)
+        return float_literal(expr, "float64" if self._widen else self.dtype)
 
     def _print_Float(self, expr):
-        return float_literal(expr, self.dtype)
+        return float_literal(expr, "float64" if self._widen else self.dtype)
 
     def _print_Pow(self, expr):
         base, exp = expr.as_base_exp()
@@ -118,6 +139,15 @@ class CPrinter(IoncPrinting, C99CodePrinter):
         if exp == sp.Rational(1, 2):
             return f"{self._ns}sqrt{self._suffix()}({self._print(base)})"
         return super()._print_Pow(expr)
+
+    def _print_Piecewise(self, expr):
+        """A chain of selects on one line, which compilers vectorise as blends."""
+        if expr.args[-1].cond != True:  # noqa: E712 - SymPy's true, not Python's
+            raise ValueError(f"Piecewise without a default (True) branch: {expr}")
+        text = self._print(expr.args[-1].expr)
+        for value, cond in reversed(expr.args[:-1]):
+            text = f"(({self._print(cond)}) ? {self._print(value)} : {text})"
+        return text
 
     def _suffix(self) -> str:
         return "f" if self.dtype == "float32" else ""

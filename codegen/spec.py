@@ -39,6 +39,8 @@ class Gate:
 
     ``power`` is the exponent with which the gate enters the current; it is
     informational (the current expression is given explicitly in the spec).
+    ``factor`` is this gate's own temperature factor (BrainPy's ``phi_p``,
+    ``phi_q``); ``None`` uses the channel's ``temperature_factor``.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Gate:
     inf: sp.Expr | None = None
     tau: sp.Expr | None = None
     power: int = 1
+    factor: sp.Expr | None = None
 
     def __post_init__(self) -> None:
         has_rates = self.alpha is not None and self.beta is not None
@@ -150,6 +153,9 @@ class ChannelSpec:
             for role, expr in g.rate_expressions().items():
                 self._check_symbols(expr, known, f"{role} of gate {g.name!r}")
         self._check_symbols(self.temperature_factor, params, "temperature factor")
+        for g in self.gates:
+            if g.factor is not None:
+                self._check_symbols(g.factor, params, f"factor of gate {g.name!r}")
         self._check_symbols(self.current, known | set(self.gate_symbols), "current")
 
     def _check_symbols(self, expr: sp.Expr, allowed: set, where: str) -> None:
@@ -183,7 +189,8 @@ def spec_from_strings(name: str, parameters: Mapping[str, float], gates: Mapping
     """A :class:`ChannelSpec` from plain strings.
 
     ``gates`` maps a gate name to ``{"alpha": str, "beta": str}`` or
-    ``{"inf": str, "tau": str}``, plus an optional ``"power"``.  Example::
+    ``{"inf": str, "tau": str}``, plus an optional ``"power"`` and ``"factor"``
+    (the gate's own temperature factor).  Example::
 
         spec_from_strings("INa", {"g_max": 90.0, "E": 50.0, "V_sh": -50.0},
                           {"m": {"alpha": "0.32*(V - V_sh - 13)/(1 - exp(-(V - V_sh - 13)/4))",
@@ -196,7 +203,7 @@ def spec_from_strings(name: str, parameters: Mapping[str, float], gates: Mapping
     inter = {k: parse(v, names) for k, v in intermediates.items()}
     gate_objs = []
     for gate, fields in gates.items():
-        unknown = set(fields) - {"alpha", "beta", "inf", "tau", "power"}
+        unknown = set(fields) - {"alpha", "beta", "inf", "tau", "power", "factor"}
         if unknown:
             raise SpecError(f"gate {gate!r}: unknown field(s) {sorted(unknown)}")
         exprs = {k: parse(v, names) for k, v in fields.items() if k != "power"}

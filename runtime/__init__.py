@@ -6,8 +6,8 @@ rate functions found and rewritten.  ``ionc.codegen`` holds the compiler,
 ``ionc.build`` the compilation cache.
 """
 from .channel import Channel
-from .channels import (IK_HH1952, IK_TM1991, IKDR_Ba2002, IL, INa_Ba2002, INa_HH1952,
-                       INa_TM1991)
+from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKDR_Ba2002, IL, ICaT_HM1992,
+                       Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
 from .codegen import LIBRARY, get_channel, render_kernels
 
 
@@ -17,4 +17,4 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
 
 
 __all__ = ["Channel", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
-           "IK_TM1991", "IL", "LIBRARY", "emit", "get_channel", "render_kernels"]
+           "IK_TM1991", "IL", "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels"]

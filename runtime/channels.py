@@ -35,13 +35,18 @@ class INa_Ba2002(Channel):
                          nan_policy=nan_policy, dt=dt, T=T, E=E, g_max=g_max, V_sh=V_sh)
 
 
-def library_class(spec) -> type[Channel]:
+def library_class(spec, positional: list[str] | None = None) -> type[Channel]:
     """A channel class for ``spec`` with BrainPy's signature:
-    ``(size, keep_size=False, <parameters in order>, method, name, mode, *, dtype, target, ...)``."""
-    names = list(spec.parameters)
+    ``(size, keep_size=False, <parameters in order>, method, name, mode, *, dtype, target, ...)``.
+
+    ``positional`` names the parameters BrainPy takes by position where they
+    differ from the spec's order; the others (and method, name, mode) are
+    then keyword-only, so that no BrainPy call binds a value to the wrong name.
+    """
+    names = list(spec.parameters) + ["method", "name", "mode"]
+    positional = names if positional is None else list(positional)
 
     def __init__(self, size, keep_size: bool = False, *args, **kwargs):
-        positional = names + ["method", "name", "mode"]
         if len(args) > len(positional):
             raise TypeError(f"{spec.name}() takes at most {len(positional) + 2} positional "
                             f"arguments")
@@ -65,3 +70,7 @@ IK_HH1952 = library_class(specs.IK_HH1952)
 INa_TM1991 = library_class(specs.INa_TM1991)
 IK_TM1991 = library_class(specs.IK_TM1991)
 IL = library_class(specs.IL)
+Ih_HM1992 = library_class(specs.Ih_HM1992)
+IKA1_HM1992 = library_class(specs.IKA1_HM1992)
+ICaT_HM1992 = library_class(specs.ICaT_HM1992,
+                            positional=["T", "T_base_p", "T_base_q", "g_max", "V_sh"])

@@ -116,6 +116,7 @@ def generate_library(x64: bool):
         data[f"{name}.V_sh"] = (V_sh + shifts).astype(dtype)
         for g in gates:
             data[f"{name}.traj_{g}"] = np.array(rec[g])
+    data.update(generate_steady_state_channels(dtype))
     V = np.linspace(-120, 60, 37).astype(dtype)
     g_max = np.linspace(0.05, 0.5, 37).astype(dtype)
     data["IL.V"], data["IL.g_max"] = V, g_max
@@ -124,6 +125,64 @@ def generate_library(x64: bool):
     out = HERE / f"library_{dtype.__name__}.npz"
     np.savez_compressed(out, dt=0.05, brainpy_version=bp.__version__, **data)
     print("wrote", out)
+
+
+#: inf/tau channels -> (points the grid must pass through, heterogeneous parameters of
+#: the 4-neuron trajectory, the clamp level of each neuron, extra call arguments)
+STEADY_STATE = {
+    "Ih_HM1992": ([-75.0], {"phi": [1.0, 0.5, 2.0, 1.3], "g_max": [10.0, 5.0, 1.0, 2.5]},
+                  [-90.0, -75.0, -60.0, -110.0], ()),
+    "IKA1_HM1992": ([-63.0, -68.0, -58.5], {"V_sh": [0.0, -5.0, 4.5, -13.3],
+                                           "phi_q": [1.0, 2.0, 0.5, 1.0]},
+                    [-63.0, -68.0, -40.0, -76.3], ()),
+    "ICaT_HM1992": ([-83.0, -80.0, -85.0, -71.0], {"V_sh": [-3.0, 0.0, -5.0, 9.0],
+                                                   "T": [36.0, 30.0, 24.0, 33.0]},
+                    [-83.0, -80.0, -60.0, -71.0], (1e-4, 120.0)),
+}
+
+
+def generate_steady_state_channels(dtype):
+    """Steady states, time constants, and a clamp trajectory through each piecewise
+    boundary (where BrainPy's ``bm.where`` switches), for the inf/tau channels."""
+    import brainpy as bp
+    import brainpy.math as bm
+    data = {}
+    offsets = [0.0] + [s * 10.0 ** k for k in range(-12, 1, 3) for s in (-1, 1)]
+    for name, (points, params, levels, extra) in STEADY_STATE.items():
+        cls = getattr(bp.dyn, name)
+        pts = [c + d for c in points for d in offsets] + list(np.linspace(-140, 60, 101))
+        V = np.unique(np.array(pts, dtype))
+        ch = cls(V.size)
+        data[f"{name}.V"] = V
+        gates = [g for g in ("p", "q") if hasattr(ch, g)]
+        for g in gates:
+            for role in ("inf", "tau"):
+                data[f"{name}.f_{g}_{role}"] = np.asarray(
+                    getattr(ch, f"f_{g}_{role}")(bm.asarray(V)), dtype)
+        steps, dt = 200, 0.1
+        trace = np.full((steps, len(levels)), -70.0, dtype)
+        trace[20:120] = np.array(levels, dtype)
+        trace[120:] = -30.0
+        bm.set_dt(dt)
+        kwargs = {k: bm.asarray(np.array(v, dtype)) for k, v in params.items()}
+        ch = cls(len(levels), **kwargs)
+        ch.reset_state(bm.asarray(trace[0]), *extra)
+        rec = {g: [] for g in gates}
+        current = []
+        for k in range(steps):
+            bp.share.save(t=k * dt, dt=dt)
+            Vk = bm.asarray(trace[k])
+            ch.update(Vk, *extra)
+            for g in gates:
+                rec[g].append(np.asarray(getattr(ch, g).value, dtype))
+            current.append(np.asarray(ch.current(Vk, *extra), dtype))
+        data[f"{name}.trace"] = trace
+        data[f"{name}.traj_I"] = np.array(current)
+        for k, v in params.items():
+            data[f"{name}.param_{k}"] = np.array(v, dtype)
+        for g in gates:
+            data[f"{name}.traj_{g}"] = np.array(rec[g])
+    return data
 
 
 if __name__ == "__main__":
