@@ -127,7 +127,8 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
                                     [(f"d{g.name}", derivs[g.name])], False,
                                     f"d{g.name}/dt at V")
     for sym, expr in derived.items():
-        fns[sym.name] = ElementFunction(f"{prefix}_{sym.name}", params, (),
+        used = tuple(s for s in params if s in expr.free_symbols)
+        fns[sym.name] = ElementFunction(f"{prefix}_{sym.name}", used, (),
                                         ((sym.name, expr),), "temperature factor")
     return ChannelModel(spec, method, report, rates, derived, fns)
 

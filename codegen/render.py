@@ -164,6 +164,22 @@ def _run_kernel(update: Kernel, current: Kernel, gates, target: str) -> tuple[di
     return context, KernelSignature(name, tuple(args))
 
 
+def header_context(name: str, dtype: str, singularities: list[str],
+                   printed: list[PrintedFunction]) -> dict:
+    """What the per-element header (element.h.j2) needs: types, numerics, functions."""
+    f32 = dtype == "float32"
+    return dict(
+        channel=name, dtype=dtype, version=VERSION, real="float" if f32 else "double",
+        rate_max=RATE_MAX[dtype], suffix="f" if f32 else "",
+        expm1="expm1f" if f32 else "expm1",
+        vector_math=[f + ("f" if f32 else "") for f in ("exp", "expm1")],
+        tiny="FLT_MIN" if f32 else "DBL_MIN",
+        **{f: f + ("f" if f32 else "") for f in ("copysign", "fabs")},
+        singularities=singularities,
+        functions=[dict(name=f.name, inputs=f.inputs, locals=f.locals, outputs=f.outputs,
+                        doc=f.doc, parameters=_c_parameters(f)) for f in printed])
+
+
 @lru_cache(maxsize=None)
 def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
                    array_params: frozenset) -> GeneratedSource:
@@ -175,18 +191,8 @@ def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
     printed = [print_function(fn, printer, wide) for fn in model.functions.values()]
     real = "float" if dtype == "float32" else "double"
     context = dict(
-        channel=spec.name, dtype=dtype, version=VERSION, prefix=model.prefix, real=real,
-        rate_max=RATE_MAX[dtype], suffix="f" if dtype == "float32" else "",
-        expm1="expm1f" if dtype == "float32" else "expm1",
-        vector_math=[f + ("f" if dtype == "float32" else "") for f in ("exp", "expm1")],
-        tiny="FLT_MIN" if dtype == "float32" else "DBL_MIN",
-        **{f: f + ("f" if dtype == "float32" else "") for f in ("copysign", "fabs")},
-        omp_threshold=OMP_THRESHOLD,
-        singularities=[str(s) for s in model.singularities],
-        functions=[dict(name=f.name, inputs=f.inputs, locals=f.locals, outputs=f.outputs,
-                        doc=f.doc, parameters=_c_parameters(f)) for f in printed],
-        kernels=[],
-    )
+        header_context(spec.name, dtype, [str(s) for s in model.singularities], printed),
+        prefix=model.prefix, omp_threshold=OMP_THRESHOLD, kernels=[])
     for k in kernels.values():
         prologue, body = _loop_lines(k, lang)
         context["kernels"].append(dict(

@@ -8,6 +8,7 @@ rate functions found and rewritten.  ``ionc.codegen`` holds the compiler,
 from .channel import Channel
 from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKDR_Ba2002, IL, ICaT_HM1992,
                        Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
+from .neuron import HH, CondNeuGroup
 from .codegen import LIBRARY, get_channel, render_kernels
 
 
@@ -16,5 +17,5 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
     return render_kernels(get_channel(channel), target, dtype, method).source
 
 
-__all__ = ["Channel", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
+__all__ = ["Channel", "CondNeuGroup", "HH", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
            "IK_TM1991", "IL", "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels"]

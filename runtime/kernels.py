@@ -30,7 +30,7 @@ class HostKernels:
             raise ValueError(f"target {generated.target!r} does not run on the host")
         self.functions = {task: getattr(namespace, sig.name)
                           for task, sig in generated.kernels.items()}
-        self.count_nan = getattr(namespace, generated.count_nan)
+        self.count_nan = getattr(namespace, generated.count_nan) if generated.count_nan else None
 
     def pointer(self, array: np.ndarray | None):
         """What a kernel takes for ``array`` (no copy); None is a NULL pointer."""

@@ -185,7 +185,55 @@ def generate_steady_state_channels(dtype):
     return data
 
 
+#: neuron -> constant input current of each neuron (uA/cm^2), for 100 ms at dt = 0.01 ms
+NEURONS = {"HH": [0.0, 2.0, 5.0, 6.5, 10.0, 20.0],
+           "TC": [0.0, 0.5, 1.0, 3.0, 8.0, -2.0]}
+TC_LEAK = [0.05, 0.05, 0.03, 0.05, 0.08, 0.02]
+
+
+def generate_neurons(x64: bool):
+    """Spike steps and V of BrainPy's HH and of a Ba2002 thalamocortical cell
+    (CondNeuGroup with INa_Ba2002 + IKDR_Ba2002 + IL), 100 ms at dt = 0.01 ms."""
+    import brainpy as bp
+    import brainpy.math as bm
+    import jax
+    jax.config.update("jax_enable_x64", x64)
+    dtype = np.float64 if x64 else np.float32
+    dt, steps = 0.01, 10000
+    bm.set_dt(dt)
+    data = {"dt": dt, "steps": steps, "TC.IL_g_max": np.array(TC_LEAK, dtype)}
+    for name, currents in NEURONS.items():
+        n = len(currents)
+        V0 = bp.init.Constant(-65.0)
+        if name == "HH":
+            neu = bp.dyn.HH(n, V_initializer=V0)
+        else:
+            neu = bp.dyn.CondNeuGroup(
+                n, C=1.0, A=1e-3, V_th=0.0, V_initializer=V0,
+                INa=bp.dyn.INa_Ba2002(n), IK=bp.dyn.IKDR_Ba2002(n),
+                IL=bp.dyn.IL(n, g_max=bm.asarray(np.array(TC_LEAK, dtype)), E=-70.0))
+        x = bm.asarray(np.array(currents, dtype))
+
+        def step(k, neu=neu, x=x, name=name):
+            bp.share.save(t=k * dt, dt=dt, i=k)
+            spike = neu.update(x)
+            if name != "HH":
+                neu.clear_input()
+            return neu.V.value, spike
+
+        V, spikes = bm.for_loop(step, np.arange(steps), jit=True)
+        Vs = np.asarray(V, dtype)[9::10]
+        spikes = np.asarray(spikes, bool)
+        data[f"{name}.I_ext"] = np.array(currents, dtype)
+        data[f"{name}.V_every10"] = Vs
+        data[f"{name}.spikes"] = spikes
+    out = HERE / f"neurons_{dtype.__name__}.npz"
+    np.savez_compressed(out, brainpy_version=bp.__version__, **data)
+    print("wrote", out)
+
+
 if __name__ == "__main__":
     x64 = (sys.argv[1:] == ["float64"]) if sys.argv[1:] else True
     generate(x64)
     generate_library(x64)
+    generate_neurons(x64)

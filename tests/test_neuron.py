@@ -1,0 +1,130 @@
+"""Neurons compiled into one fused kernel, against BrainPy 2.8.2's HH and CondNeuGroup."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ionc
+from ionc.codegen import LIBRARY, SpecError, spec_from_strings
+from ionc.codegen.neuron import NeuronSpec
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _tc_cell(n, dtype, g_leak=0.05, **kw):
+    return ionc.CondNeuGroup(
+        n, C=1.0, A=1e-3, V_th=0.0, V_initializer=-65.0, dtype=dtype, dt=0.01, **kw,
+        INa=ionc.INa_Ba2002(n, dtype=dtype), IK=ionc.IKDR_Ba2002(n, dtype=dtype),
+        IL=ionc.IL(n, g_max=g_leak, E=-70.0, dtype=dtype))
+
+
+def _neuron(name, g, dtype):
+    n = g[f"{name}.I_ext"].size
+    if name == "HH":
+        return ionc.HH(n, V_initializer=-65.0, dtype=dtype, dt=float(g["dt"]))
+    return _tc_cell(n, dtype, g_leak=g["TC.IL_g_max"])
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", ["HH", "TC"])
+def test_spike_times_match_brainpy_within_one_step_over_100_ms(name, dtype):
+    g = np.load(GOLDEN / f"neurons_{dtype}.npz")
+    neu = _neuron(name, g, dtype)
+    steps = int(g["steps"])
+    inputs = np.broadcast_to(g[f"{name}.I_ext"], (steps, g[f"{name}.I_ext"].size))
+    out = neu.run(inputs, record=("V", "spike"))
+    ref = g[f"{name}.spikes"]
+    assert ref.sum() > 20, "the protocol must make the cells spike"
+    for i in range(ref.shape[1]):
+        got_t, ref_t = np.flatnonzero(out["spike"][:, i]), np.flatnonzero(ref[:, i])
+        assert got_t.size == ref_t.size, (i, got_t, ref_t)
+        assert np.all(np.abs(got_t - ref_t) <= 1), (i, got_t - ref_t)
+    np.testing.assert_array_equal(out["spike_count"], ref.sum(axis=0))
+    tol = 1e-8 if dtype == "float64" else 1.0   # mV; float32 differs on upstrokes
+    np.testing.assert_allclose(out["V"][9::10], g[f"{name}.V_every10"], rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_update_loop_and_fused_run_are_identical(dtype):
+    rng = np.random.default_rng(5)
+    inputs = rng.uniform(-2, 15, (400, 7)).astype(dtype)
+    a, b = ionc.HH(7, dtype=dtype, dt=0.025), ionc.HH(7, dtype=dtype, dt=0.025)
+    out = a.run(inputs, record=("V", "spike"), every=4)
+    Vs, spikes = [], []
+    for k in range(400):
+        spikes.append(b.update(inputs[k]).copy())
+        if (k + 1) % 4 == 0:
+            Vs.append(b.V.copy())
+    np.testing.assert_array_equal(out["V"], np.array(Vs))
+    counts = np.array(spikes).reshape(100, 4, 7).sum(axis=1)
+    np.testing.assert_array_equal(out["spike"], counts)
+    for g in ("p", "q"):
+        np.testing.assert_array_equal(getattr(a.INa, g), getattr(b.INa, g))
+    np.testing.assert_array_equal(a.IK.p, b.IK.p)
+
+
+def test_channel_objects_hold_the_gates_the_kernel_advances():
+    neu = ionc.HH(3, V_initializer=[-70.0, -65.0, -60.0])
+    ch = ionc.INa_HH1952(3, V_sh=-45.0)
+    ch.reset_state(neu.V)
+    np.testing.assert_array_equal(neu.INa.p, ch.p)
+    before = neu.INa.p.copy()
+    neu.update(10.0)    # gates move from the second step on (the first uses the reset V)
+    neu.update(10.0)
+    assert not np.array_equal(neu.INa.p, before)
+    assert "INa=INa_HH1952" in repr(neu) and "kernel=" in repr(neu)
+    assert "hh_run_kernel" in neu.source() and "ina_hh1952_update(" in neu.source()
+
+
+def test_per_neuron_parameters_and_area_scaling():
+    n = 4
+    g_leak = np.array([0.02, 0.05, 0.08, 0.11])
+    hetero = _tc_cell(n, "float64", g_leak=g_leak)
+    assert "const real *IL_g_max" in hetero.source().replace("IONC_RESTRICT ", "")
+    counts = hetero.run(np.full((3000, n), 3.0))["spike_count"]
+    assert len(set(counts)) > 1, counts          # the leak changes the firing
+    for i in range(n):
+        single = _tc_cell(1, "float64", g_leak=float(g_leak[i]))
+        assert single.run(np.full((3000, 1), 3.0))["spike_count"][0] == counts[i]
+        np.testing.assert_allclose(hetero.V[i], single.V[0], rtol=0, atol=1e-12)
+    # BrainPy scales the input by 1e-3 / A: x = 2 on A = 2e-3 is a density of 1
+    half = ionc.CondNeuGroup(2, A=2e-3, IL=ionc.IL(2), V_initializer=-50.0)
+    unit = ionc.CondNeuGroup(2, A=1e-3, IL=ionc.IL(2), V_initializer=-50.0)
+    half.update(2.0)
+    unit.update(1.0)
+    np.testing.assert_array_equal(half.V, unit.V)
+
+
+def test_bad_input_is_refused_and_leaves_the_state_unchanged():
+    neu = ionc.HH(3)
+    neu.update(5.0)
+    V, p = neu.V.copy(), neu.INa.p.copy()
+    with pytest.raises(ValueError, match="NaN"):
+        neu.update(np.array([1.0, np.nan, 2.0]))
+    with pytest.raises(ValueError, match="shape"):
+        neu.update(np.ones(4))
+    with pytest.raises(ValueError, match="dt"):
+        neu.update(1.0, dt=0.0)
+    with pytest.raises(ValueError, match="steps"):
+        neu.run(np.ones(3))
+    with pytest.raises(ValueError, match="record"):
+        neu.run(np.ones((5, 3)), record=("m",))
+    np.testing.assert_array_equal(neu.V, V)
+    np.testing.assert_array_equal(neu.INa.p, p)
+
+
+def test_bad_composition_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="shape"):
+        ionc.CondNeuGroup(3, INa=ionc.INa_Ba2002(4))
+    with pytest.raises(ValueError, match="dtype"):
+        ionc.CondNeuGroup(3, dtype="float32", INa=ionc.INa_Ba2002(3))
+    with pytest.raises(TypeError, match="channel object"):
+        ionc.CondNeuGroup(3, INa="INa_Ba2002")
+    with pytest.raises(ValueError, match="at least one channel"):
+        ionc.CondNeuGroup(3)
+    a = spec_from_strings("A", {"g_max": 1.0}, {}, current="g_max*(0 - V)")
+    b = spec_from_strings("B", {"max": 1.0}, {}, current="max*(0 - V)")
+    with pytest.raises(SpecError, match="ambiguous"):   # both would be called L_g_max
+        NeuronSpec("N", {"L": a, "L_g": b}, {"C": 1.0, "V_th": 0.0})
+    with pytest.raises(SpecError, match="label"):
+        NeuronSpec("N", {"not a label": LIBRARY["IL"]}, {"C": 1.0, "V_th": 0.0})
