@@ -68,7 +68,8 @@ def _step_lines(model: NeuronModel, access, store, array_params: frozenset,
             body.append(_call_with(m.functions["update"], names, outs, "c"))
     V_th = access("V_th") if "V_th" in array_params else "V_th"
     if spike_out is not None:
-        body.append(f"{spike_out} = ({access('V')} < {V_th}) && (ionc_Vn >= {V_th});")
+        # "&", not "&&": no short circuit, so the loop stays branch-free and vectorises
+        body.append(f"{spike_out} = ({access('V')} < {V_th}) & (ionc_Vn >= {V_th});")
     body.append(f"{store('V')} = ionc_Vn;")
     return prologue, body
 
