@@ -45,7 +45,9 @@ def test_spike_times_match_brainpy_within_one_step_over_100_ms(name, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_update_loop_and_fused_run_are_identical(dtype):
+def test_update_loop_and_fused_run_agree(dtype):
+    """The same arithmetic; only which elements take libmvec's vector exp and which
+    the scalar one (loop peeling) may differ, by an ulp of exp."""
     rng = np.random.default_rng(5)
     inputs = rng.uniform(-2, 15, (400, 7)).astype(dtype)
     a, b = ionc.HH(7, dtype=dtype, dt=0.025), ionc.HH(7, dtype=dtype, dt=0.025)
@@ -55,12 +57,16 @@ def test_update_loop_and_fused_run_are_identical(dtype):
         spikes.append(b.update(inputs[k]).copy())
         if (k + 1) % 4 == 0:
             Vs.append(b.V.copy())
-    np.testing.assert_array_equal(out["V"], np.array(Vs))
+    tol = 1e-11 if dtype == "float64" else 1e-4
+    # float32 upstrokes magnify an ulp of exp to ~1e-3 mV
+    np.testing.assert_allclose(out["V"], np.array(Vs), rtol=tol,
+                               atol=0 if dtype == "float64" else 1e-2)
     counts = np.array(spikes).reshape(100, 4, 7).sum(axis=1)
+    assert counts.sum() > 0
     np.testing.assert_array_equal(out["spike"], counts)
     for g in ("p", "q"):
-        np.testing.assert_array_equal(getattr(a.INa, g), getattr(b.INa, g))
-    np.testing.assert_array_equal(a.IK.p, b.IK.p)
+        np.testing.assert_allclose(getattr(a.INa, g), getattr(b.INa, g), rtol=tol, atol=0)
+    np.testing.assert_allclose(a.IK.p, b.IK.p, rtol=tol, atol=0)
 
 
 def test_channel_objects_hold_the_gates_the_kernel_advances():
