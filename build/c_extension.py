@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .cache import artifact_is_intact, cache_dir, content_hash, write_manifest
 from .compiler import CompilerSettings, compiler_settings
+from .progress import progress_while
 
 
 class BuildError(RuntimeError):
@@ -64,7 +65,8 @@ def _compile(name: str, source: str, declarations: str, settings: CompilerSettin
     env_cc = os.environ.get("CC")
     try:
         os.environ["CC"] = " ".join(settings.command)
-        with redirect_stdout(log), redirect_stderr(log):
+        with progress_while(f"ionc: compiling {name}"), redirect_stdout(log), \
+                redirect_stderr(log):
             built = Path(ffi.compile(tmpdir=str(workdir), verbose=True))
         os.replace(built, target)
     except Exception as exc:

@@ -43,6 +43,7 @@ def content_hash(*parts: str, length: int = 20) -> str:
 
 
 def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, in hex."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -66,6 +67,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def manifest_path(artifact: Path) -> Path:
+    """The manifest stored next to ``path``."""
     return artifact.with_name(artifact.name + ".json")
 
 

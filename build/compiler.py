@@ -39,6 +39,7 @@ class CompilerSettings:
     link_flags: tuple[str, ...]
 
     def describe(self) -> str:
+        """Compiler version and flags, in one line."""
         return f"{' '.join(self.command)} ({self.version}) {' '.join(self.compile_flags)}"
 
 

@@ -34,6 +34,7 @@ class ElementFunction:
 
     @property
     def output_names(self) -> tuple[str, ...]:
+        """Names of the outputs, in order."""
         return tuple(name for name, _ in self.outputs)
 
 
@@ -50,14 +51,17 @@ class ChannelModel:
 
     @property
     def prefix(self) -> str:
+        """Prefix of this channel's C names (``ina_ba2002``)."""
         return self.spec.name.lower()
 
     @property
     def gate_names(self) -> tuple[str, ...]:
+        """The gates, in spec order."""
         return tuple(g.name for g in self.spec.gates)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
+        """The parameters, in signature order."""
         return tuple(self.spec.parameters)
 
 

@@ -20,11 +20,14 @@ SCALAR, IN, INOUT, OUT = "scalar", "in", "inout", "out"
 
 @dataclass(frozen=True)
 class KernelArg:
+    """One kernel argument: its name and kind (scalar, in, inout, out)."""
+
     name: str
     kind: str
 
     @property
     def is_array(self) -> bool:
+        """True for per-element arrays, False for scalars."""
         return self.kind != SCALAR
 
 
@@ -41,10 +44,12 @@ class Kernel:
 
     @property
     def arrays(self) -> tuple[str, ...]:
+        """Names of the array arguments, in order."""
         return tuple(a.name for a in self.args if a.is_array)
 
     @property
     def scalars(self) -> tuple[str, ...]:
+        """Names of the scalar arguments, in order."""
         return tuple(a.name for a in self.args if not a.is_array)
 
 

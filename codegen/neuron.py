@@ -75,6 +75,7 @@ class NeuronModel:
 
     @property
     def prefix(self) -> str:
+        """Prefix of this neuron's C names."""
         return self.spec.name.lower()
 
     @property

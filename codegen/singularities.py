@@ -40,6 +40,7 @@ class Singularity:
 
     @property
     def rate_name(self) -> str:
+        """``'alpha_p'`` etc."""
         return f"{self.role}_{self.gate}"
 
     def __str__(self) -> str:
@@ -63,10 +64,12 @@ class SingularityReport(tuple):
 
     @property
     def removable(self) -> tuple[Singularity, ...]:
+        """The removable 0/0 points."""
         return tuple(s for s in self if s.removable)
 
     @property
     def poles(self) -> tuple[Singularity, ...]:
+        """The zeros where the numerator does not vanish."""
         return tuple(s for s in self if not s.removable)
 
     def __str__(self) -> str:

@@ -106,14 +106,17 @@ class ChannelSpec:
     # ---- symbols -----------------------------------------------------
     @property
     def parameter_symbols(self) -> tuple[sp.Symbol, ...]:
+        """The parameters as SymPy symbols, in signature order."""
         return tuple(symbol(p) for p in self.parameters)
 
     @property
     def gate_symbols(self) -> tuple[sp.Symbol, ...]:
+        """The gate state variables as SymPy symbols."""
         return tuple(g.symbol for g in self.gates)
 
     @property
     def intermediate_symbols(self) -> dict[sp.Symbol, sp.Expr]:
+        """Intermediate symbol -> its definition, in order."""
         return {symbol(k): v for k, v in self.intermediates.items()}
 
     def expand_intermediates(self, expr: sp.Expr) -> sp.Expr:
@@ -123,6 +126,7 @@ class ChannelSpec:
         return expr
 
     def gate(self, name: str) -> Gate:
+        """The gate called ``name`` (KeyError naming the channel otherwise)."""
         for g in self.gates:
             if g.name == name:
                 return g

@@ -1,4 +1,4 @@
-"""The ``ionc`` command line: emit, inspect, demo, cache.
+"""The ``ionc`` command line: emit, inspect, demo, plot, bench, cache.
 
 Errors are one line on stderr and exit status 2; ``--help`` everywhere.
 """
@@ -85,13 +85,59 @@ def _cache(args) -> None:
 
 
 def _demo(args) -> None:
+    from .demo import LEVELS
     from .demo import main as demo_main
-    rc = demo_main(["--neurons", str(args.neurons), "--dtype", args.dtype, "--out", args.out])
+    if args.neurons < len(LEVELS):
+        raise CliError(f"--neurons must be at least {len(LEVELS)} (one per step level)")
+    _check_writable(Path(args.out))
+    rc = demo_main(["--neurons", str(args.neurons), "--dtype", args.dtype, "--out", args.out]
+                   + (["--no-plot"] if args.no_plot else []))
     if rc:
         raise CliError("demo failed")
 
 
+def _check_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".ionc-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"cannot write to {directory}: {exc.strerror}")
+
+
+def _plot(args) -> None:
+    from . import channels
+    from .plots import PlotUnavailable, plot_channel
+    spec = _spec(args.channel)
+    cls = getattr(channels, spec.name)
+    path = Path(args.output or f"{spec.name}_gates.png")
+    _check_writable(path.parent)
+    try:
+        written = plot_channel(cls, path, (args.vmin, args.vmax))
+    except PlotUnavailable as exc:
+        raise CliError(str(exc))
+    print(f"wrote {written} (steady states and time constants of "
+          f"{', '.join(g.name for g in spec.gates)} from {args.vmin:g} to {args.vmax:g} mV)")
+
+
+def _bench(args) -> None:
+    import runpy
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_update.py"
+    if not script.is_file():
+        raise CliError(f"the benchmark suite is not installed here ({script} is missing); "
+                       f"run it from a source checkout of ionc")
+    extra = args.args[1:] if args.args[:1] == ["--"] else args.args
+    sys.argv = [str(script), *extra]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise CliError(f"benchmark exited with status {exc.code}")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="ionc", description="ionc: an ion-channel compiler")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -111,8 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")
     p.add_argument("--neurons", type=int, default=100_000)
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
-    p.add_argument("--out", default="ionc-output")
+    p.add_argument("--out", default="ionc-output", help="directory for the source and PNG")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.set_defaults(run=_demo)
+
+    p = sub.add_parser("plot", help="steady states and time constants against V as a PNG")
+    p.add_argument("channel")
+    p.add_argument("-o", "--output", help="PNG to write (default: CHANNEL_gates.png)")
+    p.add_argument("--vmin", type=float, default=-120.0)
+    p.add_argument("--vmax", type=float, default=60.0)
+    p.set_defaults(run=_plot)
+
+    p = sub.add_parser("bench", help="the benchmark suite (benchmarks/bench_update.py)",
+                       description="Runs benchmarks/bench_update.py; arguments after "
+                                   "'--' go to it (e.g. ionc bench -- --sizes 1000 100000).")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(run=_bench)
 
     p = sub.add_parser("cache", help="list or clear the compiled-module cache")
     p.add_argument("action", choices=("list", "clear"))
@@ -121,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line; 0 on success, 2 on a user error (one line on stderr)."""
     args = build_parser().parse_args(argv)
     try:
         args.run(args)

@@ -10,10 +10,12 @@ the emitted C source was written.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .channels import INa_Ba2002
 
@@ -21,11 +23,12 @@ LEVELS = (-70.0, -60.0, -50.0, -40.0, -37.0, -30.0, -20.0, -10.0, 0.0, 10.0, 20.
 
 
 def voltage_clamp(ch: INa_Ba2002, levels, hold: float = -80.0, t_hold: float = 2.0,
-                  t_step: float = 10.0, dt: float = 0.025, chunk: int = 40):
+                  t_step: float = 10.0, dt: float = 0.025, chunk: int = 40,
+                  progress: bool = False):
     """Run the clamp family on ``ch`` with fused ``run`` calls of ``chunk`` steps.
 
     Returns the times, the currents (steps x neurons), each neuron's step level
-    and the seconds spent in ``run``.
+    and the seconds spent in ``run``.  ``progress`` shows a bar on standard error.
     """
     n = ch.varshape[0]
     V_step = np.repeat(np.asarray(levels, ch.dtype), int(np.ceil(n / len(levels))))[:n]
@@ -35,7 +38,8 @@ def voltage_clamp(ch: INa_Ba2002, levels, hold: float = -80.0, t_hold: float = 2
     currents = np.empty((n_hold + n_step, n), ch.dtype)
     trace = np.empty((chunk, n), ch.dtype)
     seconds = 0.0
-    for k0 in range(0, n_hold + n_step, chunk):
+    chunks = range(0, n_hold + n_step, chunk)
+    for k0 in tqdm(chunks, desc="clamp", unit="chunk", disable=not progress, leave=False):
         k1 = min(k0 + chunk, n_hold + n_step)
         for k in range(k0, k1):
             trace[k - k0] = V_hold if k < n_hold else V_step
@@ -46,11 +50,15 @@ def voltage_clamp(ch: INa_Ba2002, levels, hold: float = -80.0, t_hold: float = 2
 
 
 def main(argv=None) -> int:
+    """Run the demo; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m ionc.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--neurons", type=int, default=100_000)
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     parser.add_argument("--out", default="ionc-output")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     args = parser.parse_args(argv)
+    if args.neurons < len(LEVELS):
+        parser.error(f"--neurons must be at least {len(LEVELS)} (one per step level)")
 
     t0 = time.perf_counter()
     ch = INa_Ba2002(args.neurons, dtype=args.dtype, target="cpu")
@@ -59,7 +67,7 @@ def main(argv=None) -> int:
     print(f"  compiled in {build_s:.2f} s -> {ch.build_info}")
     print(ch.singularities)
 
-    times, I, V_step, seconds = voltage_clamp(ch, LEVELS)
+    times, I, V_step, seconds = voltage_clamp(ch, LEVELS, progress=sys.stderr.isatty())
     steps = len(times)
     print(f"\nvoltage clamp: {args.neurons} neurons x {steps} steps (dt = 0.025 ms, hold -80 mV "
           f"for 2 ms, step 10 ms) in fused run() calls: {seconds:.3f} s, "
@@ -76,7 +84,29 @@ def main(argv=None) -> int:
     path = out / f"INa_Ba2002_{args.dtype}.c"
     path.write_text(ch.source())
     print(f"\nemitted C source: {path.resolve()}")
+    if not args.no_plot:
+        print(f"plot of currents and gates: {_plot(args.dtype, out)}")
     return 0
+
+
+def _plot(dtype: str, out: Path) -> str:
+    """One neuron per level, recording gates as well, drawn as a PNG."""
+    from .plots import PlotUnavailable, plot_clamp
+    small = INa_Ba2002(len(LEVELS), dtype=dtype)
+    hold = np.full(len(LEVELS), -80.0, dtype)
+    small.reset_state(hold)
+    dt = 0.025
+    trace = np.concatenate([np.repeat(hold[None], 80, axis=0),
+                            np.repeat(np.asarray(LEVELS, dtype)[None], 400, axis=0)])
+    rec = small.run(trace, dt=dt, record=("p", "q", "I"))
+    try:
+        path = plot_clamp(np.arange(1, len(trace) + 1) * dt, rec["I"],
+                          {"p": rec["p"], "q": rec["q"]}, LEVELS,
+                          f"INa_Ba2002 voltage clamp from -80 mV ({dtype})",
+                          out / f"INa_Ba2002_{dtype}_clamp.png")
+    except PlotUnavailable as exc:
+        return f"skipped ({exc})"
+    return str(path.resolve())
 
 
 if __name__ == "__main__":

@@ -184,6 +184,7 @@ class CondNeuGroup:
 
     @property
     def kernel_hash(self) -> str:
+        """Content hash of the emitted source (16 hex digits)."""
         return self._generated.hash
 
     def __repr__(self) -> str:

@@ -3,12 +3,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
-def ionc(*args, cwd=None):
+def ionc(*args, cwd=None, **env):
     return subprocess.run([sys.executable, "-m", "ionc.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, env=os.environ.copy(), timeout=300)
+                          text=True, cwd=cwd, env={**os.environ, **env}, timeout=300)
 
 
 def test_emit_to_stdout_and_file(tmp_path):
@@ -34,6 +35,14 @@ def test_cache_list_and_clear(tmp_path):
     env_cache = os.environ["IONC_CACHE_DIR"]
     r = ionc("cache", "list")
     assert r.returncode == 0 and "compiled module(s)" in r.stdout and env_cache in r.stdout
+    private = tmp_path / "cache"
+    (private / "c").mkdir(parents=True)
+    (private / "c" / "_ionc_0123.so").write_bytes(b"\0" * 2048)
+    r = ionc("cache", "list", IONC_CACHE_DIR=str(private))
+    assert "_ionc_0123.so" in r.stdout and "1 compiled module(s), 2.0 KiB" in r.stdout
+    r = ionc("cache", "clear", IONC_CACHE_DIR=str(private))
+    assert r.returncode == 0 and "removed 1 compiled module(s)" in r.stdout
+    assert not (private / "c" / "_ionc_0123.so").exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -41,6 +50,10 @@ def test_cache_list_and_clear(tmp_path):
     (("emit", "INa_Ba2002", "--target", "tpu"), "unknown target 'tpu'"),
     (("emit", "INa_Ba2002", "-o", "/nonexistent-dir/x.c"), "cannot write"),
     (("inspect", "INa_Ba2002", "--method", "rk99"), "unknown method 'rk99'"),
+    (("plot", "INa_Nope"), "unknown channel 'INa_Nope'"),
+    (("plot", "INa_Ba2002", "-o", "/proc/ionc/x.png"), "cannot write"),
+    (("demo", "--neurons", "5"), "--neurons must be at least 13"),
+    (("demo", "--out", "/proc/ionc-out"), "cannot write"),
 ])
 def test_errors_are_one_line_without_traceback(args, message):
     r = ionc(*args)
@@ -52,13 +65,48 @@ def test_errors_are_one_line_without_traceback(args, message):
 def test_bad_dtype_and_help():
     r = ionc("emit", "INa_Ba2002", "--dtype", "float16")
     assert r.returncode == 2 and "invalid choice" in r.stderr
-    for sub in ("emit", "inspect", "demo", "cache"):
+    for sub in ("emit", "inspect", "demo", "plot", "bench", "cache"):
         h = ionc(sub, "--help")
         assert h.returncode == 0 and "usage: ionc" in h.stdout
+
+
+def _assert_real_picture(path, min_size=(600, 300), min_colours=6):
+    """A PNG of at least ``min_size`` pixels with several distinct colours (not blank)."""
+    from matplotlib.image import imread
+    image = imread(path)
+    height, width = image.shape[:2]
+    assert width >= min_size[0] and height >= min_size[1], image.shape
+    colours = np.unique((image[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) >= min_colours, len(colours)
 
 
 def test_demo_runs_small(tmp_path):
     r = ionc("demo", "--neurons", "2600", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "NaN or Inf anywhere: False" in r.stdout
+    assert "-37.0" in r.stdout and "-10.0" in r.stdout      # the singular levels
     assert (tmp_path / "INa_Ba2002_float64.c").read_text().count("ionc_exprelr") > 2
+    png = tmp_path / "INa_Ba2002_float64_clamp.png"
+    assert str(png) in r.stdout
+    _assert_real_picture(png, min_colours=13)               # one colour per step level
+
+
+@pytest.mark.parametrize("channel", ["INa_Ba2002", "IKA1_HM1992"])
+def test_plot_writes_steady_states_and_time_constants(tmp_path, channel):
+    out = tmp_path / "gates.png"
+    r = ionc("plot", channel, "-o", str(out), "--vmin", "-100", "--vmax", "40")
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out}" in r.stdout and "from -100 to 40 mV" in r.stdout
+    _assert_real_picture(out)
+
+
+def test_bench_runs_the_benchmark_suite(tmp_path):
+    csv = tmp_path / "bench.csv"
+    r = ionc("bench", "--", "--sizes", "1000", "--repeats", "1", "--csv", str(csv))
+    assert r.returncode == 0, r.stderr
+    assert "ionc update" in r.stdout and "numpy" in r.stdout
+    rows = csv.read_text().splitlines()
+    assert len(rows) == 3 and "ionc update" in rows[0] and "memory floor" in rows[0]
+    bad = ionc("bench", "--", "--sizes", "abc")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("ionc: error:") and "'abc'" in bad.stderr

@@ -168,3 +168,41 @@ def test_euler_method_is_forward_euler(target):
     np.testing.assert_allclose(ch.q, q0 + 0.01 * dq, rtol=1e-14, atol=1e-16)
     with pytest.raises(ValueError, match="unknown method"):
         INa_Ba2002(3, method="rk99", target=target)
+
+
+@pytest.mark.parametrize("every", [1, 7])
+def test_run_with_progress_bar_is_identical_and_shows_on_stderr(every, capsys):
+    rng = np.random.default_rng(11)
+    V = rng.uniform(-90, 40, (1003, 50))
+    a, b = INa_Ba2002(50), INa_Ba2002(50)
+    a.reset_state(V[0])
+    b.reset_state(V[0])
+    plain = a.run(V, dt=0.05, every=every, progress=False)
+    assert capsys.readouterr().err == ""
+    chunked = b.run(V, dt=0.05, every=every, progress=True)
+    assert "INa_Ba2002 run" in capsys.readouterr().err
+    for k in plain:
+        np.testing.assert_array_equal(plain[k], chunked[k])
+    np.testing.assert_array_equal(a.p, b.p)
+    np.testing.assert_array_equal(a.q, b.q)
+
+
+def test_progress_line_only_on_a_terminal_and_only_after_the_delay():
+    import io
+    import time
+
+    from ionc.build.progress import progress_while
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    slow, quick, pipe = Terminal(), Terminal(), io.StringIO()
+    with progress_while("compiling X", delay=0.05, stream=slow):
+        time.sleep(0.4)
+    with progress_while("compiling Y", delay=5.0, stream=quick):
+        time.sleep(0.05)
+    with progress_while("compiling Z", delay=0.0, stream=pipe):
+        time.sleep(0.2)
+    assert "compiling X" in slow.getvalue()
+    assert quick.getvalue() == "" and pipe.getvalue() == ""
