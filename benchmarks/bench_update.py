@@ -1,7 +1,7 @@
 """Speed of one INa_Ba2002 step, ionc against NumPy, JAX and the memory bound.
 
     python benchmarks/bench_update.py [--sizes 1e3,1e4,1e5,1e6,1e7] [--repeats 7]
-                                      [--csv benchmarks/results.csv]
+                                      [--csv benchmarks/results.csv] [--png bench.png]
 
 Every contender runs the same exponential-Euler step with V changing every
 step; timings are interleaved (one repeat of each contender in turn) and the
@@ -125,6 +125,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--csv", default="")
+    parser.add_argument("--png", default="", help="plot ns per neuron-step against N")
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -144,7 +145,32 @@ def main(argv=None) -> int:
             writer.writeheader()
             writer.writerows(rows)
         print(f"wrote {args.csv}")
+    if args.png:
+        print(f"wrote {plot(rows, args.png)}")
     return 0
+
+
+def plot(rows: list[dict], path: str) -> str:
+    """ns per neuron-step against N, one panel per dtype, log-log (needs matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    dtypes = sorted({r["dtype"] for r in rows}, reverse=True)
+    fig, axes = plt.subplots(1, len(dtypes), figsize=(5.5 * len(dtypes), 4), sharey=True,
+                             constrained_layout=True, squeeze=False)
+    for ax, dtype in zip(axes[0], dtypes):
+        mine = [r for r in rows if r["dtype"] == dtype]
+        names = [k for k in mine[0] if k not in ("dtype", "N", "bandwidth GB/s")]
+        for name in names:
+            ax.plot([r["N"] for r in mine], [r[name] for r in mine], "o-", label=name,
+                    ls="--" if name == "memory floor" else "-")
+        ax.set(xscale="log", yscale="log", xlabel="neurons N", title=dtype)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("ns per neuron per step")
+    axes[0][-1].legend()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

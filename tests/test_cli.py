@@ -102,11 +102,14 @@ def test_plot_writes_steady_states_and_time_constants(tmp_path, channel):
 
 def test_bench_runs_the_benchmark_suite(tmp_path):
     csv = tmp_path / "bench.csv"
-    r = ionc("bench", "--", "--sizes", "1000", "--repeats", "1", "--csv", str(csv))
+    png = tmp_path / "bench.png"
+    r = ionc("bench", "--", "--sizes", "1000,3000", "--repeats", "1", "--csv", str(csv),
+             "--png", str(png))
     assert r.returncode == 0, r.stderr
+    _assert_real_picture(png, min_size=(600, 300), min_colours=6)
     assert "ionc update" in r.stdout and "numpy" in r.stdout
     rows = csv.read_text().splitlines()
-    assert len(rows) == 3 and "ionc update" in rows[0] and "memory floor" in rows[0]
+    assert len(rows) == 5 and "ionc update" in rows[0] and "memory floor" in rows[0]
     bad = ionc("bench", "--", "--sizes", "abc")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("ionc: error:") and "'abc'" in bad.stderr
