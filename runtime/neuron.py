@@ -142,8 +142,19 @@ class CondNeuGroup:
         (V crossed ``V_th`` upwards in this step)."""
         step = self.dt if dt is None else check_dt(dt)
         I_ext = self._input(x, self._shape, "x")
-        self._kernels.functions["update"](
-            self._n, *self._args("update", {"dt": step, "I_ext": I_ext, "spike": self.spike}))
+        # the argument list is built once and rebuilt only if a channel reallocated
+        # its gate arrays; per call only dt and I_ext are filled in
+        key = tuple(id(a) for ch in self.channels.values() for a in ch._states.values())
+        if getattr(self, "_update_key", None) != key:
+            self._update_args = self._args("update", {"dt": step, "I_ext": None,
+                                                      "spike": self.spike})
+            names = [a for a, _ in self._generated.kernels["update"].args]
+            self._update_slots = (names.index("dt"), names.index("I_ext"))
+            self._update_key = key
+        args = self._update_args
+        args[self._update_slots[0]] = self._kernels.scalar(step)
+        args[self._update_slots[1]] = self._kernels.pointer(I_ext)
+        self._kernels.functions["update"](self._n, *args)
         return self.spike
 
     def run(self, inputs, dt: float | None = None, record=("V", "spike"), every: int = 1
