@@ -2,9 +2,13 @@
 
 Precedence: the ``CC`` environment variable, else the compiler Python was
 built with, else ``cc``.  Flags: ``-O3 -std=gnu99 -fopenmp -fno-math-errno
--ffp-contract=off`` plus ``-march=native`` unless ``IONC_PORTABLE=1``;
-``IONC_CFLAGS`` adds flags.  Never ``-ffast-math``: expm1 and NaN semantics
-are part of ionc's accuracy contract.
+-fno-trapping-math -ffp-contract=off`` plus ``-march=native`` unless
+``IONC_PORTABLE=1``; ``IONC_CFLAGS`` adds flags.  ``IONC_EXP=libm`` uses the
+C library's exp/expm1 (libmvec's SIMD variants where glibc has them) instead
+of the kernels' inline ones.  ``-fno-trapping-math``
+changes no value (ionc never enables floating-point traps); it lets the
+compiler turn the kernels' selects into blends.  Never ``-ffast-math``:
+expm1 and NaN semantics are part of ionc's accuracy contract.
 """
 from __future__ import annotations
 
@@ -24,9 +28,13 @@ class CompilerNotFoundError(RuntimeError):
     """No working C compiler: the message names the one looked for."""
 
 
-BASE_FLAGS = ("-O3", "-g0", "-std=gnu99", "-fopenmp", "-fno-math-errno", "-ffp-contract=off")
+BASE_FLAGS = ("-O3", "-g0", "-std=gnu99", "-fopenmp", "-fno-math-errno", "-fno-trapping-math",
+              "-ffp-contract=off")
 NATIVE_FLAGS = ("-march=native",)
 PORTABLE_FLAGS = ("-mtune=generic",)
+#: ``IONC_EXP``: ionc's inline exp/expm1 (the default), or the C library's
+#: (glibc's libmvec vector variants where available, unless IONC_VECTOR_MATH=0).
+EXP_CHOICES = ("inline", "libm")
 
 
 @dataclass(frozen=True)
@@ -71,9 +79,14 @@ def compiler_settings(portable: bool | None = None) -> CompilerSettings:
         portable = os.environ.get("IONC_PORTABLE", "") not in ("", "0")
     flags = BASE_FLAGS + (PORTABLE_FLAGS if portable else NATIVE_FLAGS)
     link = ("-fopenmp",)
-    if _has_libmvec() and os.environ.get("IONC_VECTOR_MATH", "1") != "0":
-        flags += ("-DIONC_VECTOR_MATH",)
-        link += ("-lmvec",)
+    exp = os.environ.get("IONC_EXP", "inline")
+    if exp not in EXP_CHOICES:
+        raise ValueError(f"IONC_EXP={exp!r}: use one of {EXP_CHOICES}")
+    if exp == "libm":
+        flags += ("-DIONC_LIBM_EXP",)
+        if _has_libmvec() and os.environ.get("IONC_VECTOR_MATH", "1") != "0":
+            flags += ("-DIONC_VECTOR_MATH",)
+            link += ("-lmvec",)
     flags += tuple(shlex.split(os.environ.get("IONC_CFLAGS", "")))
     return CompilerSettings(command, _version(exe), flags, link)
 

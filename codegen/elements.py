@@ -3,8 +3,8 @@
 An :class:`ElementFunction` is what one neuron needs for one task - its rates,
 its steady state, one integration step, its current - as named local
 definitions followed by outputs.  Printers turn it into C, CUDA or NumPy;
-kernels map it over arrays.  Here the singularity analysis is applied and the
-integrator chosen.
+kernels map it over arrays.  Here the singularity analysis is applied, the
+integrator chosen, and mirrored exponentials shared (:mod:`.exponentials`).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from .exponentials import share_exponentials
 from .functions import capped_rate
 from .integrators import get_integrator, steady_state
 from .singularities import SingularityReport, analyse_rates
@@ -103,8 +104,9 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
 
     def element(task, inputs, outputs, capped, doc):
         exprs = [e for _, e in outputs]
-        return ElementFunction(f"{prefix}_{task}", tuple(inputs),
-                               _definitions(spec, rates, exprs, capped), tuple(outputs), doc)
+        definitions, outputs = share_exponentials(_definitions(spec, rates, exprs, capped),
+                                                  outputs)
+        return ElementFunction(f"{prefix}_{task}", tuple(inputs), definitions, outputs, doc)
 
     derivs = {g.name: _derivative(g, factors[g.name]) for g in spec.gates}
     extra = tuple(derived)

@@ -1,7 +1,8 @@
 """SymPy printers for ionc's targets, and the printing of element functions.
 
-``CPrinter`` prints C99 for a floating type (float32 uses ``expf`` and ``F``
-literals, never a double promotion); ``CudaPrinter`` is the same arithmetic
+``CPrinter`` prints C99 for a floating type (``F`` literals in float32, never
+a double promotion; ``exp``/``expm1`` are the kernel header's ``ionc_exp``/
+``ionc_expm1``); ``CudaPrinter`` is the same arithmetic
 for CUDA device code; ``NumPyArrayPrinter`` prints NumPy.  Every function of
 :mod:`ionc.codegen.functions` has one spelling per printer.  Common
 subexpressions are printed as ``const`` locals.
@@ -100,6 +101,9 @@ class IoncPrinting:
 
     def _exp_like(self, print_with_base, expr) -> str:
         text = self._argument_of(expr)
+        name = self.function_names.get(type(expr).__name__)
+        if name:
+            return f"{name}({text})"
         marker = sp.Symbol("ionc_argument")
         return print_with_base(expr.func(marker)).replace("ionc_argument", text)
 
@@ -113,7 +117,8 @@ class IoncPrinting:
 class CPrinter(IoncPrinting, C99CodePrinter):
     """C99 for one floating type; knows ``exprelr`` and ``capped_rate``."""
 
-    function_names = {"exprelr": "ionc_exprelr", "capped_rate": "ionc_capped_rate"}
+    function_names = {"exprelr": "ionc_exprelr", "capped_rate": "ionc_capped_rate",
+                      "exp": "ionc_exp", "expm1": "ionc_expm1"}
     wide_format = "(ionc_wide){}"
 
     def __init__(self, dtype: str = "float64", settings=None):

@@ -15,7 +15,9 @@ import jinja2
 
 from .elements import ChannelModel, lower_channel
 from .kernels import IN, INOUT, OUT, SCALAR, Kernel, channel_kernels
-from .printing import PrintedFunction, check_dtype, make_printer, print_function
+from .exp_constants import exp_constants
+from .printing import (PrintedFunction, check_dtype, float_literal, make_printer,
+                       print_function)
 from .spec import ChannelSpec
 
 TARGETS = ("c", "cuda", "numpy")
@@ -171,13 +173,20 @@ def header_context(name: str, dtype: str, singularities: list[str],
     return dict(
         channel=name, dtype=dtype, version=VERSION, real="float" if f32 else "double",
         rate_max=RATE_MAX[dtype], suffix="f" if f32 else "",
-        expm1="expm1f" if f32 else "expm1",
         vector_math=[f + ("f" if f32 else "") for f in ("exp", "expm1")],
-        tiny="FLT_MIN" if f32 else "DBL_MIN",
-        **{f: f + ("f" if f32 else "") for f in ("copysign", "fabs")},
+        **{f"libm_{f}": f + ("f" if f32 else "") for f in ("exp", "expm1", "fma")},
+        zero=float_literal(0, dtype), one=float_literal(1, dtype), two=float_literal(2, dtype),
+        **exp_constants(dtype),
         singularities=singularities,
         functions=[dict(name=f.name, inputs=f.inputs, locals=f.locals, outputs=f.outputs,
                         doc=f.doc, parameters=_c_parameters(f)) for f in printed])
+
+
+def math_header(dtype: str) -> str:
+    """The per-element header without a channel: ionc's numerics for ``dtype``
+    (``ionc_exp``, ``ionc_expm1``, ``ionc_exprelr``, ``ionc_capped_rate``)."""
+    dtype = check_dtype(dtype)
+    return _ENV.get_template("element.h.j2").render(**header_context("ionc", dtype, [], []))
 
 
 @lru_cache(maxsize=None)
