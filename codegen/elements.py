@@ -14,7 +14,9 @@ from functools import lru_cache
 import sympy as sp
 
 from .exponentials import share_exponentials
-from .functions import capped_rate
+from sympy.codegen.cfunctions import expm1
+
+from .functions import capped_rate, exprelr
 from .integrators import get_integrator, steady_state
 from .singularities import SingularityReport, analyse_rates
 from .spec import V, ChannelSpec, SpecError, dt, symbol
@@ -37,6 +39,16 @@ class ElementFunction:
     def output_names(self) -> tuple[str, ...]:
         """Names of the outputs, in order."""
         return tuple(name for name, _ in self.outputs)
+
+    @property
+    def transcendentals(self) -> int:
+        """Distinct exp/expm1/exprelr/log/power calls: what one element costs."""
+        exprs = [e for _, e in self.definitions] + [e for _, e in self.outputs]
+        calls = set()
+        for e in exprs:
+            calls |= e.atoms(sp.exp, expm1, exprelr, sp.log)
+            calls |= {p for p in e.atoms(sp.Pow) if not p.exp.is_Integer}
+        return len(calls)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,15 @@ from .spec import ChannelSpec
 
 TARGETS = ("c", "cuda", "numpy")
 RATE_MAX = {"float32": "1e18", "float64": "1e150"}
-#: Loops shorter than this run on one thread (thread start-up costs more).
+#: Loops shorter than this run on one thread (thread start-up costs more):
+#: for kernels of plain arithmetic, and for kernels with transcendental calls.
 OMP_THRESHOLD = 16384
+OMP_THRESHOLD_TRANSCENDENTAL = 512
+
+
+def omp_threshold(fn) -> int:
+    """The loop length from which ``fn``'s kernel runs on all threads."""
+    return OMP_THRESHOLD_TRANSCENDENTAL if fn.transcendentals else OMP_THRESHOLD
 
 try:  # the installed version, when there is one
     from importlib.metadata import version as _version
@@ -206,10 +213,10 @@ def _render_cached(spec: ChannelSpec, target: str, dtype: str, method: str,
         prologue, body = _loop_lines(k, lang)
         context["kernels"].append(dict(
             name=k.name, args=[a.name for a in k.args], prologue=prologue, body=body,
-            declaration=_c_declaration(k, "real")))
+            declaration=_c_declaration(k, "real"), omp_threshold=omp_threshold(k.element)))
     run, run_signature = _run_kernel(kernels["update"], kernels["current"], model.gate_names,
                                      lang)
-    context["run"] = run
+    context["run"] = dict(run, omp_threshold=omp_threshold(kernels["update"].element))
     template = {"c": "kernel.c.j2", "cuda": "kernel.cu.j2", "numpy": "kernel.py.j2"}[target]
     source = _ENV.get_template(template).render(**context)
     count_nan = (f"void {model.prefix}_count_nan(int64_t n, const {real} *V, "

@@ -14,8 +14,8 @@ from .elements import ChannelModel
 from .kernels import IN, INOUT, OUT, SCALAR
 from .neuron import NeuronModel, NeuronSpec, lower_neuron
 from .printing import check_dtype, make_printer, print_function
-from .render import (_ENV, OMP_THRESHOLD, GeneratedSource, KernelSignature, _call_with,
-                     header_context)
+from .render import (_ENV, OMP_THRESHOLD_TRANSCENDENTAL, GeneratedSource, KernelSignature,
+                     _call_with, header_context)
 
 #: Element functions of a channel that a neuron step calls.
 NEURON_TASKS = ("current", "conductance", "update")
@@ -141,7 +141,8 @@ def _render_neuron(spec: NeuronSpec, dtype: str, method: str,
     run = dict(name=run_name, declaration=_declaration(run_name, run_args),
                prologue=run_prologue, body=run_body, states=list(model.states))
     context = dict(header_context(spec.name, dtype, singularities, printed),
-                   prefix=model.prefix, omp_threshold=OMP_THRESHOLD, update=update, run=run)
+                   prefix=model.prefix, omp_threshold=OMP_THRESHOLD_TRANSCENDENTAL, update=update,
+                   run=run)
     source = _ENV.get_template("neuron.c.j2").render(**context)
     real = context["real"]
     declarations = "\n".join(

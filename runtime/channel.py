@@ -82,6 +82,7 @@ class Channel:
     # ---- construction -------------------------------------------------
     def _allocate(self, shape: tuple[int, ...]) -> None:
         """(Re)build states and parameters for ``shape``; compile kernels if needed."""
+        self._last_voltage = (None, None, None)
         params = {p: resolve_parameter(p, v, shape, self.dtype)
                   for p, v in self._parameter_values.items()}
         arrays = frozenset(p for p, v in params.items() if isinstance(v, np.ndarray))
@@ -122,13 +123,21 @@ class Channel:
         return self._voltage_pointer(V)[0]
 
     def _voltage_pointer(self, V, name: str = "V"):
-        """``(array, kernel pointer)`` for ``V``; the pointer is made once per call."""
-        if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == self._shape
-                and V.flags.c_contiguous):
-            arr = V
+        """``(array, kernel pointer)`` for ``V``.  The array passed last time is
+        recognised by identity (its pointer is kept; shape and dtype are
+        re-checked, as they can be reassigned in place); its values are checked
+        for NaN on every call."""
+        last = self._last_voltage
+        if V is last[0] and V.shape == self._shape and V.dtype is self.dtype:
+            arr, ptr = last[1], last[2]
         else:
-            arr = as_voltage(V, self._shape, self.dtype)
-        ptr = self._kernels.pointer(arr)
+            if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == self._shape
+                    and V.flags.c_contiguous):
+                arr = V
+            else:
+                arr = as_voltage(V, self._shape, self.dtype)
+            ptr = self._kernels.pointer(arr)
+            self._last_voltage = (V, arr, ptr) if arr is V else (None, None, None)
         self._refuse_nan(arr, ptr, name)
         return arr, ptr
 

@@ -51,6 +51,36 @@ def test_nan_voltage_refused_by_default_and_allowed_on_request(target):
         INa_Ba2002(3, nan_policy="ignore")
 
 
+def test_the_same_voltage_array_is_rechecked_on_every_call(target):
+    # update keeps the pointer of the array it saw last; values, shape and dtype
+    # changed in place are still seen
+    ch = _primed(target)
+    V = np.full(10, -30.0)
+    ch.update(V)
+    V[:] = 20.0
+    ch.update(V)
+    fresh = _primed(target)
+    fresh.update(np.full(10, -30.0))
+    fresh.update(np.full(10, 20.0))
+    np.testing.assert_array_equal(ch.p, fresh.p)
+    before = ch.state_dict()
+    V[3] = np.nan
+    with pytest.raises(ValueError, match="1 NaN"):
+        ch.update(V)
+    _assert_unchanged(ch, before)
+    V[3] = 0.0
+    V.shape = (2, 5)
+    with pytest.raises(ValueError, match="shape"):
+        ch.update(V)
+    _assert_unchanged(ch, before)
+    V.shape = (10,)
+    V.dtype = np.int64                       # now read as integers, converted like any int input
+    V[:] = -30
+    ch.update(V)
+    fresh.update(np.full(10, -30.0))
+    np.testing.assert_array_equal(ch.p, fresh.p)
+
+
 @pytest.mark.parametrize("dt", [0.0, -0.1, float("nan"), float("inf")])
 def test_non_positive_dt_refused(target, dt):
     ch = _primed(target)
