@@ -1,14 +1,19 @@
-"""Speed of one INa_Ba2002 step, ionc against NumPy, JAX and the memory bound.
+"""Speed of one INa_Ba2002 step, ionc against NumPy, JAX, Numba and two floors.
 
-    python benchmarks/bench_update.py [--sizes 1e3,1e4,1e5,1e6,1e7] [--repeats 7]
+    python benchmarks/bench_update.py [--sizes 1e3,1e4,1e5,1e6,1e7] [--repeats 5]
                                       [--csv benchmarks/results.csv] [--png bench.png]
 
 Every contender runs the same exponential-Euler step with V changing every
 step; timings are interleaved (one repeat of each contender in turn) and the
-median is reported in ns per neuron per step, with ratios to ionc.  JAX (jit,
-steps inside ``lax.fori_loop``) is timed when it is installed.  The memory
-floor is 40 bytes (float64; 20 for float32) per neuron-step at the bandwidth
-of a NumPy triad ``c = a + s*b`` measured in the same run.
+median is reported in ns per neuron per step, with ratios to ionc's update on
+all threads (each timed call follows an untimed one, so that thread pools are
+awake and caches warm whatever ran before).  ionc is timed as ``update`` in a Python loop and as the fused
+``run``, on all threads and on one.  JAX (jit, steps inside ``lax.fori_loop``)
+and Numba (``njit(parallel=True)``, no fastmath) are timed when installed.
+Two floors: memory, 40 bytes (float64; 20 for float32) per neuron-step at the
+bandwidth of a NumPy triad ``c = a + s*b`` measured in the same run; and
+exp, the time of ionc's inline expm1 over N elements on all threads times the
+number of range reductions in one step.
 """
 from __future__ import annotations
 
@@ -19,10 +24,26 @@ import platform
 import time
 
 import numpy as np
+import sympy as sp
+from sympy.codegen.cfunctions import expm1
 
-from ionc import INa_Ba2002
+from ionc import INa_Ba2002, get_channel, num_threads
+from ionc.build import build_c_extension
+from ionc.codegen.elements import lower_channel
+from ionc.codegen.functions import exprelr
+from ionc.codegen.render import math_header
 
-STEPS = 20
+
+def steps_for(n: int) -> int:
+    """Steps per repeat: 20, fewer for big N (the traces are held in memory)."""
+    return int(np.clip(2e7 // n, 4, 20))
+
+
+def reductions_per_step() -> int:
+    """Distinct exp/expm1/exprelr arguments of INa_Ba2002's update: one range reduction each."""
+    fn = lower_channel(get_channel("INa_Ba2002")).functions["update"]
+    exprs = [e for _, e in fn.definitions] + [e for _, e in fn.outputs]
+    return len({f.args[0] for e in exprs for f in e.atoms(sp.exp, expm1, exprelr)})
 
 
 def _numpy_step(dtype):
@@ -35,14 +56,14 @@ def _numpy_step(dtype):
             bp = dtype(1.4) * np.where(w == 0, dtype(1), w / np.expm1(w))
             aq = dtype(0.128) * np.exp((dtype(17.0) - x) / dtype(18.0))
             bq = dtype(4.0) / (dtype(1.0) + np.exp(-w))
-        sp, sq = ap + bp, aq + bq
-        p = p - (ap / sp - p) * np.expm1(-dtype(0.1) * sp)
+        sp_, sq = ap + bp, aq + bq
+        p = p - (ap / sp_ - p) * np.expm1(-dtype(0.1) * sp_)
         q = q - (aq / sq - q) * np.expm1(-dtype(0.1) * sq)
         return p, q
     return step
 
 
-def _jax_runner(dtype, n):
+def _jax_runner(dtype, n, steps):
     try:
         import jax
         import jax.numpy as jnp
@@ -59,11 +80,11 @@ def _jax_runner(dtype, n):
         bp = 1.4 * jnp.where(w == 0, 1.0, w / jnp.expm1(w))
         aq = 0.128 * jnp.exp((17.0 - x) / 18.0)
         bq = 4.0 / (1.0 + jnp.exp(-w))
-        sp, sq = ap + bp, aq + bq
-        return (p - (ap / sp - p) * jnp.expm1(-0.1 * sp),
+        sp_, sq = ap + bp, aq + bq
+        return (p - (ap / sp_ - p) * jnp.expm1(-0.1 * sp_),
                 q - (aq / sq - q) * jnp.expm1(-0.1 * sq), V)
 
-    run = jax.jit(lambda p, q, V: jax.lax.fori_loop(0, STEPS, body, (p, q, V))[:2])
+    run = jax.jit(lambda p, q, V: jax.lax.fori_loop(0, steps, body, (p, q, V))[:2])
     V = jnp.asarray(np.linspace(-80, 40, n), dtype)
     p = jnp.zeros(n, dtype)
     q = jnp.zeros(n, dtype)
@@ -71,12 +92,56 @@ def _jax_runner(dtype, n):
     return lambda: run(p, q, V)[0].block_until_ready()
 
 
+def _numba_runner(dtype, trace):
+    try:
+        import math
+
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(parallel=True)
+    def run(p, q, trace):
+        for s in range(trace.shape[0]):
+            for i in numba.prange(p.size):
+                x = trace[s, i] + 50.0
+                u, w = (13.0 - x) / 4.0, (x - 40.0) / 5.0
+                ap = 1.28 * (1.0 if u == 0 else u / math.expm1(u))
+                bp = 1.4 * (1.0 if w == 0 else w / math.expm1(w))
+                aq = 0.128 * math.exp((17.0 - x) / 18.0)
+                bq = 4.0 / (1.0 + math.exp(-w))
+                sp_, sq = ap + bp, aq + bq
+                p[i] = p[i] - (ap / sp_ - p[i]) * math.expm1(-0.1 * sp_)
+                q[i] = q[i] - (aq / sq - q[i]) * math.expm1(-0.1 * sq)
+
+    p = np.full(trace.shape[1], 0.1, dtype)
+    q = np.full(trace.shape[1], 0.9, dtype)
+    run(p, q, trace[:1])
+    return lambda: run(p, q, trace)
+
+
+def _exp_runner(dtype: str, n: int):
+    """ionc's inline expm1 over n elements on all threads (the exp floor)."""
+    real = "double" if dtype == "float64" else "float"
+    source = math_header(dtype) + (
+        "void bench_expm1(int64_t n, const real *x, real *y)\n{\n"
+        "    #pragma omp parallel for simd schedule(simd:static) if(n >= 512)\n"
+        "    for (int64_t i = 0; i < n; ++i) y[i] = ionc_expm1(x[i]);\n}\n")
+    ext = build_c_extension(source, f"void bench_expm1(int64_t n, const {real} *x, {real} *y);")
+    x = np.random.default_rng(1).uniform(-10, 10, n).astype(dtype)
+    y = np.empty_like(x)
+    ctype = f"{real}[]"
+    px, py = ext.ffi.from_buffer(ctype, x), ext.ffi.from_buffer(ctype, y)
+    return lambda: ext.lib.bench_expm1(n, px, py)
+
+
 def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
     """Median ns per neuron-step for every contender at size ``n``."""
     dt_ = np.dtype(dtype).type
+    steps = steps_for(n)
     rng = np.random.default_rng(0)
-    Vs = [rng.uniform(-80, 40, n).astype(dtype) for _ in range(STEPS)]
-    trace = np.stack(Vs)
+    trace = rng.uniform(-80, 40, (steps, n)).astype(dtype)
+    Vs = list(trace)
     ch = INa_Ba2002(n, dtype=dtype)
     ch.reset_state(Vs[0])
     step = _numpy_step(dt_)
@@ -91,31 +156,43 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
     def ionc_run():
         ch.run(trace, dt=0.1, record=())
 
+    def one_thread(fn):
+        def timed():
+            with num_threads(1):
+                fn()
+        return timed
+
     def numpy_update():
         pp, qq = p, q
         for V in Vs:
             pp, qq = step(V, pp, qq)
 
-    def triad():
-        np.add(a, b * 2.0, out=c)
-
-    contenders = {"ionc update": ionc_update, "ionc run": ionc_run, "numpy": numpy_update}
-    jax_run = _jax_runner(dtype, n)
-    if jax_run is not None:
-        contenders["jax fori_loop"] = jax_run
-    times = {k: [] for k in [*contenders, "triad"]}
-    for _ in range(repeats):
+    contenders = {"ionc update": ionc_update, "ionc run": ionc_run,
+                  "ionc update 1T": one_thread(ionc_update), "ionc run 1T": one_thread(ionc_run),
+                  "numpy": numpy_update}
+    for name, make in (("jax fori_loop", lambda: _jax_runner(dtype, n, steps)),
+                       ("numba", lambda: _numba_runner(dtype, trace))):
+        fn = make()
+        if fn is not None:
+            contenders[name] = fn
+    floors = {"triad": lambda: np.add(a, b * 2.0, out=c), "expm1": _exp_runner(dtype, n)}
+    times = {k: [] for k in [*contenders, *floors]}
+    for _ in range(repeats):      # interleaved; each timing follows an untimed warm-up call
         for name, fn in contenders.items():
+            fn()
             t = time.perf_counter()
             fn()
-            times[name].append((time.perf_counter() - t) / (n * STEPS) * 1e9)
-        t = time.perf_counter()
-        triad()
-        times["triad"].append(time.perf_counter() - t)
-    result = {k: float(np.median(v)) for k, v in times.items() if k != "triad"}
+            times[name].append((time.perf_counter() - t) / (n * steps) * 1e9)
+        for name, fn in floors.items():
+            fn()
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    result = {k: float(np.median(v)) for k, v in times.items() if k in contenders}
     bytes_moved = 5 * a.nbytes  # b*2 makes a temporary: read b, write tmp; read a, tmp; write c
     bandwidth = bytes_moved / float(np.median(times["triad"]))
     result["memory floor"] = (5 * np.dtype(dtype).itemsize) / bandwidth * 1e9
+    result["exp floor"] = reductions_per_step() * float(np.median(times["expm1"])) / n * 1e9
     result["bandwidth GB/s"] = bandwidth / 1e9
     return result
 
@@ -123,22 +200,26 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--csv", default="")
     parser.add_argument("--png", default="", help="plot ns per neuron-step against N")
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{time.strftime('%Y-%m-%d')}; ns per neuron per step (median of {args.repeats})")
+    print(f"# {_cpu_name()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+          f"ns per neuron per step (median of {args.repeats}); ratio = time / ionc update")
     rows = []
     for dtype in ("float64", "float32"):
         for n in sizes:
             r = measure(n, dtype, args.repeats)
+            if not rows:
+                names = [k for k in r if k != "bandwidth GB/s"]
+                print("| dtype | N | " + " | ".join(names) + " | triad GB/s |")
+                print("|---" * (len(names) + 3) + "|")
             rows.append({"dtype": dtype, "N": n, **r})
-            others = "  ".join(f"{k} {v:7.2f} ({v / r['ionc update']:5.1f}x)"
-                               for k, v in r.items() if k not in ("ionc update", "bandwidth GB/s"))
-            print(f"{dtype} N={n:>9}: ionc update {r['ionc update']:7.2f}  {others}  "
-                  f"[{r['bandwidth GB/s']:.1f} GB/s]")
+            cells = [f"{r[k]:.2f}" if k == "ionc update" else
+                     f"{r[k]:.2f} ({r[k] / r['ionc update']:.1f}x)" for k in names if k in r]
+            print(f"| {dtype} | {n:.0e} | " + " | ".join(cells)
+                  + f" | {r['bandwidth GB/s']:.1f} |", flush=True)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
@@ -148,6 +229,17 @@ def main(argv=None) -> int:
     if args.png:
         print(f"wrote {plot(rows, args.png)}")
     return 0
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def plot(rows: list[dict], path: str) -> str:

@@ -10,6 +10,7 @@ from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKDR_Ba2002, IL, ICaT_
                        Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
 from .neuron import HH, CondNeuGroup
 from .codegen import LIBRARY, get_channel, render_kernels
+from .threads import get_num_threads, num_threads, set_num_threads
 
 
 def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = "exp_auto") -> str:
@@ -18,4 +19,5 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
 
 
 __all__ = ["Channel", "CondNeuGroup", "HH", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
-           "IK_TM1991", "IL", "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels"]
+           "IK_TM1991", "IL", "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels",
+           "get_num_threads", "num_threads", "set_num_threads"]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import ionc
 from ionc import INa_Ba2002
 
 
@@ -236,3 +237,22 @@ def test_progress_line_only_on_a_terminal_and_only_after_the_delay():
         time.sleep(0.2)
     assert "compiling X" in slow.getvalue()
     assert quick.getvalue() == "" and pipe.getvalue() == ""
+
+
+def test_thread_count_is_set_restored_and_does_not_change_results():
+    n = 20000                                    # above the parallel threshold
+    V = np.random.default_rng(3).uniform(-90, 40, n)
+    results = []
+    before = ionc.get_num_threads()
+    for threads in (1, 2):
+        with ionc.num_threads(threads):
+            assert ionc.get_num_threads() == threads
+            ch = INa_Ba2002(n)
+            ch.reset_state(V)
+            ch.update(V[::-1].copy())
+            results.append(ch.p.copy())
+    assert ionc.get_num_threads() == before
+    np.testing.assert_array_equal(results[0], results[1])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="positive int"):
+            ionc.set_num_threads(bad)
