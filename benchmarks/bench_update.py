@@ -254,7 +254,7 @@ def plot(rows: list[dict], path: str) -> str:
         mine = [r for r in rows if r["dtype"] == dtype]
         names = [k for k in mine[0] if k not in ("dtype", "N", "bandwidth GB/s")]
         for name in names:
-            ax.plot([r["N"] for r in mine], [r[name] for r in mine], "o-", label=name,
+            ax.plot([r["N"] for r in mine], [r[name] for r in mine], marker="o", label=name,
                     ls="--" if name == "memory floor" else "-")
         ax.set(xscale="log", yscale="log", xlabel="neurons N", title=dtype)
         ax.grid(alpha=0.3, which="both")
