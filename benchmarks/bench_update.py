@@ -24,13 +24,11 @@ import platform
 import time
 
 import numpy as np
-import sympy as sp
-from sympy.codegen.cfunctions import expm1
 
 from ionc import INa_Ba2002, get_channel, num_threads
 from ionc.build import build_c_extension
 from ionc.codegen.elements import lower_channel
-from ionc.codegen.functions import exprelr
+from ionc.codegen.exponentials import reductions
 from ionc.codegen.render import math_header
 
 
@@ -41,9 +39,8 @@ def steps_for(n: int) -> int:
 
 def reductions_per_step() -> int:
     """Distinct exp/expm1/exprelr arguments of INa_Ba2002's update: one range reduction each."""
-    fn = lower_channel(get_channel("INa_Ba2002")).functions["update"]
-    exprs = [e for _, e in fn.definitions] + [e for _, e in fn.outputs]
-    return len({f.args[0] for e in exprs for f in e.atoms(sp.exp, expm1, exprelr)})
+    update = lower_channel(get_channel("INa_Ba2002")).functions["update"]
+    return len(reductions(update.expressions))
 
 
 def _numpy_step(dtype):

@@ -13,10 +13,8 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .exponentials import share_exponentials
-from sympy.codegen.cfunctions import expm1
-
-from .functions import capped_rate, exprelr
+from .exponentials import EXP_LIKE, share_exponentials
+from .functions import capped_rate
 from .integrators import get_integrator, steady_state
 from .singularities import SingularityReport, analyse_rates
 from .spec import V, ChannelSpec, SpecError, dt, symbol
@@ -41,12 +39,16 @@ class ElementFunction:
         return tuple(name for name, _ in self.outputs)
 
     @property
+    def expressions(self) -> tuple[sp.Expr, ...]:
+        """Every right-hand side: the definitions', then the outputs'."""
+        return tuple(e for _, e in self.definitions) + tuple(e for _, e in self.outputs)
+
+    @property
     def transcendentals(self) -> int:
         """Distinct exp/expm1/exprelr/log/power calls: what one element costs."""
-        exprs = [e for _, e in self.definitions] + [e for _, e in self.outputs]
         calls = set()
-        for e in exprs:
-            calls |= e.atoms(sp.exp, expm1, exprelr, sp.log)
+        for e in self.expressions:
+            calls |= e.atoms(*EXP_LIKE, sp.log)
             calls |= {p for p in e.atoms(sp.Pow) if not p.exp.is_Integer}
         return len(calls)
 

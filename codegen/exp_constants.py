@@ -2,9 +2,9 @@
 
 The algorithm is the textbook one, written so that a compiler vectorises it:
 ``x = k ln2 + r`` with ``|r| <= ln2/2`` (Cody-Waite: ``ln2 = hi + lo`` where
-``k*hi`` is exact), ``expm1(r)`` by its Taylor polynomial, and ``2^k`` built
-in the exponent bits as ``2^k1 * 2^k2`` so that results near overflow and in
-the subnormal range come out right.  ``expm1(r) = r + r^2 q(r)`` where ``q``
+``k*hi`` is exact), ``expm1(r)`` by a polynomial, and ``2^k`` built in the
+exponent bits (for exp as ``2^k1 * 2^k2``) so that results near overflow and
+in the subnormal range come out right.  ``expm1(r) = r + r^2 q(r)`` where ``q``
 is a Chebyshev fit (mpmath, 50 digits) evaluated by Estrin's scheme, so that
 its depth is log2 of the degree.  Constants are exact in SymPy/mpmath and
 printed once per dtype.

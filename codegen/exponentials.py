@@ -18,6 +18,8 @@ from .functions import exprelr
 from .spec import symbol
 
 Definitions = tuple[tuple[sp.Symbol, sp.Expr], ...]
+#: The calls that cost one range reduction per distinct argument in C.
+EXP_LIKE = (sp.exp, expm1, exprelr)
 
 
 def _arguments(exprs, kinds) -> list[sp.Expr]:
@@ -25,6 +27,12 @@ def _arguments(exprs, kinds) -> list[sp.Expr]:
     for e in exprs:
         found |= {f.args[0] for f in e.atoms(*kinds)}
     return sorted(found, key=sp.default_sort_key)
+
+
+def reductions(exprs) -> list[sp.Expr]:
+    """The distinct arguments of exp/expm1/exprelr in ``exprs``: one range
+    reduction each once the C compiler has inlined and merged the calls."""
+    return _arguments(exprs, EXP_LIKE)
 
 
 def _mirror(arg: sp.Expr, among: list[sp.Expr]) -> sp.Expr | None:
