@@ -1,16 +1,20 @@
 """ionc's build stage: source text -> something callable.
 
 ``build_c_extension`` compiles C through cffi into a content-addressed cache
-that is safe under concurrent builds; ``load_python_module`` turns the
-NumPy target's source into a module.  Nothing here knows about SymPy.
+that is safe under concurrent builds; ``build_cuda_module`` compiles CUDA
+through CuPy (NVRTC); ``load_python_module`` turns the NumPy target's source
+into a module.  Nothing here knows about SymPy.
 """
 from .cache import artifact_is_intact, atomic_write, cache_dir, content_hash
 from .c_extension import BuildError, CompiledExtension, build_c_extension
+from .cuda_module import (CudaDevice, CudaModule, CudaUnavailableError, build_cuda_module,
+                          cuda_device, import_cupy, launch_config)
 from .compiler import CompilerNotFoundError, CompilerSettings, compiler_settings
 from .python_module import load_python_module
 
 __all__ = [
     "artifact_is_intact", "atomic_write", "cache_dir", "content_hash", "BuildError",
     "CompiledExtension", "build_c_extension", "CompilerNotFoundError", "CompilerSettings",
-    "compiler_settings", "load_python_module",
+    "compiler_settings", "load_python_module", "CudaDevice", "CudaModule",
+    "CudaUnavailableError", "build_cuda_module", "cuda_device", "import_cupy", "launch_config",
 ]

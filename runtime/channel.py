@@ -2,8 +2,9 @@
 
 :class:`Channel` is generic: a subclass names a spec and gets ``update``,
 ``current``, ``reset_state``, one ``d<gate>`` per gate and one
-``f_<gate>_<rate>`` per rate.  States ``p``, ``q``, ... are NumPy arrays of
-shape ``varshape`` (or ``(batch, *varshape)`` after ``reset_state(V, batch_size)``).
+``f_<gate>_<rate>`` per rate.  States ``p``, ``q``, ... are arrays of shape
+``varshape`` (or ``(batch, *varshape)`` after ``reset_state(V, batch_size)``):
+NumPy arrays on the host targets, CuPy arrays on the GPU for ``target='cuda'``.
 """
 from __future__ import annotations
 
@@ -15,21 +16,33 @@ from typing import Any, ClassVar
 import numpy as np
 from tqdm import tqdm
 
-from .build import CompilerNotFoundError, compiler_settings
+from .build import CompilerNotFoundError, CudaUnavailableError, compiler_settings, cuda_device
 from .codegen import ChannelSpec, GeneratedSource, SingularityReport, lower_channel, render_kernels
-from .inputs import as_voltage, check_dt, resolve_parameter, varshape_of
-from .kernels import HostKernels
+from .inputs import check_dt, resolve_parameter, varshape_of
+from .kernels import DeviceKernels, HostKernels
 
-HOST_TARGETS = ("cpu", "numpy", "auto")
+TARGETS = ("cpu", "cuda", "numpy", "auto")
 NAN_POLICIES = ("raise", "propagate")
+#: The language each target's kernels are emitted in.
+LANGUAGES = {"cpu": "c", "cuda": "cuda", "numpy": "numpy"}
 _names = itertools.count()
 
 
-def _host_target(target: str) -> str:
-    if target not in HOST_TARGETS:
-        raise ValueError(f"unknown target {target!r}; use one of {HOST_TARGETS}")
+def _resolve_target(target: str) -> str:
+    """``target`` itself, checked (a missing GPU is an error for ``'cuda'``); ``'auto'``:
+    CUDA when a GPU is usable, else the C target, else NumPy with a warning."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; use one of {TARGETS}")
+    if target == "cuda":
+        cuda_device()
+        return target
     if target != "auto":
         return target
+    try:
+        cuda_device()
+        return "cuda"
+    except CudaUnavailableError:
+        pass
     try:
         compiler_settings()
         return "cpu"
@@ -69,8 +82,7 @@ class Channel:
         self.name = name or f"{self.spec.name}{next(_names)}"
         self.nan_policy = nan_policy
         self.dt = check_dt(dt)
-        self.target = _host_target(target)
-        self._lang = "c" if self.target == "cpu" else "numpy"
+        self.target = _resolve_target(target)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
@@ -86,16 +98,17 @@ class Channel:
         params = {p: resolve_parameter(p, v, shape, self.dtype)
                   for p, v in self._parameter_values.items()}
         arrays = frozenset(p for p, v in params.items() if isinstance(v, np.ndarray))
-        generated = render_kernels(self.spec, self._lang, self.dtype.name, self.method, arrays)
+        generated = render_kernels(self.spec, LANGUAGES[self.target], self.dtype.name,
+                                   self.method, arrays)
         self._generated: GeneratedSource = generated
-        self._kernels = HostKernels(generated)
+        k = self._kernels = (DeviceKernels if self.target == "cuda" else HostKernels)(generated)
         self._shape = shape
         self._n = int(np.prod(shape))
-        self._params = params
-        self._states = {g: np.zeros(shape, self.dtype) for g in generated.gates}
-        k = self._kernels
-        self._fixed = {p: (k.pointer(v) if isinstance(v, np.ndarray) else k.scalar(v))
-                       for p, v in params.items()}
+        self._params = {p: (k.as_array(v, shape, self.dtype, p) if p in arrays else v)
+                        for p, v in params.items()}
+        self._states = {g: k.zeros(shape, self.dtype) for g in generated.gates}
+        self._fixed = {p: (k.pointer(v) if p in arrays else k.scalar(v))
+                       for p, v in self._params.items()}
         self._fixed.update({g: k.pointer(a) for g, a in self._states.items()})
         self._update_args, self._update_slots = self._template("update", ("dt", "V"))
 
@@ -113,7 +126,7 @@ class Channel:
         for index, name in slots:
             value = values[name]
             args[index] = (self._kernels.pointer(value)
-                           if value is None or isinstance(value, np.ndarray)
+                           if value is None or isinstance(value, self._kernels.array_type)
                            else self._kernels.scalar(value))
         self._kernels.functions[task](self._n, *args)
 
@@ -132,16 +145,16 @@ class Channel:
             arr, ptr = last[1], last[2]
         else:
             if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == self._shape
-                    and V.flags.c_contiguous):
+                    and V.flags.c_contiguous and self.target != "cuda"):
                 arr = V
             else:
-                arr = as_voltage(V, self._shape, self.dtype)
+                arr = self._kernels.as_array(V, self._shape, self.dtype, name)
             ptr = self._kernels.pointer(arr)
             self._last_voltage = (V, arr, ptr) if arr is V else (None, None, None)
         self._refuse_nan(arr, ptr, name)
         return arr, ptr
 
-    def _refuse_nan(self, arr: np.ndarray, ptr, name: str) -> None:
+    def _refuse_nan(self, arr, ptr, name: str) -> None:
         if self.nan_policy == "raise":
             bad = self._kernels.count_nan(arr.size, ptr)
             if bad:
@@ -207,25 +220,23 @@ class Channel:
             raise ValueError(f"cannot record {bad}; choose from {known}")
         if not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}")
-        arr = np.asarray(V_trace)
-        if arr.ndim != len(self._shape) + 1 or arr.shape[1:] != self._shape:
-            raise ValueError(f"V_trace has shape {arr.shape}, expected (steps, *{self._shape})")
-        steps = arr.shape[0]
-        trace = as_voltage(arr, arr.shape, self.dtype, name="V_trace")
-        self._refuse_nan(trace, self._kernels.pointer(trace), "V_trace")
+        shape = np.shape(V_trace)
+        if len(shape) != len(self._shape) + 1 or shape[1:] != self._shape:
+            raise ValueError(f"V_trace has shape {shape}, expected (steps, *{self._shape})")
+        steps = shape[0]
+        k = self._kernels
+        trace = k.as_array(V_trace, shape, self.dtype, "V_trace")
+        self._refuse_nan(trace, k.pointer(trace), "V_trace")
         n_rec = steps // int(every)
         given = out or {}
         out = {}
         for r in record:
             if r in given:
                 a = given[r]
-                if (not isinstance(a, np.ndarray) or a.shape != (n_rec, *self._shape)
-                        or a.dtype != self.dtype or not a.flags.c_contiguous):
-                    raise ValueError(f"out[{r!r}] must be a C-contiguous {self.dtype} array "
-                                     f"of shape {(n_rec, *self._shape)}")
+                self._check_out(a, (n_rec, *self._shape), f"out[{r!r}]")
                 out[r] = a
             else:
-                out[r] = np.empty((n_rec, *self._shape), self.dtype)
+                out[r] = k.empty((n_rec, *self._shape), self.dtype)
         if progress is None:
             progress = sys.stderr.isatty() and steps * self._n >= 2e8
         for k0, k1 in _chunks(steps, int(every), 50 if progress else 1, self.spec.name):
@@ -234,36 +245,40 @@ class Channel:
                        **{f"rec_{r}": (out[r][r0:r1] if r in out else None) for r in known})
         return out
 
-    def current(self, V, out: np.ndarray | None = None) -> np.ndarray:
+    def current(self, V, out=None):
         """The channel current at ``V`` with the gates of the last update."""
         arr = self._voltage(V)
-        out = np.empty(self._shape, self.dtype) if out is None else out
-        self._check_out(out)
+        if out is None:
+            out = self._kernels.empty(self._shape, self.dtype)
+        self._check_out(out, self._shape, "out")
         self._call("current", V=arr, I=out)
         return out
 
-    def _check_out(self, out: np.ndarray) -> None:
-        if (not isinstance(out, np.ndarray) or out.shape != self._shape
-                or out.dtype != self.dtype or not out.flags.c_contiguous):
-            raise ValueError(f"out must be a C-contiguous {self.dtype} array of shape "
-                             f"{self._shape}")
+    def _check_out(self, out, shape: tuple[int, ...], name: str) -> None:
+        k = self._kernels
+        if (not isinstance(out, k.array_type) or out.shape != shape
+                or out.dtype != self.dtype or not out.flags.c_contiguous
+                or (self.target == "cuda" and out.device.id != k.device.id)):
+            where = f"CuPy on GPU {k.device.id}" if self.target == "cuda" else "NumPy"
+            raise ValueError(f"{name} must be a C-contiguous {self.dtype} {where} array of "
+                             f"shape {shape}")
 
-    def _rate(self, rate: str, V) -> np.ndarray:
+    def _rate(self, rate: str, V):
         arr = self._voltage(V)
-        out = np.empty(self._shape, self.dtype)
+        out = self._kernels.empty(self._shape, self.dtype)
         self._call(rate, V=arr, **{rate: out})
         return out
 
-    def _derivative(self, gate: str, value, V) -> np.ndarray:
+    def _derivative(self, gate: str, value, V):
         arr = self._voltage(V)
-        g = as_voltage(value, self._shape, self.dtype, name=gate)
-        out = np.empty(self._shape, self.dtype)
+        g = self._kernels.as_array(value, self._shape, self.dtype, gate)
+        out = self._kernels.empty(self._shape, self.dtype)
         self._call(f"d{gate}", V=arr, **{gate: g, f"d{gate}": out})
         return out
 
     # ---- states -------------------------------------------------------
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the gate states."""
+    def state_dict(self) -> dict:
+        """Copies of the gate states (on the channel's device)."""
         return {g: a.copy() for g, a in self._states.items()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -271,20 +286,21 @@ class Channel:
         missing = set(self._states) - set(state)
         if missing:
             raise KeyError(f"state dict lacks {sorted(missing)}")
-        values = {g: as_voltage(state[g], self._shape, self.dtype, name=g) for g in self._states}
+        values = {g: self._kernels.as_array(state[g], self._shape, self.dtype, g)
+                  for g in self._states}
         for g, v in values.items():
             self._states[g][...] = v
 
     def save_states(self, filename: str) -> None:
         """Write the gate states to an ``.npz`` file."""
-        np.savez(filename, **self._states)
+        np.savez(filename, **{g: self._kernels.to_host(a) for g, a in self._states.items()})
 
     def load_states(self, filename: str) -> None:
         """Read gate states written by :meth:`save_states`."""
         with np.load(filename) as data:
             self.load_state_dict({k: data[k] for k in data.files})
 
-    def vars(self) -> dict[str, np.ndarray]:
+    def vars(self) -> dict:
         """The gate arrays by BrainPy-style path (``name.p``)."""
         return {f"{self.name}.{g}": a for g, a in self._states.items()}
 
@@ -304,20 +320,33 @@ class Channel:
         return self.name
 
     def cpu(self) -> "Channel":
-        """States already live on the host."""
-        return self
+        """Move the states to the host (C target); a no-op on a host target."""
+        return self if self.target in ("cpu", "numpy") else self.to("cpu")
+
+    def cuda(self) -> "Channel":
+        """Move the states to the current GPU (CUDA target)."""
+        return self.to("cuda")
 
     def to(self, device: str) -> "Channel":
-        """Stay on ``'cpu'``; any other device is refused with a message."""
-        if str(device) != "cpu":
-            raise ValueError(f"{self.spec.name} on target {self.target!r} keeps its states on "
-                             f"the host; cannot move them to {device!r}")
+        """Move the states to ``'cpu'`` or ``'cuda'`` (rebuilding the kernels for that
+        target); values are kept exactly.  Returns the channel."""
+        device = str(device)
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"cannot move {self.spec.name} to {device!r}; use 'cpu' or 'cuda'")
+        if device == self.target or (device == "cpu" and self.target == "numpy"):
+            return self
+        states = {g: self._kernels.to_host(a) for g, a in self._states.items()}
+        target = _resolve_target(device)
+        self.target = target
+        self._allocate(self._shape)
+        self.load_state_dict(states)
         return self
 
     # ---- inspection ---------------------------------------------------
     def source(self, target: str | None = None) -> str:
-        """The emitted source of this channel (``'c'`` or ``'numpy'``; default: its own)."""
-        lang = self._lang if target is None else {"cpu": "c"}.get(target, target)
+        """The emitted source of this channel for ``target`` (``'cpu'``/``'c'``, ``'cuda'``
+        or ``'numpy'``; default: its own target), with this channel's parameter layout."""
+        lang = self._generated.target if target is None else LANGUAGES.get(target, target)
         return render_kernels(self.spec, lang, self.dtype.name, self.method,
                               self._generated.array_params).source
 
@@ -334,10 +363,7 @@ class Channel:
     @property
     def build_info(self) -> str:
         """Where the compiled module lives, whether it was built now, and the flags."""
-        ext = self._kernels.extension
-        if ext is None:
-            return "NumPy target (no compilation)"
-        return f"{ext.path} ({'built' if ext.built else 'cached'}; {ext.settings.describe()})"
+        return self._kernels.describe()
 
     def __repr__(self) -> str:
         return (f"{self.spec.name}(name={self.name!r}, shape={self._shape}, "
@@ -360,7 +386,7 @@ def _state_property(gate: str):
         return self._states[gate]
 
     def set_(self, value):
-        self._states[gate][...] = as_voltage(value, self._shape, self.dtype, name=gate)
+        self._states[gate][...] = self._kernels.as_array(value, self._shape, self.dtype, gate)
     return property(get, set_, doc=f"state of gate {gate}")
 
 

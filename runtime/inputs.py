@@ -1,4 +1,4 @@
-"""Checks and conversions of user input (voltages, steps, parameters) on the host."""
+"""Checks and conversions of user input (voltages, steps, parameters), host and GPU."""
 from __future__ import annotations
 
 import math
@@ -47,6 +47,45 @@ def as_voltage(V: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "V")
             raise ValueError(f"{name} has shape {arr.shape}, expected {shape} "
                              f"(or a shape broadcastable to it)") from None
     return np.ascontiguousarray(arr, dtype=dtype)
+
+
+#: DLPack device types whose memory a CUDA kernel can read: CUDA, CUDA host, CUDA managed.
+_DLPACK_CUDA = (2, 3, 13)
+
+
+def as_device_array(cp, V: Any, shape: tuple[int, ...], dtype: np.dtype, device_id: int,
+                    name: str = "V"):
+    """``V`` as a C-contiguous CuPy array of ``shape`` and ``dtype`` on GPU ``device_id``.
+
+    CuPy arrays and GPU arrays seen through ``__cuda_array_interface__`` or
+    DLPack are used in place (copied only to change dtype, layout or to
+    broadcast); anything else is checked as on the host and copied to the GPU.
+    """
+    if isinstance(V, cp.ndarray):
+        arr = V
+    elif hasattr(V, "__cuda_array_interface__"):
+        arr = cp.asarray(V)
+    elif hasattr(V, "__dlpack_device__") and V.__dlpack_device__()[0] in _DLPACK_CUDA:
+        arr = cp.from_dlpack(V)
+    else:
+        with cp.cuda.Device(device_id):
+            return cp.asarray(as_voltage(V, shape, dtype, name))
+    if arr.device.id != device_id:
+        raise ValueError(f"{name} lives on GPU {arr.device.id}, this channel's states on GPU "
+                         f"{device_id}; move it first (with cupy.cuda.Device({device_id}): "
+                         f"cupy.asarray({name}))")
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.shape == shape and arr.dtype == dtype and arr.flags.c_contiguous:
+        return arr
+    with cp.cuda.Device(device_id):
+        if arr.shape != shape:
+            try:
+                arr = cp.broadcast_to(arr, shape)
+            except ValueError:
+                raise ValueError(f"{name} has shape {arr.shape}, expected {shape} "
+                                 f"(or a shape broadcastable to it)") from None
+        return cp.ascontiguousarray(arr, dtype=dtype)
 
 
 def resolve_parameter(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype
