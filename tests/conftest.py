@@ -1,7 +1,11 @@
-"""Shared fixtures: a private compilation cache for the whole test session."""
+"""Shared fixtures: a private compilation cache for the whole test session, a
+simulated GPU, and ``target``: every target a channel runs on (see targets.py)."""
 import os
+import sys
 
 import pytest
+
+from targets import TARGETS, fake_cupy
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -9,3 +13,25 @@ def _private_cache(tmp_path_factory):
     if "IONC_CACHE_DIR" not in os.environ:
         os.environ["IONC_CACHE_DIR"] = str(tmp_path_factory.mktemp("ionc-cache"))
     yield
+
+
+@pytest.fixture
+def simulated_gpu(monkeypatch):
+    """CuPy replaced by the host stand-in (one device, 2 SMs), fresh for each test."""
+    from ionc.build import cuda_module
+    fake = fake_cupy()
+    monkeypatch.setattr(fake, "DEVICE_COUNT", 1)
+    monkeypatch.setattr(fake, "PROPERTIES", dict(fake.PROPERTIES))
+    monkeypatch.setattr(fake, "LAUNCHES", [])
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(cuda_module, "_MODULES", {})
+    return fake
+
+
+@pytest.fixture(params=TARGETS)
+def target(request):
+    """The target name to pass to a channel; ``cuda-sim`` installs the simulated GPU."""
+    if request.param == "cuda-sim":
+        request.getfixturevalue("simulated_gpu")
+        return "cuda"
+    return request.param

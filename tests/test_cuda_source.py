@@ -3,16 +3,14 @@ kernel source, compiled for the host through a shim of the CUDA built-ins and
 run over a simulated grid, matches the C target within 1 ulp."""
 import shutil
 import subprocess
-from pathlib import Path
 
-import cffi
 import numpy as np
 import pytest
 
 from ionc import INa_Ba2002
 from ionc.codegen import get_channel, render_kernels
+from targets import fake_cupy
 
-SHIM = Path(__file__).parent / "cuda" / "host_shim.h"
 NVCC = shutil.which("nvcc")
 LAYOUTS = [frozenset(), frozenset({"V_sh", "T"})]
 
@@ -65,32 +63,26 @@ def test_float32_kernels_promote_nothing_to_double(tmp_path):
 
 
 class HostKernels:
-    """The CUDA source compiled with g++ through the shim; launches simulate a grid."""
+    """The CUDA source compiled with g++ through the shim (tests/cuda/fake_cupy.py);
+    launches run the kernels over a simulated grid of 3 blocks of 32 threads."""
 
-    def __init__(self, tmp_path, generated, grid=3, block=32):
-        so = tmp_path / f"cuda_host_{generated.hash}.so"
-        cu = tmp_path / "kernels.cu"
-        cu.write_text(generated.source)
-        r = subprocess.run(["g++", "-std=c++17", "-O2", "-ffp-contract=off", "-fPIC", "-shared",
-                            "-include", str(SHIM), "-x", "c++", str(cu), "-o", str(so)],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr[-3000:]
-        self.ffi = cffi.FFI()
-        self.ffi.cdef(generated.declarations + "\nvoid ionc_shim_set(unsigned int, unsigned int,"
-                      " unsigned int, unsigned int);")
-        self.lib = self.ffi.dlopen(str(so))
+    def __init__(self, generated, grid=3, block=32):
+        self.fake = fake_cupy()
+        self.module = self.fake.RawModule(code=generated.source)
         self.generated, self.grid, self.block = generated, grid, block
-        self.ctype = "float[]" if generated.dtype == "float32" else "double[]"
+        self.real = np.dtype(generated.dtype).type
+
+    def _arg(self, kind, value):
+        if kind == "int":
+            return np.int64(value)
+        if kind == "scalar":
+            return self.real(value)
+        return self.fake.ndarray(value)          # the same memory: results land in `value`
 
     def launch(self, task, n, **values):
         sig = self.generated.kernels[task]
-        fn = getattr(self.lib, sig.name)
-        args = [self.ffi.from_buffer(self.ctype, values[a]) if kind != "scalar" and kind != "int"
-                else values[a] for a, kind in sig.args]
-        for b in range(self.grid):
-            for t in range(self.block):
-                self.lib.ionc_shim_set(b, t, self.block, self.grid)
-                fn(n, *args)
+        args = tuple(self._arg(kind, values[a]) for a, kind in sig.args)
+        self.module.get_function(sig.name)((self.grid,), (self.block,), (np.int64(n), *args))
 
 
 def _ulps(a, b, dtype):
@@ -102,7 +94,7 @@ def _ulps(a, b, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_cuda_source_on_the_host_matches_the_c_target(tmp_path, dtype, monkeypatch):
+def test_cuda_source_on_the_host_matches_the_c_target(dtype, monkeypatch):
     # the same arithmetic: the C target with glibc's scalar exp/expm1, as the host build of
     # the CUDA source uses (on a GPU that source calls the device's exp/expm1)
     monkeypatch.setenv("IONC_EXP", "libm")
@@ -114,7 +106,7 @@ def test_cuda_source_on_the_host_matches_the_c_target(tmp_path, dtype, monkeypat
     V = rng.uniform(-90, 40, n).astype(dtype)
     V[:50] = (V_sh[:50] + dtype_(dtype)(13)).astype(dtype)
     trace = rng.uniform(-90, 40, (steps, n)).astype(dtype)
-    host = HostKernels(tmp_path, _source(dtype, LAYOUTS[1]))
+    host = HostKernels(_source(dtype, LAYOUTS[1]))
     ch = INa_Ba2002(n, V_sh=V_sh, T=T, dtype=dtype)
     params = dict(T=T, E=50.0, g_max=90.0, V_sh=V_sh)
 
@@ -149,12 +141,8 @@ def test_cuda_source_on_the_host_matches_the_c_target(tmp_path, dtype, monkeypat
     count = np.zeros(1, np.uint64)
     Vn = V.copy()
     Vn[[3, 500, 999]] = np.nan
-    fn = getattr(host.lib, host.generated.count_nan)
-    for b in range(host.grid):
-        for t in range(host.block):
-            host.lib.ionc_shim_set(b, t, host.block, host.grid)
-            fn(n, host.ffi.from_buffer(host.ctype, Vn),
-               host.ffi.cast("unsigned long long *", count.ctypes.data))
+    host.module.get_function(host.generated.count_nan)(
+        (host.grid,), (host.block,), (np.int64(n), host.fake.ndarray(Vn), host.fake.ndarray(count)))
     assert int(count[0]) == 3
 
 

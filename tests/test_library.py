@@ -11,6 +11,7 @@ import ionc
 from ionc.codegen import LIBRARY, find_removable_singularities
 from ionc.codegen.spec import V as V_SYMBOL
 from reference import ulp_error
+from targets import GPU, host
 
 GOLDEN = Path(__file__).parent / "golden"
 TOL = {"float64": 1e-12, "float32": 1e-5}
@@ -30,7 +31,6 @@ def test_every_library_singularity_is_found_and_removable():
         assert len(report.removable) == SINGULAR[name] and not report.poles, str(report)
 
 
-@pytest.mark.parametrize("target", ["cpu", "numpy"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", CHANNELS)
 def test_rates_steady_states_and_trajectory_match_brainpy(name, dtype, target):
@@ -42,17 +42,17 @@ def test_rates_steady_states_and_trajectory_match_brainpy(name, dtype, target):
     gates = [x for x in ("p", "q") if f"{name}.{x}_inf" in g.files]
     for gate in gates:
         for role in ("alpha", "beta"):
-            got = getattr(ch, f"f_{gate}_{role}")(V)
+            got = host(getattr(ch, f"f_{gate}_{role}")(V))
             np.testing.assert_allclose(got, g[f"{name}.f_{gate}_{role}"], rtol=tol,
                                        atol=tol * 1e-3, err_msg=f"{gate} {role}")
     ch.reset_state(V)
     for gate in gates:
-        np.testing.assert_allclose(getattr(ch, gate), g[f"{name}.{gate}_inf"], rtol=tol,
+        np.testing.assert_allclose(host(getattr(ch, gate)), g[f"{name}.{gate}_inf"], rtol=tol,
                                    atol=tol * 1e-3)
     trace, V_sh = g[f"{name}.trace"], g[f"{name}.V_sh"]
     ch = cls(V_sh.size, V_sh=V_sh, dtype=dtype, target=target, **KWARGS.get(name, {}))
     ch.reset_state(trace[0])
-    out = ch.run(trace, dt=float(g["dt"]), record=gates)
+    out = {k: host(v) for k, v in ch.run(trace, dt=float(g["dt"]), record=gates).items()}
     for gate in gates:
         np.testing.assert_allclose(out[gate], g[f"{name}.traj_{gate}"], rtol=0, atol=tol)
 
@@ -64,7 +64,6 @@ def test_positional_arguments_follow_brainpy_order():
         ionc.IK_HH1952(3, False, -80.0, E=-70.0)
 
 
-@pytest.mark.parametrize("target", ["cpu", "numpy"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_leak_channel_without_gates_matches_brainpy(dtype, target):
     g = np.load(GOLDEN / f"library_{dtype}.npz")
@@ -72,10 +71,10 @@ def test_leak_channel_without_gates_matches_brainpy(dtype, target):
     ch.reset_state(g["IL.V"])
     ch.update(g["IL.V"])
     assert ch.state_dict() == {}
-    np.testing.assert_allclose(ch.current(g["IL.V"]), g["IL.I"], rtol=TOL[dtype], atol=TOL[dtype])
+    np.testing.assert_allclose(host(ch.current(g["IL.V"])), g["IL.I"], rtol=TOL[dtype],
+                               atol=TOL[dtype])
 
 
-@pytest.mark.parametrize("target", ["cpu", "numpy"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", STEADY_STATE)
 def test_inf_tau_channels_match_brainpy_through_their_piecewise_boundaries(name, dtype, target):
@@ -87,14 +86,14 @@ def test_inf_tau_channels_match_brainpy_through_their_piecewise_boundaries(name,
     gates = [x for x in ("p", "q") if f"{name}.f_{x}_inf" in g.files]
     for gate in gates:
         for role in ("inf", "tau"):
-            np.testing.assert_allclose(getattr(ch, f"f_{gate}_{role}")(V),
+            np.testing.assert_allclose(host(getattr(ch, f"f_{gate}_{role}")(V)),
                                        g[f"{name}.f_{gate}_{role}"], rtol=tol, atol=0,
                                        err_msg=f"{gate} {role}")
     trace = g[f"{name}.trace"]
     params = {k.split(".param_")[1]: g[k] for k in g.files if k.startswith(f"{name}.param_")}
     ch = cls(trace.shape[1], dtype=dtype, target=target, **params)
     ch.reset_state(trace[0])
-    out = ch.run(trace, dt=0.1, record=(*gates, "I"))
+    out = {k: host(v) for k, v in ch.run(trace, dt=0.1, record=(*gates, "I")).items()}
     for gate in gates:
         np.testing.assert_allclose(out[gate], g[f"{name}.traj_{gate}"], rtol=0, atol=tol)
     ref_I = g[f"{name}.traj_I"]
@@ -118,9 +117,10 @@ def _at(rate, v, params):
         return rate(mp.mpf(float(v)) + mp.mpf("1e-25"), *args)
 
 
+@pytest.mark.parametrize("target", ["cpu", GPU])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(set(LIBRARY) - {"IL"}))
-def test_every_library_rate_within_32_ulp_of_mpmath(name, dtype):
+def test_every_library_rate_within_32_ulp_of_mpmath(name, dtype, target):
     """Each compiled rate against the formula as written, evaluated in 50 digits at the
     same float inputs: over [-150, 100] mV and down to 1e-9 mV from each singular point."""
     spec = LIBRARY[name]
@@ -131,12 +131,12 @@ def test_every_library_rate_within_32_ulp_of_mpmath(name, dtype):
     rng = np.random.default_rng(7)
     V = np.unique(np.concatenate([np.linspace(-150, 100, 251), rng.uniform(-150, 100, 200),
                                   near]).astype(dtype))
-    ch = getattr(ionc, name)(V.size, dtype=dtype.__name__)
+    ch = getattr(ionc, name)(V.size, dtype=dtype.__name__, target=target)
     mp.mp.dps = 50
     worst = {}
     for gate in spec.gates:
         for role in gate.rate_expressions():
-            got = getattr(ch, f"f_{gate.name}_{role}")(V)
+            got = host(getattr(ch, f"f_{gate.name}_{role}")(V))
             ref = _mp_rate(spec, gate.name, role)
             errors = [ulp_error(got[i], _at(ref, v, params), dtype) for i, v in enumerate(V)]
             worst[f"{role}_{gate.name}"] = max(errors)

@@ -4,11 +4,7 @@ import pytest
 
 import ionc
 from ionc import INa_Ba2002
-
-
-@pytest.fixture(params=["cpu", "numpy"])
-def target(request):
-    return request.param
+from targets import host
 
 
 def _primed(target, n=10, **kw):
@@ -20,7 +16,7 @@ def _primed(target, n=10, **kw):
 
 def _assert_unchanged(ch, before):
     for g, a in before.items():
-        np.testing.assert_array_equal(getattr(ch, g), a)
+        np.testing.assert_array_equal(host(getattr(ch, g)), host(a))
 
 
 @pytest.mark.parametrize("bad, error, match", [
@@ -47,7 +43,8 @@ def test_nan_voltage_refused_by_default_and_allowed_on_request(target):
     _assert_unchanged(ch, before)
     free = _primed(target, nan_policy="propagate")
     free.update(V)
-    assert np.isnan(free.p[3]) and np.isfinite(np.delete(free.p, 3)).all()
+    p = host(free.p)
+    assert np.isnan(p[3]) and np.isfinite(np.delete(p, 3)).all()
     with pytest.raises(ValueError, match="nan_policy"):
         INa_Ba2002(3, nan_policy="ignore")
 
@@ -63,7 +60,7 @@ def test_the_same_voltage_array_is_rechecked_on_every_call(target):
     fresh = _primed(target)
     fresh.update(np.full(10, -30.0))
     fresh.update(np.full(10, 20.0))
-    np.testing.assert_array_equal(ch.p, fresh.p)
+    np.testing.assert_array_equal(host(ch.p), host(fresh.p))
     before = ch.state_dict()
     V[3] = np.nan
     with pytest.raises(ValueError, match="1 NaN"):
@@ -79,7 +76,7 @@ def test_the_same_voltage_array_is_rechecked_on_every_call(target):
     V[:] = -30
     ch.update(V)
     fresh.update(np.full(10, -30.0))
-    np.testing.assert_array_equal(ch.p, fresh.p)
+    np.testing.assert_array_equal(host(ch.p), host(fresh.p))
 
 
 @pytest.mark.parametrize("dt", [0.0, -0.1, float("nan"), float("inf")])
@@ -101,12 +98,12 @@ def test_conversions_give_the_same_answer(target):
                     np.stack([V, V])[:, :][0]):
         ch = _primed(target)
         ch.update(variant)
-        np.testing.assert_array_equal(ch.p, ref.p)
+        np.testing.assert_array_equal(host(ch.p), host(ref.p))
     ch = _primed(target)
     ch.update(-30.0)   # a scalar clamp level broadcasts
     r = _primed(target)
     r.update(np.full(10, -30.0))
-    np.testing.assert_array_equal(ch.q, r.q)
+    np.testing.assert_array_equal(host(ch.q), host(r.q))
 
 
 def test_update_signatures_agree(target):
@@ -115,8 +112,8 @@ def test_update_signatures_agree(target):
     a.update({"t": 0.0, "dt": 0.025}, V)
     b.update(V, dt=0.025)
     c.update(V)
-    np.testing.assert_array_equal(a.p, b.p)
-    np.testing.assert_array_equal(a.p, c.p)
+    np.testing.assert_array_equal(host(a.p), host(b.p))
+    np.testing.assert_array_equal(host(a.p), host(c.p))
 
 
 def test_batch_keep_size_and_parameters(target):
@@ -147,19 +144,20 @@ def test_heterogeneous_parameters_equal_separate_channels(target):
         one = INa_Ba2002(1, E=E[i], T=T[i], target=target)
         one.reset_state(V[i:i + 1] - 30)
         one.update(V[i:i + 1])
-        np.testing.assert_allclose(one.p, ch.p[i:i + 1], rtol=1e-15)
-        np.testing.assert_allclose(one.current(V[i:i + 1]), I[i:i + 1], rtol=1e-14)
+        np.testing.assert_allclose(host(one.p), host(ch.p)[i:i + 1], rtol=1e-15)
+        np.testing.assert_allclose(host(one.current(V[i:i + 1])), host(I)[i:i + 1], rtol=1e-14)
 
 
 def test_derivatives_and_rates(target):
     ch = _primed(target)
     V = np.linspace(-60, 20, 10)
     p = np.linspace(0, 1, 10)
-    a, b = ch.f_p_alpha(V), ch.f_p_beta(V)
-    np.testing.assert_allclose(ch.dp(p, 0.0, V), a * (1 - p) - b * p, rtol=1e-13, atol=1e-15)
+    a, b = host(ch.f_p_alpha(V)), host(ch.f_p_beta(V))
+    np.testing.assert_allclose(host(ch.dp(p, 0.0, V)), a * (1 - p) - b * p, rtol=1e-13,
+                               atol=1e-15)
     hot = INa_Ba2002(10, T=46.0, target=target)
-    np.testing.assert_allclose(hot.dq(p, 0.0, V), 3.0 * (ch.f_q_alpha(V) * (1 - p)
-                               - ch.f_q_beta(V) * p), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(host(hot.dq(p, 0.0, V)), 3.0 * (host(ch.f_q_alpha(V)) * (1 - p)
+                               - host(ch.f_q_beta(V)) * p), rtol=1e-13, atol=1e-15)
 
 
 def test_state_dict_and_files_round_trip(target, tmp_path):
@@ -192,11 +190,11 @@ def test_euler_method_is_forward_euler(target):
     V = np.linspace(-70, 10, 10)
     ch = INa_Ba2002(10, method="euler", target=target, T=40.0)
     ch.reset_state(V - 20)
-    p0, q0 = ch.p.copy(), ch.q.copy()
-    dp, dq = ch.dp(p0, 0.0, V), ch.dq(q0, 0.0, V)
+    p0, q0 = host(ch.p).copy(), host(ch.q).copy()
+    dp, dq = host(ch.dp(p0, 0.0, V)), host(ch.dq(q0, 0.0, V))
     ch.update(V, dt=0.01)
-    np.testing.assert_allclose(ch.p, p0 + 0.01 * dp, rtol=1e-14, atol=1e-16)
-    np.testing.assert_allclose(ch.q, q0 + 0.01 * dq, rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(host(ch.p), p0 + 0.01 * dp, rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(host(ch.q), q0 + 0.01 * dq, rtol=1e-14, atol=1e-16)
     with pytest.raises(ValueError, match="unknown method"):
         INa_Ba2002(3, method="rk99", target=target)
 

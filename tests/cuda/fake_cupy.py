@@ -34,8 +34,8 @@ _BUILD_DIR = Path(tempfile.mkdtemp(prefix="ionc-fake-cupy-"))
 PROPERTIES = {"name": b"ionc host-simulated GPU", "major": 9, "minor": 0,
               "multiProcessorCount": 2, "maxThreadsPerMultiProcessor": 512}
 DEVICE_COUNT = 1
-#: Every launch as (kernel name, grid, block); tests read and clear it.
-LAUNCHES: list[tuple[str, tuple, tuple]] = []
+#: Every launch as (kernel name, grid, block, args); tests read it.
+LAUNCHES: list[tuple[str, tuple, tuple, tuple]] = []
 
 float32, float64, uint64, int64 = np.float32, np.float64, np.uint64, np.int64
 
@@ -266,7 +266,7 @@ class RawKernel:
         if not 1 <= block[0] <= self.max_threads_per_block or grid[0] < 1:
             raise ValueError(f"bad launch configuration {grid} x {block}")
         c_args = [self._argument(t, a, i) for i, (t, a) in enumerate(zip(self.params, args))]
-        LAUNCHES.append((self.name, grid, block))
+        LAUNCHES.append((self.name, grid, block, args))
         set_thread = self.module.lib.ionc_shim_set
         for b in range(grid[0]):
             for t in range(block[0]):

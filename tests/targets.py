@@ -1,0 +1,49 @@
+"""Where the tests run a channel: the host targets, the CUDA target on a simulated
+GPU (``cuda-sim``: CuPy replaced by tests/cuda/fake_cupy.py, so CI runs the CUDA
+source and the device runtime) and on a real GPU (``cuda``, marked ``gpu``,
+skipped without CuPy and a device)."""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FAKE_CUPY = Path(__file__).parent / "cuda" / "fake_cupy.py"
+
+
+@functools.lru_cache(maxsize=None)
+def gpu_available() -> bool:
+    """True when CuPy imports and sees a CUDA device."""
+    try:
+        import cupy
+        return bool(cupy.is_available())
+    except Exception:
+        return False
+
+
+#: The real-GPU target, for parametrize lists.
+GPU = pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not gpu_available(), reason="needs CuPy and a CUDA GPU")])
+#: Every target a channel can run on in this test session.
+TARGETS = ["cpu", "numpy", "cuda-sim", GPU]
+
+
+@functools.lru_cache(maxsize=None)
+def fake_cupy():
+    """The host stand-in for CuPy, loaded once."""
+    spec = importlib.util.spec_from_file_location("ionc_fake_cupy", FAKE_CUPY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def host(a) -> np.ndarray:
+    """``a`` as a NumPy array (device arrays are copied back)."""
+    if isinstance(a, np.ndarray):
+        return a
+    if hasattr(a, "__cuda_array_interface__"):
+        return a.get()
+    return np.asarray(a)
