@@ -1,6 +1,7 @@
-"""The CUDA target without a GPU: nvcc compiles every emitted source, and the
-kernel source, compiled for the host through a shim of the CUDA built-ins and
-run over a simulated grid, matches the C target within 1 ulp."""
+"""The CUDA target without a GPU: nvcc and NVRTC (the compiler CuPy uses at run
+time, with ionc's options) compile every emitted source, and the kernel source,
+compiled for the host through a shim of the CUDA built-ins and run over a
+simulated grid, matches the C target within 1 ulp."""
 import shutil
 import subprocess
 
@@ -9,7 +10,9 @@ import pytest
 
 from ionc import INa_Ba2002
 from ionc.codegen import get_channel, render_kernels
+from ionc.build.cuda_module import NVRTC_OPTIONS
 from targets import fake_cupy
+from cuda import nvrtc
 
 NVCC = shutil.which("nvcc")
 LAYOUTS = [frozenset(), frozenset({"V_sh", "T"})]
@@ -47,6 +50,26 @@ def test_nvcc_compiles_every_library_channel(tmp_path, dtype):
     r = subprocess.run([NVCC, "-arch=sm_90", "-c", *files, "-Werror", "all-warnings"],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "warning" not in r.stderr.lower(), r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nvrtc_compiles_every_library_channel_with_the_runtime_options(dtype):
+    # NVRTC has no standard headers: this is the only check of the source's
+    # __CUDACC_RTC__ branch before a GPU runs it
+    from ionc.codegen import LIBRARY
+    assert nvrtc.library() is not None, "libnvrtc missing: the test extra installs it"
+    archs = nvrtc.supported_architectures()
+    for arch in (90, archs[0]):
+        for name, spec in LIBRARY.items():
+            layout = frozenset(spec.parameters)            # every parameter per neuron
+            for params in (frozenset(), layout):
+                src = render_kernels(spec, "cuda", dtype, array_params=params).source
+                status, log, ptx = nvrtc.compile_ptx(src, (*NVRTC_OPTIONS,
+                                                           f"-arch=compute_{arch}"))
+                warnings = [line for line in log.lower().splitlines()
+                            if "warning" in line and "are deprecated" not in line]
+                assert status == 0 and not warnings, (name, arch, log[-3000:])
+                assert f".entry {name.lower()}_update_kernel" in ptx or not spec.gates
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
