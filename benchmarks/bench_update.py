@@ -43,7 +43,9 @@ def reductions_per_step() -> int:
     return len(reductions(update.expressions))
 
 
-def _numpy_step(dtype):
+def numpy_step(dtype):
+    """One exponential-Euler step written with array functions (NumPy's, or CuPy's on
+    CuPy arrays through NumPy's dispatch)."""
     def step(V, p, q):
         x = V + dtype(50.0)
         u = (dtype(13.0) - x) / dtype(4.0)
@@ -60,7 +62,8 @@ def _numpy_step(dtype):
     return step
 
 
-def _jax_runner(dtype, n, steps):
+def jax_runner(dtype, n, steps):
+    """``steps`` steps of a jitted JAX loop on JAX's default device, or None without JAX."""
     try:
         import jax
         import jax.numpy as jnp
@@ -141,7 +144,7 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
     Vs = list(trace)
     ch = INa_Ba2002(n, dtype=dtype)
     ch.reset_state(Vs[0])
-    step = _numpy_step(dt_)
+    step = numpy_step(dt_)
     p = np.full(n, 0.1, dtype)
     q = np.full(n, 0.9, dtype)
     a, b, c = (np.ones(n * 5, dtype) for _ in range(3))
@@ -167,7 +170,7 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
     contenders = {"ionc update": ionc_update, "ionc run": ionc_run,
                   "ionc update 1T": one_thread(ionc_update), "ionc run 1T": one_thread(ionc_run),
                   "numpy": numpy_update}
-    for name, make in (("jax fori_loop", lambda: _jax_runner(dtype, n, steps)),
+    for name, make in (("jax fori_loop", lambda: jax_runner(dtype, n, steps)),
                        ("numba", lambda: _numba_runner(dtype, trace))):
         fn = make()
         if fn is not None:

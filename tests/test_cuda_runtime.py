@@ -215,3 +215,17 @@ def test_real_gpu_matches_the_cpu_target(target, dtype):
     for k in out_a:
         np.testing.assert_allclose(host(out_a[k]), out_b[k], rtol=64 * eps, atol=64 * eps,
                                    err_msg=k)
+
+
+def test_cuda_benchmark_script_runs_end_to_end(simulated_gpu, monkeypatch, capsys):
+    # the script's plumbing only (on the simulated GPU its timings mean nothing)
+    from pathlib import Path
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import bench_cuda
+    assert bench_cuda.main(["--sizes", "1e3", "--repeats", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines()
+            if line.startswith(("| float64", "| float32"))]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.split()[0] for c in row.strip("|").split("|")[2:]]
+        assert all(float(c) >= 0 for c in cells) and float(cells[0]) > 0, row

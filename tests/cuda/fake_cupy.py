@@ -92,9 +92,29 @@ class _Flags:
         self.c_contiguous = a.flags.c_contiguous
 
 
-class ndarray:
-    """Device memory simulated by a host array; CuPy's attributes, none of NumPy's
-    implicit conversions."""
+def _unwrap(x):
+    if isinstance(x, ndarray):
+        return x._host
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unwrap(v) for v in x)
+    return x
+
+
+def _rewrap(x):
+    return ndarray(x) if isinstance(x, np.ndarray) else x
+
+
+class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
+    """Device memory simulated by a host array; CuPy's attributes and array functions
+    (NumPy's ufuncs and functions dispatch to it, returning device arrays), none of
+    NumPy's implicit conversions."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        kwargs = {k: _unwrap(v) for k, v in kwargs.items()}
+        return _rewrap(getattr(ufunc, method)(*_unwrap(inputs), **kwargs))
+
+    def __array_function__(self, func, types, args, kwargs):
+        return _rewrap(func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
 
     def __init__(self, host: np.ndarray, device_id: int = 0):
         self._host = host
@@ -104,6 +124,7 @@ class ndarray:
     dtype = property(lambda self: self._host.dtype)
     size = property(lambda self: self._host.size)
     ndim = property(lambda self: self._host.ndim)
+    nbytes = property(lambda self: self._host.nbytes)
     flags = property(lambda self: _Flags(self._host))
 
     @property
@@ -193,6 +214,23 @@ def empty(shape, dtype=float):
 
 def zeros(shape, dtype=float):
     return ndarray(np.zeros(shape, dtype))
+
+
+def full(shape, value, dtype=None):
+    return ndarray(np.full(shape, value, dtype))
+
+
+def copyto(dst, src):
+    np.copyto(dst._host, src._host)
+
+
+class _MemoryPool:
+    def free_all_blocks(self):
+        pass
+
+
+def get_default_memory_pool():
+    return _MemoryPool()
 
 
 def asnumpy(a):
