@@ -2,9 +2,11 @@
 
 ``from ionc import INa_Ba2002`` gives a channel with BrainPy's API whose
 kernels were generated from SymPy, with every removable singularity of its
-rate functions found and rewritten.  ``ionc.codegen`` holds the compiler,
-``ionc.build`` the compilation cache.
+rate functions found and rewritten; ``target='cpu'`` (C), ``'cuda'`` (CuPy)
+or ``'numpy'``.  ``ionc.codegen`` holds the compiler, ``ionc.build`` the
+compilation (cffi, CuPy) and its cache.
 """
+from .build import CompilerNotFoundError, CudaUnavailableError
 from .channel import Channel
 from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKDR_Ba2002, IL, ICaT_HM1992,
                        Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
@@ -14,10 +16,10 @@ from .threads import get_num_threads, num_threads, set_num_threads
 
 
 def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = "exp_auto") -> str:
-    """The source ionc emits for library channel ``channel`` (``target`` 'c' or 'numpy')."""
+    """The source ionc emits for library channel ``channel`` (``target`` 'c', 'cuda' or 'numpy')."""
     return render_kernels(get_channel(channel), target, dtype, method).source
 
 
-__all__ = ["Channel", "CondNeuGroup", "HH", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
+__all__ = ["Channel", "CompilerNotFoundError", "CudaUnavailableError", "CondNeuGroup", "HH", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
            "IK_TM1991", "IL", "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels",
            "get_num_threads", "num_threads", "set_num_threads"]
