@@ -336,9 +336,15 @@ class Channel:
         if device == self.target or (device == "cpu" and self.target == "numpy"):
             return self
         states = {g: self._kernels.to_host(a) for g, a in self._states.items()}
-        target = _resolve_target(device)
-        self.target = target
-        self._allocate(self._shape)
+        target, previous = _resolve_target(device), self.target
+        try:
+            self.target = target
+            self._allocate(self._shape)
+        except Exception:
+            self.target = previous                 # a failed build leaves the channel as it was
+            self._allocate(self._shape)
+            self.load_state_dict(states)
+            raise
         self.load_state_dict(states)
         return self
 

@@ -229,3 +229,17 @@ def test_cuda_benchmark_script_runs_end_to_end(simulated_gpu, monkeypatch, capsy
     for row in rows:
         cells = [c.split()[0] for c in row.strip("|").split("|")[2:]]
         assert all(float(c) >= 0 for c in cells) and float(cells[0]) > 0, row
+
+
+def test_a_failed_move_leaves_the_channel_on_its_target(simulated_gpu, monkeypatch):
+    ch = _cpu_twin()
+    p = ch.p.copy()
+
+    def broken(*args, **kwargs):
+        raise simulated_gpu.CompileException("ionc.cu(1): error: simulated")
+    monkeypatch.setattr(simulated_gpu, "RawModule", broken)
+    with pytest.raises(simulated_gpu.CompileException, match="simulated"):
+        ch.to("cuda")
+    assert ch.target == "cpu" and isinstance(ch.p, np.ndarray)
+    np.testing.assert_array_equal(ch.p, p)
+    ch.update(np.zeros(10))
