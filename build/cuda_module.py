@@ -9,7 +9,10 @@ process, keyed by the source's content hash, the options and the device.
 
 No ``--use_fast_math``: the accuracy contract rests on the device's exp and
 expm1 and on IEEE division, which the fast intrinsics (``__expf`` has an
-error of 2 + 1.17|x| ulp) would break near every singular point.
+error of 2 + 1.17|x| ulp) would break near every singular point.  ionc adds
+no NVRTC option of its own (NVRTC's defaults: C++17, FMA contraction); CuPy
+adds ``-ftz=true`` (float32 subnormals flush to zero on the GPU; float64 is
+unaffected) and ``--device-as-default-execution-space``.
 """
 from __future__ import annotations
 
@@ -18,8 +21,10 @@ from typing import Any
 
 from .cache import content_hash
 
-#: NVRTC options of every ionc module.
-NVRTC_OPTIONS = ("--std=c++14",)
+#: NVRTC options ionc passes to every module (none: NVRTC's defaults).
+NVRTC_OPTIONS: tuple[str, ...] = ()
+#: The options CuPy (14) adds to every NVRTC compile, besides the architecture.
+CUPY_NVRTC_OPTIONS = ("-ftz=true", "--device-as-default-execution-space")
 #: Threads per block, unless a kernel's register use allows fewer.
 BLOCK = 256
 
@@ -96,8 +101,9 @@ class CudaModule:
 
     def describe(self) -> str:
         """What was compiled, where and how, in one line."""
-        return (f"CuPy RawModule {self.hash} on {self.device.describe()}; NVRTC "
-                f"{' '.join(self.options)}; cubin cached by CuPy (CUPY_CACHE_DIR)")
+        options = " ".join(self.options + CUPY_NVRTC_OPTIONS)
+        return (f"CuPy RawModule {self.hash} on {self.device.describe()}; NVRTC {options}; "
+                f"cubin cached by CuPy (CUPY_CACHE_DIR)")
 
 
 _MODULES: dict[tuple, CudaModule] = {}

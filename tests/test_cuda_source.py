@@ -10,7 +10,7 @@ import pytest
 
 from ionc import INa_Ba2002
 from ionc.codegen import get_channel, render_kernels
-from ionc.build.cuda_module import NVRTC_OPTIONS
+from ionc.build.cuda_module import CUPY_NVRTC_OPTIONS, NVRTC_OPTIONS
 from targets import fake_cupy
 from cuda import nvrtc
 
@@ -53,7 +53,7 @@ def test_nvcc_compiles_every_library_channel(tmp_path, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_nvrtc_compiles_every_library_channel_with_the_runtime_options(dtype):
+def test_nvrtc_compiles_every_library_channel_with_cupys_options(dtype):
     # NVRTC has no standard headers: this is the only check of the source's
     # __CUDACC_RTC__ branch before a GPU runs it
     from ionc.codegen import LIBRARY
@@ -64,8 +64,8 @@ def test_nvrtc_compiles_every_library_channel_with_the_runtime_options(dtype):
             layout = frozenset(spec.parameters)            # every parameter per neuron
             for params in (frozenset(), layout):
                 src = render_kernels(spec, "cuda", dtype, array_params=params).source
-                status, log, ptx = nvrtc.compile_ptx(src, (*NVRTC_OPTIONS,
-                                                           f"-arch=compute_{arch}"))
+                status, log, ptx = nvrtc.compile_ptx(src, (
+                    *NVRTC_OPTIONS, *CUPY_NVRTC_OPTIONS, f"-arch=compute_{arch}"))
                 warnings = [line for line in log.lower().splitlines()
                             if "warning" in line and "are deprecated" not in line]
                 assert status == 0 and not warnings, (name, arch, log[-3000:])
