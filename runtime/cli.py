@@ -9,7 +9,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .build import cache_dir
+from .build import CompilerNotFoundError, CudaUnavailableError, cache_dir
 from .codegen import LIBRARY, get_channel, lower_channel, render_kernels
 
 TARGETS = {"c": "c", "cpu": "c", "cuda": "cuda", "numpy": "numpy"}
@@ -90,8 +90,8 @@ def _demo(args) -> None:
     if args.neurons < len(LEVELS):
         raise CliError(f"--neurons must be at least {len(LEVELS)} (one per step level)")
     _check_writable(Path(args.out))
-    rc = demo_main(["--neurons", str(args.neurons), "--dtype", args.dtype, "--out", args.out]
-                   + (["--no-plot"] if args.no_plot else []))
+    rc = demo_main(["--neurons", str(args.neurons), "--dtype", args.dtype, "--out", args.out,
+                    "--target", args.target] + (["--no-plot"] if args.no_plot else []))
     if rc:
         raise CliError("demo failed")
 
@@ -157,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")
     p.add_argument("--neurons", type=int, default=100_000)
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    p.add_argument("--target", default="cpu", choices=("cpu", "cuda", "auto"),
+                   help="where to run it (cuda: the GPU, through CuPy)")
     p.add_argument("--out", default="ionc-output", help="directory for the source and PNG")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.set_defaults(run=_demo)
@@ -188,7 +190,7 @@ def main(argv=None) -> int:
     except CliError as exc:
         print(f"ionc: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, CudaUnavailableError, CompilerNotFoundError) as exc:
         print(f"ionc: error: {exc}", file=sys.stderr)
         return 2
     return 0

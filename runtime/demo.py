@@ -1,11 +1,11 @@
 """The main job: build INa_Ba2002 for the CPU and run a voltage-clamp family.
 
-``python -m ionc.demo [--neurons N] [--dtype float64] [--out DIR]``: every
-neuron is held at -80 mV, then stepped to one of the test levels (-70 ..
+``python -m ionc.demo [--neurons N] [--dtype float64] [--target cpu] [--out DIR]``:
+every neuron is held at -80 mV, then stepped to one of the test levels (-70 ..
 +40 mV in 10 mV steps, plus -37 and -10 mV, the two singular points of the
 default channel); the script prints the peak inward current per level, the
 time per neuron per step, the singularities the compiler removed and where
-the emitted C source was written.
+the emitted source was written.  ``--target cuda`` runs it on the GPU.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .build import import_cupy
 from .channels import INa_Ba2002
 
 LEVELS = (-70.0, -60.0, -50.0, -40.0, -37.0, -30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0, 40.0)
@@ -27,8 +28,10 @@ def voltage_clamp(ch: INa_Ba2002, levels, hold: float = -80.0, t_hold: float = 2
                   progress: bool = False):
     """Run the clamp family on ``ch`` with fused ``run`` calls of ``chunk`` steps.
 
-    Returns the times, the currents (steps x neurons), each neuron's step level
-    and the seconds spent in ``run``.  ``progress`` shows a bar on standard error.
+    Returns the times, the currents (steps x neurons, on the host), each
+    neuron's step level and the seconds spent in ``run`` (on the GPU: the trace
+    is built there, the currents are copied back outside the timing).
+    ``progress`` shows a bar on standard error.
     """
     n = ch.varshape[0]
     V_step = np.repeat(np.asarray(levels, ch.dtype), int(np.ceil(n / len(levels))))[:n]
@@ -36,16 +39,25 @@ def voltage_clamp(ch: INa_Ba2002, levels, hold: float = -80.0, t_hold: float = 2
     ch.reset_state(V_hold)
     n_hold, n_step = int(round(t_hold / dt)), int(round(t_step / dt))
     currents = np.empty((n_hold + n_step, n), ch.dtype)
-    trace = np.empty((chunk, n), ch.dtype)
+    gpu = ch.target == "cuda"
+    xp = import_cupy() if gpu else np
+    hold_, step_ = (xp.asarray(V_hold), xp.asarray(V_step)) if gpu else (V_hold, V_step)
+    trace = ch._kernels.empty((chunk, n), ch.dtype)
     seconds = 0.0
     chunks = range(0, n_hold + n_step, chunk)
     for k0 in tqdm(chunks, desc="clamp", unit="chunk", disable=not progress, leave=False):
         k1 = min(k0 + chunk, n_hold + n_step)
         for k in range(k0, k1):
-            trace[k - k0] = V_hold if k < n_hold else V_step
+            trace[k - k0] = hold_ if k < n_hold else step_
         start = time.perf_counter()
-        ch.run(trace[: k1 - k0], dt=dt, record=("I",), out={"I": currents[k0:k1]})
-        seconds += time.perf_counter() - start
+        if gpu:
+            rec = ch.run(trace[: k1 - k0], dt=dt, record=("I",))["I"]
+            xp.cuda.Device(ch._kernels.device.id).synchronize()
+            seconds += time.perf_counter() - start
+            currents[k0:k1] = rec.get()
+        else:
+            ch.run(trace[: k1 - k0], dt=dt, record=("I",), out={"I": currents[k0:k1]})
+            seconds += time.perf_counter() - start
     return np.arange(1, n_hold + n_step + 1) * dt, currents, V_step, seconds
 
 
@@ -54,6 +66,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ionc.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--neurons", type=int, default=100_000)
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    parser.add_argument("--target", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--out", default="ionc-output")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     args = parser.parse_args(argv)
@@ -61,7 +74,7 @@ def main(argv=None) -> int:
         parser.error(f"--neurons must be at least {len(LEVELS)} (one per step level)")
 
     t0 = time.perf_counter()
-    ch = INa_Ba2002(args.neurons, dtype=args.dtype, target="cpu")
+    ch = INa_Ba2002(args.neurons, dtype=args.dtype, target=args.target)
     build_s = time.perf_counter() - t0
     print(f"ionc demo: {ch!r}")
     print(f"  compiled in {build_s:.2f} s -> {ch.build_info}")
@@ -81,9 +94,10 @@ def main(argv=None) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"INa_Ba2002_{args.dtype}.c"
+    suffix, language = (".cu", "CUDA") if ch.target == "cuda" else (".c", "C")
+    path = out / f"INa_Ba2002_{args.dtype}{suffix}"
     path.write_text(ch.source())
-    print(f"\nemitted C source: {path.resolve()}")
+    print(f"\nemitted {language} source: {path.resolve()}")
     if not args.no_plot:
         print(f"plot of currents and gates: {_plot(args.dtype, out)}")
     return 0

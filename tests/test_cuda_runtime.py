@@ -243,3 +243,23 @@ def test_a_failed_move_leaves_the_channel_on_its_target(simulated_gpu, monkeypat
     assert ch.target == "cpu" and isinstance(ch.p, np.ndarray)
     np.testing.assert_array_equal(ch.p, p)
     ch.update(np.zeros(10))
+
+
+def test_demo_runs_on_the_gpu_and_writes_the_cuda_source(simulated_gpu, tmp_path, capsys):
+    from ionc.cli import main
+    assert main(["demo", "--neurons", "26", "--target", "cuda", "--out", str(tmp_path),
+                 "--no-plot"]) == 0
+    out = capsys.readouterr().out
+    assert "target='cuda'" in out and "RawModule" in out and "NaN or Inf anywhere: False" in out
+    assert "__global__" in (tmp_path / "INa_Ba2002_float64.cu").read_text()
+    assert main(["demo", "--neurons", "26", "--out", str(tmp_path), "--no-plot"]) == 0
+    cpu_rows = [line for line in capsys.readouterr().out.splitlines() if "   -10.0 " in line]
+    gpu_rows = [line for line in out.splitlines() if "   -10.0 " in line]
+    assert gpu_rows and gpu_rows == cpu_rows          # same peak currents to 4 decimals
+
+
+def test_cli_reports_a_missing_gpu_in_one_line(simulated_gpu, monkeypatch, capsys):
+    from ionc.cli import main
+    monkeypatch.setattr(simulated_gpu, "DEVICE_COUNT", 0)
+    assert main(["demo", "--neurons", "26", "--target", "cuda", "--no-plot"]) == 2
+    assert "ionc: error: CuPy is installed but no CUDA GPU is usable" in capsys.readouterr().err
