@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-FAKE_CUPY = Path(__file__).parent / "cuda" / "fake_cupy.py"
+CUDA_HELPERS = Path(__file__).parent / "cuda"
 
 
 @functools.lru_cache(maxsize=None)
@@ -32,12 +32,18 @@ TARGETS = ["cpu", "numpy", "cuda-sim", GPU]
 
 
 @functools.lru_cache(maxsize=None)
-def fake_cupy():
-    """The host stand-in for CuPy, loaded once."""
-    spec = importlib.util.spec_from_file_location("ionc_fake_cupy", FAKE_CUPY)
+def cuda_helper(name: str):
+    """Module ``tests/cuda/<name>.py``, loaded once by path (a top-level ``cuda``
+    package, such as NVIDIA's cuda-python, cannot shadow it)."""
+    spec = importlib.util.spec_from_file_location(f"ionc_{name}", CUDA_HELPERS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def fake_cupy():
+    """The host stand-in for CuPy (tests/cuda/fake_cupy.py)."""
+    return cuda_helper("fake_cupy")
 
 
 def host(a) -> np.ndarray:
