@@ -65,6 +65,8 @@ class IoncPrinting:
     function_names: dict[str, str] = {}
     wide_format = "{}"
     _widen = False
+    #: Names of the locals being computed in double precision (see print_function).
+    wide_symbols: frozenset = frozenset()
 
     def widened(self, expr) -> str:
         """``expr`` evaluated in double precision from its inputs."""
@@ -82,7 +84,15 @@ class IoncPrinting:
         split = common_denominator(expr)
         if split is None:
             return super()._print_Add(expr, order)
-        return f"({self._print(split[0])})/{self._denominator_literal(split[1])}"
+        return self._divide(expr, f"({self._print(split[0])})", split[1])
+
+    def _divide(self, expr, numerator: str, den: int) -> str:
+        return f"{numerator}/{self._denominator_literal(den)}"
+
+    def _in_double(self, expr) -> bool:
+        """Whether ``expr`` is evaluated in double precision in a float32 kernel."""
+        return self.dtype == "float32" and (
+            self._widen or any(s.name in self.wide_symbols for s in expr.free_symbols))
 
     def _argument_of(self, expr) -> str:
         """The argument of an exponential.  In float32 one that reads ``V`` is
@@ -159,6 +169,16 @@ class CPrinter(IoncPrinting, C99CodePrinter):
 
     def _denominator_literal(self, den: int) -> str:
         return float_literal(den, self.dtype)
+
+    def _divide(self, expr, numerator: str, den: int) -> str:
+        """``(x - 40)/5`` in double inside a float32 kernel becomes ``(x - 40)*0.2``: a
+        multiplication instead of a double division, and the result, rounded to float,
+        is the same but in the rare case where the quotient lies within 1.5 double ulp
+        of a float rounding boundary.  Powers of two and float64 kernels keep the
+        division (exact, or one rounding fewer)."""
+        if self._in_double(expr) and den & (den - 1):
+            return f"{numerator}*(ionc_wide){float_literal(sp.Rational(1, den), 'float64')}"
+        return super()._divide(expr, numerator, den)
 
 
 class CudaPrinter(CPrinter):
@@ -243,11 +263,16 @@ def print_function(fn: ElementFunction, printer, wide=frozenset()) -> PrintedFun
     k = len(fn.definitions)
     named = list(zip((s for s, _ in fn.definitions), reduced[:k]))
     body = _ordered(list(temps) + named, fn.inputs)
-    return PrintedFunction(
-        name=fn.name,
-        inputs=tuple(s.name for s in fn.inputs),
-        locals=tuple(("ionc_wide", s.name, printer.widened(e)) if s.name in wide
-                     else ("real", s.name, printer.doprint(e)) for s, e in body),
-        outputs=tuple((name, printer.doprint(e)) for (name, _), e in zip(fn.outputs, reduced[k:])),
-        doc=fn.doc,
-    )
+    printer.wide_symbols = frozenset(wide)
+    try:
+        return PrintedFunction(
+            name=fn.name,
+            inputs=tuple(s.name for s in fn.inputs),
+            locals=tuple(("ionc_wide", s.name, printer.widened(e)) if s.name in wide
+                         else ("real", s.name, printer.doprint(e)) for s, e in body),
+            outputs=tuple((name, printer.doprint(e))
+                          for (name, _), e in zip(fn.outputs, reduced[k:])),
+            doc=fn.doc,
+        )
+    finally:
+        printer.wide_symbols = frozenset()
