@@ -20,6 +20,9 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
     return render_kernels(get_channel(channel), target, dtype, method).source
 
 
-__all__ = ["Channel", "CompilerNotFoundError", "CudaUnavailableError", "CondNeuGroup", "HH", "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991",
-           "IK_TM1991", "IL", "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels",
-           "get_num_threads", "num_threads", "set_num_threads"]
+__all__ = [
+    "Channel", "CompilerNotFoundError", "CudaUnavailableError", "CondNeuGroup", "HH",
+    "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991", "IK_TM1991", "IL",
+    "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels",
+    "get_num_threads", "num_threads", "set_num_threads",
+]

@@ -21,8 +21,9 @@ class INa_Ba2002(Channel):
     Parameters follow BrainPy (``T``, ``E``, ``g_max``, ``V_sh``: a number, an
     array broadcastable to the shape, or a callable ``f(shape)``).  ionc adds
     ``dtype`` (``'float32'``/``'float64'``), ``target`` (``'cpu'``, ``'cuda'``,
-    ``'numpy'``, ``'auto'``: the GPU if usable, else the CPU), ``nan_policy`` (``'raise'``: a NaN in V is refused and the
-    states are left unchanged; ``'propagate'``) and ``dt`` (ms, for ``update(V)``).
+    ``'numpy'``, ``'auto'``: the GPU if usable, else the CPU), ``nan_policy``
+    (``'raise'``: a NaN in V is refused and the states are left unchanged;
+    ``'propagate'``) and ``dt`` (ms, for ``update(V)``).
     """
 
     spec = specs.INa_Ba2002

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .build import build_c_extension, build_cuda_module, import_cupy, launch_config, load_python_module
+from .build import (build_c_extension, build_cuda_module, import_cupy, launch_config,
+                    load_python_module)
 from .codegen import GeneratedSource
 from .inputs import as_device_array, as_voltage
 
