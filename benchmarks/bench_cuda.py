@@ -23,13 +23,11 @@ speed measured.
 """
 from __future__ import annotations
 
-import argparse
-import csv
 import time
 
 import numpy as np
 
-from bench_update import jax_runner, numpy_step
+from bench_update import arguments, jax_runner, numpy_step, sizes_of, write_csv
 from ionc import INa_Ba2002
 
 
@@ -92,14 +90,10 @@ def measure(cp, n: int, dtype: str, repeats: int) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1e5,1e6,1e7,1e8")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--csv", default="")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__.split("\n")[0], "1e5,1e6,1e7,1e8").parse_args(argv)
     import cupy as cp
     from ionc.build import cuda_device
-    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    sizes = sizes_of(args.sizes)
     print(f"# {cuda_device().describe()}, {time.strftime('%Y-%m-%d')}; ns per neuron per step "
           f"(median of {args.repeats}); ratio = time / ionc update propagate")
     rows, names = [], None
@@ -120,11 +114,7 @@ def main(argv=None) -> int:
                   f"| {r['copy GB/s']:.0f} |", flush=True)
             cp.get_default_memory_pool().free_all_blocks()
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {args.csv}")
+        write_csv(rows, args.csv)
     return 0
 
 

@@ -197,14 +197,34 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
     return result
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6")
+def arguments(description: str, sizes: str) -> argparse.ArgumentParser:
+    """The options every benchmark script takes: --sizes, --repeats, --csv."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", default=sizes, help="comma-separated N, e.g. 1e3,1e6")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--csv", default="")
+    parser.add_argument("--csv", default="", help="also write the rows to this CSV file")
+    return parser
+
+
+def sizes_of(text: str) -> list[int]:
+    """``'1e3,1e6'`` -> ``[1000, 1000000]``."""
+    return [int(float(s)) for s in text.split(",")]
+
+
+def write_csv(rows: list[dict], path: str) -> None:
+    """The result rows as CSV (columns sorted by name)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path}")
+
+
+def main(argv=None) -> int:
+    parser = arguments(__doc__.split("\n")[0], "1e3,1e4,1e5,1e6")
     parser.add_argument("--png", default="", help="plot ns per neuron-step against N")
     args = parser.parse_args(argv)
-    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    sizes = sizes_of(args.sizes)
     print(f"# {_cpu_name()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
           f"ns per neuron per step (median of {args.repeats}); ratio = time / ionc update")
     rows = []
@@ -221,11 +241,7 @@ def main(argv=None) -> int:
             print(f"| {dtype} | {n:.0e} | " + " | ".join(cells)
                   + f" | {r['bandwidth GB/s']:.1f} |", flush=True)
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=sorted({k for r in rows for k in r}))
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {args.csv}")
+        write_csv(rows, args.csv)
     if args.png:
         print(f"wrote {plot(rows, args.png)}")
     return 0

@@ -37,16 +37,21 @@ def as_voltage(V: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = "V")
     if hasattr(V, "__cuda_array_interface__"):
         raise TypeError(f"{name} is a GPU array; this channel runs on the host "
                         f"(target 'cpu' or 'numpy'): pass a NumPy array (e.g. V.get())")
-    arr = np.asarray(V)
-    if arr.dtype.kind not in "fiu" or arr.dtype.kind == "b":
+    return _conform(np, np.asarray(V), shape, dtype, name)
+
+
+def _conform(xp, arr, shape: tuple[int, ...], dtype: np.dtype, name: str):
+    """``arr`` (a NumPy or CuPy array, per ``xp``) checked to hold real numbers,
+    broadcast to ``shape`` and made C-contiguous in ``dtype`` (copied only if needed)."""
+    if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.shape != shape:
         try:
-            arr = np.broadcast_to(arr, shape)
+            arr = xp.broadcast_to(arr, shape)
         except ValueError:
             raise ValueError(f"{name} has shape {arr.shape}, expected {shape} "
                              f"(or a shape broadcastable to it)") from None
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return xp.ascontiguousarray(arr, dtype=dtype)
 
 
 #: DLPack device types whose memory a CUDA kernel can read: CUDA, CUDA host, CUDA managed.
@@ -74,18 +79,10 @@ def as_device_array(cp, V: Any, shape: tuple[int, ...], dtype: np.dtype, device_
         raise ValueError(f"{name} lives on GPU {arr.device.id}, this channel's states on GPU "
                          f"{device_id}; move it first (with cupy.cuda.Device({device_id}): "
                          f"cupy.asarray({name}))")
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.shape == shape and arr.dtype == dtype and arr.flags.c_contiguous:
         return arr
     with cp.cuda.Device(device_id):
-        if arr.shape != shape:
-            try:
-                arr = cp.broadcast_to(arr, shape)
-            except ValueError:
-                raise ValueError(f"{name} has shape {arr.shape}, expected {shape} "
-                                 f"(or a shape broadcastable to it)") from None
-        return cp.ascontiguousarray(arr, dtype=dtype)
+        return _conform(cp, arr, shape, dtype, name)
 
 
 def resolve_parameter(name: str, value: Any, shape: tuple[int, ...], dtype: np.dtype
