@@ -3,35 +3,44 @@
 An :class:`ElementFunction` is what one neuron needs for one task - its rates,
 its steady state, one integration step, its current - as named local
 definitions followed by outputs.  Printers turn it into C, CUDA or NumPy;
-kernels map it over arrays.  Here the singularity analysis is applied, the
+kernels map it over arrays.  Here the singularity analysis is applied, every
+user symbol renamed through the symbol table (:mod:`.symbols`), the
 integrator chosen, and mirrored exponentials shared (:mod:`.exponentials`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import sympy as sp
 
 from .exponentials import EXP_LIKE, share_exponentials
 from .functions import capped_rate
-from .integrators import get_integrator, steady_state
+from .integrators import get_integrator, linear_coefficients
 from .singularities import SingularityReport, analyse_rates
 from .spec import V, ChannelSpec, SpecError, dt, symbol
+from .symbols import INPUT, PARAMETER, SymbolTable, symbol_table
 
-#: The symbol of the temperature factor inside element functions.
+#: The symbol of the channel's temperature factor inside element functions.
 PHI = symbol("ionc_phi")
+#: Prefix of the element functions of a channel (a neuron numbers its channels).
+FUNCTION_PREFIX = "ionc_f"
 
 
 @dataclass(frozen=True)
 class ElementFunction:
-    """``outputs = f(inputs)`` for one element, with named local definitions."""
+    """``outputs = f(inputs)`` for one element, with named local definitions.
+
+    Every symbol is already spelled as generated code spells it (user names
+    mangled); ``name`` is the function's identifier.
+    """
 
     name: str
     inputs: tuple[sp.Symbol, ...]
     definitions: tuple[tuple[sp.Symbol, sp.Expr], ...]
     outputs: tuple[tuple[str, sp.Expr], ...]
     doc: str = ""
+    wide: frozenset = frozenset()     # locals computed in double precision (V - V_sh)
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -52,108 +61,187 @@ class ElementFunction:
             calls |= {p for p in e.atoms(sp.Pow) if not p.exp.is_Integer}
         return len(calls)
 
+    def renamed(self, name: str) -> "ElementFunction":
+        """The same function under another identifier."""
+        return replace(self, name=name)
+
 
 @dataclass(frozen=True)
 class ChannelModel:
-    """A spec after analysis: rewritten rates and every element function."""
+    """A spec after analysis: symbol table, rewritten rates, every element function.
+
+    ``functions`` is keyed by task: ``update``, ``steady_state`` (absent when a
+    gate's ODE has no closed-form fixed point), ``current``, ``conductance``,
+    one ``<role>_<gate>`` per rate and ``d<gate>`` per gate (user names), and
+    the derived temperature factors by their symbol's name.
+    """
 
     spec: ChannelSpec
     method: str
     singularities: SingularityReport
-    rates: dict[str, sp.Expr]
+    rates: dict[str, sp.Expr]                 # user-level rate name -> internal expression
     derived: dict[sp.Symbol, sp.Expr]
     functions: dict[str, ElementFunction]
-
-    @property
-    def prefix(self) -> str:
-        """Prefix of this channel's C names (``ina_ba2002``)."""
-        return self.spec.name.lower()
+    table: SymbolTable
 
     @property
     def gate_names(self) -> tuple[str, ...]:
-        """The gates, in spec order."""
+        """The gates (user names), in spec order."""
         return tuple(g.name for g in self.spec.gates)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        """The parameters, in signature order."""
+        """The parameters (user names), in signature order."""
         return tuple(self.spec.parameters)
 
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """``V`` and the other per-call inputs (user names)."""
+        return ("V",) + tuple(self.spec.inputs)
 
-def _derivative(gate, phi: sp.Expr) -> sp.Expr:
-    g = gate.symbol
+    def display(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` under the user's names again (``u_x`` -> ``x``, ``alpha_u_p`` ->
+        ``alpha_p``): for reports and ``ionc inspect``."""
+        swap = {self.rate_symbol(r): symbol(r) for r in self.rates}
+        swap.update({s: symbol(s.name.replace(self.table.identifier(g), g))
+                     for s in self.derived for g in self.gate_names
+                     if s.name.endswith("_" + self.table.identifier(g))})
+        return self.table.restore(expr.xreplace(swap))
+
+    def rate_symbol(self, rate: str) -> sp.Symbol:
+        """The local holding rate ``'alpha_p'`` inside element functions (``alpha_u_p``)."""
+        role, gate = rate.split("_", 1)
+        return symbol(f"{role}_{self.table.identifier(gate)}")
+
+
+def _gate_rates(gate, table: SymbolTable, rewritten: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
+    """The rates of one gate in internal symbols; an ODE gate linear in itself
+    gets ``inf = -B/A`` and ``tau = -1/A`` from ``f = A g + B``."""
+    if gate.kind != "ode":
+        return {f"{role}_{gate.name}": table.rename(rewritten[f"{role}_{gate.name}"])
+                for role in gate.rate_expressions()}
+    f = table.rename(rewritten[f"ode_{gate.name}"])
+    g = table.internal(gate.name)
+    try:
+        A, B = linear_coefficients(f, g)
+    except SpecError:
+        return {}
+    return {f"inf_{gate.name}": sp.factor_terms(-B / A),
+            f"tau_{gate.name}": sp.factor_terms(-1 / A)}
+
+
+def _derivative(model_rates, gate, table: SymbolTable, rewritten, phi: sp.Expr, rate_symbol):
+    g = table.internal(gate.name)
     if gate.kind == "rates":
-        a, b = symbol(f"alpha_{gate.name}"), symbol(f"beta_{gate.name}")
+        a, b = rate_symbol(f"alpha_{gate.name}"), rate_symbol(f"beta_{gate.name}")
         return phi * (a * (1 - g) - b * g)
-    inf, tau = symbol(f"inf_{gate.name}"), symbol(f"tau_{gate.name}")
-    return phi * (inf - g) / tau
-
-
-def _definitions(spec: ChannelSpec, rates: dict[str, sp.Expr], exprs, capped: bool):
-    """The intermediates and rates that ``exprs`` need, in dependency order."""
-    rate_syms = {symbol(k): v for k, v in rates.items()}
-    needed_rates = [s for s in rate_syms if any(s in e.free_symbols for e in exprs)]
-    rate_defs = [(s, capped_rate(rate_syms[s]) if capped and s.name.split("_")[0] in
-                  ("alpha", "beta") else rate_syms[s]) for s in needed_rates]
-    used = set().union(*(e.free_symbols for e in exprs), *(d.free_symbols for _, d in rate_defs))
-    inter = []
-    for sym, value in reversed(list(spec.intermediate_symbols.items())):
-        if sym in used:
-            inter.insert(0, (sym, value))
-            used |= value.free_symbols
-    return tuple(inter) + tuple(rate_defs)
+    if gate.kind == "inf_tau":
+        inf, tau = rate_symbol(f"inf_{gate.name}"), rate_symbol(f"tau_{gate.name}")
+        return phi * (inf - g) / tau
+    return phi * table.rename(rewritten[f"ode_{gate.name}"])
 
 
 @lru_cache(maxsize=None)
 def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
     """Analyse ``spec`` and build its element functions for ``method``."""
-    rates, report = analyse_rates(spec)
+    rewritten, report = analyse_rates(spec)
     if report.poles:
         raise SpecError(f"{spec.name} has non-removable singularities:\n{report}")
+    table = symbol_table(spec)
     integrate = get_integrator(method)
-    params = spec.parameter_symbols
-    gates = spec.gate_symbols
-    derived, factors = _temperature_factors(spec)
-    prefix = spec.name.lower()
+    params = tuple(e.internal for e in table.of_kind(PARAMETER))
+    inputs = tuple(e.internal for e in table.of_kind(INPUT))
+    gates = tuple(table.internal(g.name) for g in spec.gates)
+    intermediates = tuple((table.internal(str(s)), table.rename(e))
+                          for s, e in spec.intermediate_symbols.items())
+    wide = frozenset(s.name for s, _ in intermediates)
+    derived, factors = _temperature_factors(spec, table)
+    rates: dict[str, sp.Expr] = {}
+    for g in spec.gates:
+        rates.update(_gate_rates(g, table, rewritten))
 
-    def element(task, inputs, outputs, capped, doc):
+    def rate_symbol(rate: str) -> sp.Symbol:
+        role, gate = rate.split("_", 1)
+        return symbol(f"{role}_{table.identifier(gate)}")
+
+    rate_locals = {rate_symbol(k): v for k, v in rates.items()}
+    capped = {rate_symbol(f"{role}_{g.name}") for g in spec.gates if g.kind == "rates"
+              for role in ("alpha", "beta")}
+
+    def definitions(exprs, cap: bool):
+        """The intermediates and rates that ``exprs`` need, in dependency order."""
+        needed = [s for s in rate_locals if any(s in e.free_symbols for e in exprs)]
+        rate_defs = [(s, capped_rate(rate_locals[s]) if cap and s in capped else rate_locals[s])
+                     for s in needed]
+        used = set().union(*(e.free_symbols for e in exprs),
+                           *(d.free_symbols for _, d in rate_defs))
+        inter = []
+        for sym, value in reversed(intermediates):
+            if sym in used:
+                inter.insert(0, (sym, value))
+                used |= value.free_symbols
+        return tuple(inter) + tuple(rate_defs)
+
+    def element(task, ins, outputs, cap, doc):
         exprs = [e for _, e in outputs]
-        definitions, outputs = share_exponentials(_definitions(spec, rates, exprs, capped),
-                                                  outputs)
-        return ElementFunction(f"{prefix}_{task}", tuple(inputs), definitions, outputs, doc)
+        defs, outs = share_exponentials(definitions(exprs, cap), outputs)
+        return ElementFunction(f"{FUNCTION_PREFIX}_{_task_identifier(task, table)}",
+                               tuple(ins), defs, outs, doc, wide)
 
-    derivs = {g.name: _derivative(g, factors[g.name]) for g in spec.gates}
+    derivs = {g.name: _derivative(rates, g, table, rewritten, factors[g.name], rate_symbol)
+              for g in spec.gates}
     extra = tuple(derived)
+    ident = {g.name: table.identifier(g.name) for g in spec.gates}
     fns: dict[str, ElementFunction] = {}
-    for name, expr in rates.items():
-        fns[name] = element(name, (V, *params), [(name, symbol(name))], False,
+    for name in rates:
+        sym = rate_symbol(name)
+        fns[name] = element(name, (*inputs, *params), [(sym.name, sym)], False,
                             f"{name}(V), singularities removed")
-    fns["steady_state"] = element(
-        "steady_state", (V, *params),
-        [(g.name, _steady(derivs[g.name], g.symbol, derived)) for g in spec.gates], True,
-        "steady state of every gate at V")
-    fns["update"] = element(
-        "update", (V, dt, *gates, *params, *extra),
-        [(g.name, integrate(derivs[g.name], g.symbol, dt)) for g in spec.gates], True,
-        f"one {method} step of every gate at frozen V")
-    fns["current"] = element("current", (V, *gates, *params), [("I", spec.current)], False,
+    steady = _steady_states(spec, derivs, table, derived)
+    if steady is not None:
+        fns["steady_state"] = element(
+            "steady_state", (*inputs, *params),
+            [(ident[g.name], steady[g.name]) for g in spec.gates], True,
+            "steady state of every gate at V")
+    try:
+        steps = [(ident[g.name], integrate(derivs[g.name], table.internal(g.name), dt))
+                 for g in spec.gates]
+    except SpecError as exc:
+        raise SpecError(f"{spec.name}: {exc}") from None
+    fns["update"] = element("update", (*inputs, dt, *gates, *params, *extra), steps, True,
+                            f"one {method} step of every gate at frozen V")
+    current = table.rename(spec.current)
+    fns["current"] = element("current", (*inputs, *gates, *params), [("I", current)], False,
                              "channel current at V with the given gates")
     fns["conductance"] = element(
-        "conductance", (V, *gates, *params), [("G", sp.factor_terms(-sp.diff(spec.current, V)))],
-        False, "-dI/dV at V with the given gates (the membrane's linear coefficient)")
+        "conductance", (*inputs, *gates, *params),
+        [("G", sp.factor_terms(-sp.diff(current, V)))], False,
+        "-dI/dV at V with the given gates (the membrane's linear coefficient)")
     for g in spec.gates:
         own = tuple(s for s in extra if s in derivs[g.name].free_symbols)
-        fns[f"d{g.name}"] = element(f"d{g.name}", (V, g.symbol, *params, *own),
-                                    [(f"d{g.name}", derivs[g.name])], False,
-                                    f"d{g.name}/dt at V")
+        others = tuple(s for s in gates if s != table.internal(g.name)
+                       and s in derivs[g.name].free_symbols)
+        fns[f"d{g.name}"] = element(
+            f"d{g.name}", (*inputs, table.internal(g.name), *others, *params, *own),
+            [(f"d{ident[g.name]}", derivs[g.name])], False, f"d{g.name}/dt at V")
     for sym, expr in derived.items():
         used = tuple(s for s in params if s in expr.free_symbols)
-        fns[sym.name] = ElementFunction(f"{prefix}_{sym.name}", used, (),
+        fns[sym.name] = ElementFunction(f"{FUNCTION_PREFIX}_{sym.name}", used, (),
                                         ((sym.name, expr),), "temperature factor")
-    return ChannelModel(spec, method, report, rates, derived, fns)
+    return ChannelModel(spec, method, report, rates, derived, fns, table)
 
 
-def _temperature_factors(spec: ChannelSpec) -> tuple[dict, dict]:
+def _task_identifier(task: str, table: SymbolTable) -> str:
+    """A task's name with its user gate name mangled: ``alpha_p`` -> ``alpha_u_p``."""
+    for role in ("alpha", "beta", "inf", "tau"):
+        if task.startswith(role + "_") and task[len(role) + 1:] in table:
+            return f"{role}_{table.identifier(task[len(role) + 1:])}"
+    if task.startswith("d") and task[1:] in table:
+        return "d" + table.identifier(task[1:])
+    return task
+
+
+def _temperature_factors(spec: ChannelSpec, table: SymbolTable) -> tuple[dict, dict]:
     """Derived temperature factors (symbol -> expression) and each gate's factor.
 
     The channel's factor is ``ionc_phi``; a gate with its own factor gets
@@ -168,12 +256,25 @@ def _temperature_factors(spec: ChannelSpec) -> tuple[dict, dict]:
         if value == 1:
             factors[g.name] = sp.Integer(1)
             continue
-        sym = symbol(f"ionc_phi_{g.name}") if own else PHI
-        derived[sym] = sp.nsimplify(value, rational=True)
+        sym = symbol(f"ionc_phi_{table.identifier(g.name)}") if own else PHI
+        derived[sym] = table.rename(sp.nsimplify(value, rational=True))
         factors[g.name] = sym
     return derived, factors
 
 
-def _steady(derivative: sp.Expr, gate: sp.Symbol, derived: dict) -> sp.Expr:
-    """The fixed point of one gate; temperature factors cancel out of it."""
-    return steady_state(derivative.subs({s: 1 for s in derived}), gate)
+def _steady_states(spec, derivs, table: SymbolTable, derived) -> dict | None:
+    """The fixed point of each gate (temperature factors cancel out of it), or None
+    when a gate's derivative is not linear in the gate or couples gates."""
+    out = {}
+    gates = {table.internal(g.name) for g in spec.gates}
+    for g in spec.gates:
+        sym = table.internal(g.name)
+        f = derivs[g.name].subs({s: 1 for s in derived})
+        if (f.free_symbols & gates) - {sym}:
+            return None
+        try:
+            A, B = linear_coefficients(f, sym)
+        except SpecError:
+            return None
+        out[g.name] = sp.factor_terms(-B / A)
+    return out

@@ -1,105 +1,323 @@
-"""Kernels: element functions mapped over arrays, with their argument lists.
+"""The kernel IR: typed signatures and loops of element-function calls.
 
-A :class:`Kernel` says which arguments are scalars and which are arrays
-(the *layout*: a parameter is a scalar unless the user gave it per neuron),
-which derived quantities are loop invariants (hoisted before the loop) and
-which must be computed per element.  The argument order of every kernel is
-``n, scalars..., arrays...`` and is recorded here so that the runtime can
-call any target the same way.
+A kernel is a loop over ``n`` elements.  Its :class:`KernelSignature` lists
+typed parameters - each knows its kind (the element count, an int64
+scalar, a scalar of the real type, an input array, an in-out state, an
+output, a flag or counter array), its identifier in the source and what it
+binds to (a role and the user's name) - and every back end derives its
+declarations from it, and the runtime its argument casts.  The loop body is a
+list of statements (:class:`Call`, :class:`Store`, :class:`Crossing`) over
+:class:`Ref` operands that say *where* a value lives (a scalar argument, an
+element of an array, a state, a step of a trace, a local, a record), not how
+a target spells that; the back end does (:mod:`.backends`).
+
+:class:`MapKernel` is one pass over the elements (update, steady state,
+current, ...); :class:`ScanKernel` runs all steps of an input trace with the
+states held locally (the fused ``run``).  :func:`channel_kernels` builds
+them for a channel; :mod:`.neuron` for a neuron.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Union
 
 from .elements import ChannelModel, ElementFunction
-from .spec import V, dt
+from .spec import SpecError
 
-#: Kinds of kernel arguments.
-SCALAR, IN, INOUT, OUT = "scalar", "in", "inout", "out"
+#: Kinds of kernel parameters.
+COUNT, INT, REAL = "count", "int", "real"            # int64 n, int64 scalar, real scalar
+IN, INOUT, OUT = "in", "inout", "out"                # real arrays
+FLAGS, COUNTS = "flags", "counts"                    # uint8 flags written, int32 counters
+SCALAR_KINDS = (COUNT, INT, REAL)
+#: Element type of each array kind.
+ELEMENT_TYPES = {IN: "real", INOUT: "real", OUT: "real", FLAGS: "uint8", COUNTS: "int32"}
+
+#: Roles: what a parameter binds to.
+SIZE, STEPS, EVERY, STEP = "size", "steps", "every", "dt"
+INPUT, STATE, PARAMETER, OUTPUT, RECORD, TRACE = (
+    "input", "state", "parameter", "output", "record", "trace")
 
 
 @dataclass(frozen=True)
-class KernelArg:
-    """One kernel argument: its name and kind (scalar, in, inout, out)."""
+class KernelParameter:
+    """One typed kernel parameter.
+
+    ``name`` is its identifier in the source; ``kind`` its type class;
+    ``role`` and ``key`` what the runtime binds to it (``('state', 'p')``,
+    ``('parameter', 'g_max')``, ``('input', 'V')``); ``optional`` arrays may
+    be NULL/None (records the caller did not ask for).
+    """
 
     name: str
     kind: str
+    role: str
+    key: str
+    optional: bool = False
 
     @property
     def is_array(self) -> bool:
-        """True for per-element arrays, False for scalars."""
-        return self.kind != SCALAR
+        """True for arrays, False for scalars."""
+        return self.kind not in SCALAR_KINDS
+
+    @property
+    def element_type(self) -> str:
+        """``'real'``, ``'int64'``, ``'uint8'`` or ``'int32'``."""
+        return ELEMENT_TYPES.get(self.kind, "int64" if self.kind in (COUNT, INT) else "real")
 
 
 @dataclass(frozen=True)
-class Kernel:
-    """One loop over ``n`` elements calling ``element`` at each."""
+class KernelSignature:
+    """A kernel's identifier and its typed parameters (the first is the count ``n``)."""
 
     name: str
-    task: str
-    element: ElementFunction
-    args: tuple[KernelArg, ...]
-    hoisted: tuple[ElementFunction, ...]       # derived values computed before the loop
-    per_element: tuple[ElementFunction, ...]   # derived values computed in the loop
+    parameters: tuple[KernelParameter, ...]
+
+    def parameter(self, role: str, key: str) -> KernelParameter:
+        """The parameter bound to ``(role, key)`` (KeyError otherwise)."""
+        for p in self.parameters:
+            if p.role == role and p.key == key:
+                return p
+        raise KeyError(f"{self.name} has no parameter for {role} {key!r}")
 
     @property
-    def arrays(self) -> tuple[str, ...]:
-        """Names of the array arguments, in order."""
-        return tuple(a.name for a in self.args if a.is_array)
+    def names(self) -> tuple[str, ...]:
+        """The identifiers, in order."""
+        return tuple(p.name for p in self.parameters)
+
+
+# ---- statements -------------------------------------------------------------
+#: Where a value lives: a scalar argument or hoisted local, an element of an
+#: array, a state (buffered in scans), the current step of the trace, a
+#: per-element local, or the current row of a record.
+WHERE = ("scalar", "element", "state", "trace", "local", "record")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An operand: identifier ``name`` living ``where`` (see :data:`WHERE`)."""
+
+    name: str
+    where: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """``outputs = function(inputs)``; outputs that are locals are declared."""
+
+    function: str
+    inputs: tuple[Ref, ...]
+    outputs: tuple[Ref, ...]
+
+
+@dataclass(frozen=True)
+class Store:
+    """``target = source``."""
+
+    target: Ref
+    source: Ref
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """``target = before < threshold and after >= threshold`` (an upward crossing,
+    computed without a short circuit so that loops stay branch-free)."""
+
+    target: Ref
+    before: Ref
+    after: Ref
+    threshold: Ref
+
+
+Statement = Union[Call, Store, Crossing]
+
+
+@dataclass(frozen=True)
+class MapKernel:
+    """One pass over the elements: ``prologue`` once (hoisted invariants), ``body``
+    per element."""
+
+    signature: KernelSignature
+    prologue: tuple[Statement, ...]
+    body: tuple[Statement, ...]
+    transcendental: bool = True        # calls exp & co. (decides where threads pay off)
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A per-step flag counted in windows of ``every`` steps (spikes)."""
+
+    flag: str          # the local set by the step
+    window: str        # record of the counts per window (may be NULL)
+    total: str         # per-element total over the call (may be NULL)
+
+
+@dataclass(frozen=True)
+class ScanKernel:
+    """All steps of an input trace in one call: the ``states`` stay local to the
+    element across steps, ``trace`` is read one step at a time, and every
+    ``every`` steps each record's statements run (a NULL record is skipped)."""
+
+    signature: KernelSignature
+    prologue: tuple[Statement, ...]
+    states: tuple[str, ...]
+    trace: str
+    step: tuple[Statement, ...]
+    records: tuple[tuple[str, tuple[Statement, ...]], ...]
+    counter: Counter | None = None
+    transcendental: bool = True
+
+
+@dataclass(frozen=True)
+class KernelSet:
+    """Element functions plus the kernels that call them: what a back end renders."""
+
+    name: str                                     # the channel or neuron, for comments
+    functions: tuple[ElementFunction, ...]
+    kernels: dict[str, MapKernel]
+    scans: dict[str, ScanKernel]
+    notes: tuple[str, ...] = ()                   # comment lines (singularities removed)
+    count_nan: str = "ionc_count_nan"
 
     @property
-    def scalars(self) -> tuple[str, ...]:
-        """Names of the scalar arguments, in order."""
-        return tuple(a.name for a in self.args if not a.is_array)
+    def signatures(self) -> dict[str, KernelSignature]:
+        """Every kernel's signature by task."""
+        out = {task: k.signature for task, k in self.kernels.items()}
+        out.update({task: k.signature for task, k in self.scans.items()})
+        return out
 
 
-def _kernel(model: ChannelModel, task: str, element: ElementFunction, inputs_kind: dict,
-            outputs: dict, array_params: frozenset) -> Kernel:
-    derived_names = {s.name for s in model.derived}
-    args: list[KernelArg] = []
-    for sym in element.inputs:
-        if sym.name in derived_names:
-            continue
-        if sym.name in model.parameter_names:
-            kind = IN if sym.name in array_params else SCALAR
-        else:
-            kind = inputs_kind[sym.name]
-        args.append(KernelArg(sym.name, kind))
-    for name, kind in outputs.items():
-        if not any(a.name == name for a in args):
-            args.append(KernelArg(name, kind))
-    scalars = [a for a in args if not a.is_array]
-    arrays = [a for a in args if a.is_array]
+def ordered(parameters: list[KernelParameter]) -> tuple[KernelParameter, ...]:
+    """``n`` first, then scalars, then arrays (each group in the given order)."""
+    n = KernelParameter("n", COUNT, SIZE, "n")
+    return (n, *(p for p in parameters if not p.is_array), *(p for p in parameters if p.is_array))
+
+
+# ---- channels ---------------------------------------------------------------
+
+def _binding(model: ChannelModel, identifier: str, array_params: frozenset
+             ) -> tuple[str, str, str]:
+    """``(role, key, where)`` of an element-function input of ``model``."""
+    table = model.table
+    if identifier == "dt":
+        return STEP, "dt", "scalar"
+    if identifier in {s.name for s in model.derived}:
+        return "derived", identifier, "scalar"
+    name = table.user_name(identifier)
+    entry = table[name]
+    if entry.kind == "parameter":
+        return PARAMETER, name, ("element" if name in array_params else "scalar")
+    if entry.kind == "input":
+        return INPUT, name, "element"
+    if entry.kind == "state":
+        return STATE, name, "state"
+    raise SpecError(f"{model.spec.name}: {identifier} cannot be a kernel argument")
+
+
+def _derived_calls(model: ChannelModel, fn: ElementFunction, array_params: frozenset
+                   ) -> tuple[list[Call], list[Call]]:
+    """Calls of the temperature factors ``fn`` needs: hoisted, and per element."""
     hoisted, per_element = [], []
+    needed = {s.name for s in fn.inputs}
     for sym in model.derived:
-        if any(s.name == sym.name for s in element.inputs):
-            fn = model.functions[sym.name]
-            heterogeneous = any(s.name in array_params for s in fn.inputs)
-            (per_element if heterogeneous else hoisted).append(fn)
-    return Kernel(f"{element.name}_kernel", task, element, tuple(scalars + arrays),
-                  tuple(hoisted), tuple(per_element))
+        if sym.name not in needed:
+            continue
+        factor = model.functions[sym.name]
+        heterogeneous = any(_binding(model, s.name, array_params)[2] == "element"
+                            for s in factor.inputs)
+        ins = tuple(Ref(s.name, _binding(model, s.name, array_params)[2])
+                    for s in factor.inputs)
+        call = Call(factor.name, ins, (Ref(sym.name, "local"),))
+        (per_element if heterogeneous else hoisted).append(call)
+    return hoisted, per_element
 
 
-def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()
-                    ) -> dict[str, Kernel]:
-    """Every kernel of ``model`` for the given per-neuron parameters, by task."""
+def _map_kernel(model: ChannelModel, task: str, outputs: dict[str, tuple[str, str, str]],
+                array_params: frozenset, state_kind: str = IN) -> MapKernel:
+    """A pass of element function ``task``; ``outputs`` maps each of its outputs to
+    ``(kind, role, key)``.  Gates read by the function are ``state_kind``."""
+    fn = model.functions[task]
+    params: list[KernelParameter] = []
+    ins = []
+    for sym in fn.inputs:
+        role, key, where = _binding(model, sym.name, array_params)
+        ins.append(Ref(sym.name, where))
+        if role == "derived":
+            continue
+        if role == STATE:
+            kind = INOUT if sym.name in fn.output_names else state_kind
+        elif where == "scalar":
+            kind = REAL
+        else:
+            kind = IN
+        params.append(KernelParameter(sym.name, kind, role, key))
+    outs = []
+    for name in fn.output_names:
+        outs.append(Ref(name, "element"))
+        if not any(p.name == name for p in params):
+            kind, role, key = outputs[name]
+            params.append(KernelParameter(name, kind, role, key))
+    hoisted, per_element = _derived_calls(model, fn, array_params)
+    signature = KernelSignature(f"ionc_{fn.name[len('ionc_f_'):]}_kernel", ordered(params))
+    return MapKernel(signature, tuple(hoisted),
+                     tuple(per_element) + (Call(fn.name, tuple(ins), tuple(outs)),),
+                     transcendental=bool(fn.transcendentals))
+
+
+def _run_kernel(model: ChannelModel, array_params: frozenset) -> ScanKernel:
+    """The fused multi-step kernel over a voltage trace ``V[steps][n]``."""
+    update, current = model.functions["update"], model.functions["current"]
+    table = model.table
+    gates = tuple(table.identifier(g) for g in model.gate_names)
+
+    def ref(sym_name: str) -> Ref:
+        role, _, where = _binding(model, sym_name, array_params)
+        return Ref(sym_name, "trace" if sym_name == "V" else where)
+
+    params = [KernelParameter("steps", INT, STEPS, "steps"),
+              KernelParameter("every", INT, EVERY, "every"),
+              KernelParameter("dt", REAL, STEP, "dt")]
+    params += [KernelParameter(table.identifier(p), REAL, PARAMETER, p)
+               for p in model.parameter_names if p not in array_params]
+    params.append(KernelParameter("V", IN, TRACE, "V"))
+    params += [KernelParameter(table.identifier(i), IN, INPUT, i) for i in model.input_names[1:]]
+    params += [KernelParameter(g, INOUT, STATE, name) for g, name in zip(gates, model.gate_names)]
+    params += [KernelParameter(table.identifier(p), IN, PARAMETER, p)
+               for p in model.parameter_names if p in array_params]
+    params += [KernelParameter(f"rec_{g}", OUT, RECORD, name, optional=True)
+               for g, name in zip(gates, model.gate_names)]
+    params.append(KernelParameter("rec_I", OUT, RECORD, "I", optional=True))
+    hoisted, per_element = _derived_calls(model, update, array_params)
+    step = tuple(per_element) + (Call(update.name, tuple(ref(s.name) for s in update.inputs),
+                                      tuple(Ref(g, "state") for g in gates)),)
+    records = [(f"rec_{g}", (Store(Ref(f"rec_{g}", "record"), Ref(g, "state")),)) for g in gates]
+    records.append(("rec_I", (Call(current.name, tuple(ref(s.name) for s in current.inputs),
+                                   (Ref("rec_I", "record"),)),)))
+    return ScanKernel(KernelSignature("ionc_run_kernel", ordered(params)), tuple(hoisted),
+                      gates, "V", step, tuple(records),
+                      transcendental=bool(update.transcendentals))
+
+
+def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) -> KernelSet:
+    """Every kernel of ``model`` for the given per-neuron parameters."""
     unknown = set(array_params) - set(model.parameter_names)
     if unknown:
         raise ValueError(f"{model.spec.name} has no parameter(s) {sorted(unknown)}")
+    table = model.table
     fns = model.functions
-    gates = model.gate_names
-    kernels = {
-        "update": _kernel(model, "update", fns["update"],
-                          {V.name: IN, dt.name: SCALAR, **{g: INOUT for g in gates}},
-                          {g: INOUT for g in gates}, array_params),
-        "steady_state": _kernel(model, "steady_state", fns["steady_state"], {V.name: IN},
-                                {g: OUT for g in gates}, array_params),
-        "current": _kernel(model, "current", fns["current"],
-                           {V.name: IN, **{g: IN for g in gates}}, {"I": OUT}, array_params),
-    }
+    gate_id = {g: table.identifier(g) for g in model.gate_names}
+    kernels = {"update": _map_kernel(model, "update", {}, array_params)}
+    if "steady_state" in fns:
+        kernels["steady_state"] = _map_kernel(
+            model, "steady_state", {gate_id[g]: (OUT, STATE, g) for g in model.gate_names},
+            array_params)
+    kernels["current"] = _map_kernel(model, "current", {"I": (OUT, OUTPUT, "I")}, array_params)
     for rate in model.rates:
-        kernels[rate] = _kernel(model, rate, fns[rate], {V.name: IN}, {rate: OUT}, array_params)
-    for g in gates:
-        kernels[f"d{g}"] = _kernel(model, f"d{g}", fns[f"d{g}"], {V.name: IN, g: IN},
-                                   {f"d{g}": OUT}, array_params)
-    return kernels
+        sym = model.rate_symbol(rate).name
+        kernels[rate] = _map_kernel(model, rate, {sym: (OUT, OUTPUT, rate)}, array_params)
+    for g in model.gate_names:
+        kernels[f"d{g}"] = _map_kernel(model, f"d{g}", {f"d{gate_id[g]}": (OUT, OUTPUT, f"d{g}")},
+                                       array_params)
+    functions = tuple(fns.values())
+    notes = tuple(str(s) for s in model.singularities)
+    return KernelSet(model.spec.name, functions, kernels,
+                     {"run": _run_kernel(model, array_params)}, notes)

@@ -18,7 +18,7 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.numpy import NumPyPrinter
 
 from .elements import ElementFunction
-from .spec import V
+from .spec import V, SpecError
 
 DTYPES = ("float32", "float64")
 
@@ -32,8 +32,19 @@ def check_dtype(dtype: str) -> str:
 
 
 def float_literal(value: sp.Expr, dtype: str) -> str:
-    """The shortest decimal that rounds to ``value`` in ``dtype``."""
-    text = str(np.dtype(dtype).type(float(value)))
+    """The shortest decimal that rounds to ``value`` in ``dtype``; a :class:`SpecError`
+    for a constant outside the type's range (C would read ``inf`` as a name)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        number = float("inf")
+    with np.errstate(over="ignore"):
+        rounded = np.dtype(dtype).type(number)
+    if not np.isfinite(rounded):
+        shown = f"{float(value):.6g}" if np.isfinite(number) else sp.sstr(sp.Float(value, 6))
+        raise SpecError(f"the constant {shown} overflows {dtype} (largest "
+                        f"{np.finfo(dtype).max:.6g})")
+    text = str(rounded)
     if not any(c in text for c in ".en"):
         text += ".0"
     return text + ("f" if dtype == "float32" else "")
@@ -196,10 +207,14 @@ class NumPyArrayPrinter(IoncPrinting, NumPyPrinter):
         super().__init__(settings or {})
 
     def _print_Rational(self, expr):
+        float_literal(expr, self.dtype)          # refuses a constant the type cannot hold
         return f"{float(expr)!r}"
 
-    def _print_Float(self, expr):
-        return f"{float(expr)!r}"
+    _print_Float = _print_Rational
+
+    def _print_Integer(self, expr):
+        float_literal(expr, self.dtype)
+        return super()._print_Integer(expr)
 
     def _print_Pow(self, expr, rational=False):
         base, exp = expr.as_base_exp()
@@ -210,17 +225,6 @@ class NumPyArrayPrinter(IoncPrinting, NumPyPrinter):
 
     def _denominator_literal(self, den: int) -> str:
         return f"{den!r}.0"
-
-
-PRINTERS = {"c": CPrinter, "cuda": CudaPrinter, "numpy": NumPyArrayPrinter}
-
-
-def make_printer(target: str, dtype: str):
-    """The printer for ``target`` (``'c'``, ``'cuda'`` or ``'numpy'``) and dtype."""
-    try:
-        return PRINTERS[target](dtype)
-    except KeyError:
-        raise ValueError(f"unknown target language {target!r}; known: {sorted(PRINTERS)}") from None
 
 
 @dataclass(frozen=True)
@@ -249,13 +253,22 @@ def _ordered(assignments, available):
     return done
 
 
-def print_function(fn: ElementFunction, printer, wide=frozenset()) -> PrintedFunction:
+def print_function(fn: ElementFunction, printer) -> PrintedFunction:
     """``fn`` with common subexpressions eliminated, printed by ``printer``.
 
-    Locals named in ``wide`` are computed in double precision from their
+    Locals named in ``fn.wide`` are computed in double precision from their
     inputs (type ``ionc_wide``): in float32 kernels ``x = V - V_sh`` is then
-    exact, and the exponent arguments built from it are rounded once.
+    exact, and the exponent arguments built from it are rounded once.  A
+    constant that overflows the type is a :class:`SpecError` naming the
+    function and the expression.
     """
+    try:
+        return _print_function(fn, printer, fn.wide)
+    except SpecError as exc:
+        raise SpecError(f"{fn.name} ({fn.doc}): {exc}") from None
+
+
+def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
     taken = {s.name for s in fn.inputs} | {s.name for s, _ in fn.definitions}
     prefix = next(p for p in ("tmp", "cse", "ionc_tmp") if not any(t.startswith(p) for t in taken))
     exprs = [e for _, e in fn.definitions] + [e for _, e in fn.outputs]

@@ -26,17 +26,25 @@ from .spec import V, ChannelSpec, SpecError
 
 @dataclass(frozen=True)
 class Singularity:
-    """One zero of a denominator of a rate function."""
+    """One zero of a denominator of a rate function.
+
+    ``removable`` zeros are 0/0 points with a finite limit, rewritten away.
+    Otherwise it is a pole; a pole that exists only for some parameter values
+    (``conditional``: a slope ``k = 0``, or a zero that exists only when a
+    parameter has some sign) is reported and compiled, an unconditional one
+    makes the channel refuse to compile.
+    """
 
     gate: str
     role: str
-    location: sp.Expr          # the value of V, in terms of parameters
+    location: sp.Expr          # the value of V (or, conditional, the parameter equation)
     removable: bool
     limit: sp.Expr | None      # the two-sided limit there (None for a pole)
     method: str                # 'exprelr' or 'none'
     original: sp.Expr          # the factor as written
     rewritten: sp.Expr         # its replacement (the original for a pole)
     proof: str                 # how the limit was established
+    conditional: str = ""      # for a pole: the parameter values for which it exists
 
     @property
     def rate_name(self) -> str:
@@ -44,12 +52,15 @@ class Singularity:
         return f"{self.role}_{self.gate}"
 
     def __str__(self) -> str:
+        if self.conditional:
+            return (f"{self.rate_name}: undefined where {self.conditional} (a denominator "
+                    f"vanishes there): {self.original}")
         if not self.removable:
             return (f"{self.rate_name}: POLE at V = {self.location} "
                     f"(denominator vanishes, numerator does not): {self.original}")
+        value = f" = {float(self.limit)!r}" if self.limit.is_number else ""
         return (f"{self.rate_name}: removable 0/0 at V = {self.location}, limit "
-                f"{self.limit} = {float(self.limit)!r}; {self.original}  ->  "
-                f"{self.rewritten}  [{self.proof}]")
+                f"{self.limit}{value}; {self.original}  ->  {self.rewritten}  [{self.proof}]")
 
 
 class SingularityReport(tuple):
@@ -69,12 +80,19 @@ class SingularityReport(tuple):
 
     @property
     def poles(self) -> tuple[Singularity, ...]:
-        """The zeros where the numerator does not vanish."""
-        return tuple(s for s in self if not s.removable)
+        """The zeros where the numerator does not vanish, for every parameter value."""
+        return tuple(s for s in self if not s.removable and not s.conditional)
+
+    @property
+    def conditional(self) -> tuple[Singularity, ...]:
+        """Poles that exist only for some parameter values (reported, compiled)."""
+        return tuple(s for s in self if s.conditional)
 
     def __str__(self) -> str:
-        head = f"{self.channel}: {len(self.removable)} removable singularit" \
-               f"{'y' if len(self.removable) == 1 else 'ies'}, {len(self.poles)} pole(s)"
+        head = (f"{self.channel}: {len(self.removable)} removable singularit"
+                f"{'y' if len(self.removable) == 1 else 'ies'}, {len(self.poles)} pole(s)")
+        if self.conditional:
+            head += f", {len(self.conditional)} conditional"
         return "\n".join([head, *("  " + str(s) for s in self)])
 
     def __repr__(self) -> str:
@@ -102,15 +120,82 @@ def _is_linear(expr: sp.Expr) -> bool:
     return sp.simplify(sp.diff(expr, V, 2)) == 0
 
 
+def _zeros(d: sp.Expr, where: str) -> tuple[list[sp.Expr], str]:
+    """The real zeros of ``d`` (a function of V and parameters) and, when they exist
+    only for some parameter values, that condition as text.
+
+    ``s0 + s1*exp(c1*V + c0)`` is solved in closed form: a zero exists where
+    ``r = -s0/s1 > 0``, at ``V = (log r - c0)/c1``; a sign of ``r`` that depends
+    on parameters makes it conditional.  Other forms go to ``sympy.solveset``.
+    """
+    parts = _exp_decomposition(d, lambda e: V in e.free_symbols)
+    if parts is not None:
+        s0, s1, a = parts
+        c1 = sp.simplify(sp.diff(a, V))
+        if V not in c1.free_symbols and c1 != 0:
+            r = sp.simplify(-s0 / s1)
+            if r.is_zero or r.is_nonpositive:
+                return [], ""
+            c0 = sp.simplify(a - c1 * V)
+            v0 = sp.simplify((sp.log(r) - c0) / c1)
+            return [v0], ("" if r.is_positive else f"{r} > 0")
+    zeros = sp.solveset(d, V, sp.S.Reals)
+    if zeros is sp.S.EmptySet:
+        return [], ""
+    if isinstance(zeros, sp.FiniteSet):
+        return list(zeros), ""
+    raise SpecError(f"{where}: cannot locate the zeros of the denominator {d} on the real "
+                    f"line (solveset gave {zeros})")
+
+
+def _limit(expr: sp.Expr, v0: sp.Expr, numerator: sp.Expr, denominator: sp.Expr
+           ) -> tuple[sp.Expr, str]:
+    """The two-sided limit of ``expr`` at ``V = v0`` and how it was obtained."""
+    h = sp.Dummy("h")
+    try:
+        lim = sp.limit(expr.subs(V, v0 + h), h, 0, "+-")
+        if lim.is_finite is not False and not lim.has(sp.Limit, sp.nan, sp.zoo, sp.AccumBounds):
+            return sp.simplify(lim), "two-sided sympy.limit equals the rewrite at the point"
+    except (NotImplementedError, ValueError, TypeError):
+        pass
+    # a simple zero of both: l'Hopital, N'(v0)/D'(v0) with D'(v0) != 0
+    slope = sp.simplify(sp.diff(denominator, V).subs(V, v0))
+    if slope == 0:
+        raise SpecError(f"cannot establish the limit of {expr} at V = {v0}")
+    return (sp.simplify(sp.diff(numerator, V).subs(V, v0) / slope),
+            "l'Hopital (simple zeros of numerator and denominator) equals the rewrite")
+
+
+def _parameter_poles(expr: sp.Expr, expand, gate: str, role: str) -> list[Singularity]:
+    """Denominators of parameters only that vanish for some values (a slope k = 0)."""
+    found, seen = [], set()
+    for node in sp.preorder_traversal(expr):
+        if not (node.is_Pow and node.exp.is_negative):
+            continue
+        base = expand(node.base)
+        if V in base.free_symbols or not base.free_symbols or base.is_nonzero:
+            continue
+        if isinstance(base, sp.exp) or base in seen:
+            continue
+        seen.add(base)
+        found.append(Singularity(gate, role, sp.Eq(base, 0), False, None, "none", expr, expr,
+                                 "a denominator of parameters only",
+                                 conditional=f"{base} = 0"))
+    return found
+
+
 def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role: str = ""
                          ) -> tuple[sp.Expr, list[Singularity]]:
     """Rewrite the removable singularities of ``expr``; return it and what was found.
 
     ``expr`` may use the spec's intermediates; they are kept in the result and
-    expanded only to solve for ``V``.
+    expanded only to solve for ``V``.  Locations and limits may depend on
+    parameters (a half-activation voltage, a slope ``k``).
     """
     found: list[Singularity] = []
     expand = spec.expand_intermediates
+    states = set(spec.gate_symbols)
+    where = f"{spec.name}: {role}_{gate}"
 
     def depends(e: sp.Expr) -> bool:
         return V in expand(e).free_symbols
@@ -126,40 +211,34 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
         while changed:
             changed = False
             for f in factors:
-                if not (f.is_Pow and f.exp == -1 and depends(f.base)):
+                if not (f.is_Pow and f.exp == -1 and depends(f.base)
+                        and not (expand(f.base).free_symbols & states)):
                     continue
                 d = f.base
-                zeros = sp.solveset(expand(d), V, sp.S.Reals)
-                if zeros is sp.S.EmptySet:
-                    continue
-                if not isinstance(zeros, sp.FiniteSet):
-                    raise SpecError(
-                        f"{spec.name}: {role}_{gate}: cannot locate the zeros of the "
-                        f"denominator {d} on the real line (solveset gave {zeros})")
+                zeros, condition = _zeros(expand(d), where)
                 others = [g for g in factors if g is not f]
                 numerator = sp.Mul(*others)
                 for v0 in zeros:
                     if sp.simplify(expand(numerator).subs(V, v0)) != 0:
                         found.append(Singularity(gate, role, v0, False, None, "none",
-                                                 e, e, "numerator nonzero at the zero"))
+                                                 e, e, "numerator nonzero at the zero",
+                                                 conditional=condition))
                         continue
                     new = _rewrite_exprelr(others, d, depends, expand)
                     if new is None:
                         raise SpecError(
-                            f"{spec.name}: {role}_{gate} has a removable 0/0 at V = {v0} "
+                            f"{where} has a removable 0/0 at V = {v0} "
                             f"in {e}, but not of the form M(V)/(s0 + s1*exp(a)) with M "
                             f"and a linear in V; write it with exprelr or simplify it")
-                    h = sp.Dummy("h")
-                    original_v = expand(sp.Mul(*others) / d)
-                    lim = sp.limit(original_v.subs(V, v0 + h), h, 0, "+-")
+                    original_v = expand(numerator / d)
+                    lim, proof = _limit(original_v, v0, expand(numerator), expand(d))
                     at_point = expand(new).subs(V, v0)
                     if sp.simplify(at_point - lim) != 0:
                         raise SpecError(
-                            f"{spec.name}: {role}_{gate}: rewrite {new} gives {at_point} at "
+                            f"{where}: rewrite {new} gives {at_point} at "
                             f"V = {v0}, but the limit is {lim}")
-                    found.append(Singularity(
-                        gate, role, v0, True, lim, "exprelr", sp.Mul(*others) / d, new,
-                        "two-sided sympy.limit equals the rewrite at the point"))
+                    found.append(Singularity(gate, role, v0, True, lim, "exprelr",
+                                             numerator / d, new, proof))
                     factors = list(sp.Mul.make_args(new))
                     changed = True
                     break
@@ -168,6 +247,7 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
         return sp.Mul(*factors)
 
     rational = sp.nsimplify(expr, rational=True)
+    found.extend(_parameter_poles(rational, expand, gate, role))
     return visit(rational), found
 
 
@@ -177,7 +257,7 @@ def _rewrite_exprelr(others, d, depends, expand) -> sp.Expr | None:
         return None
     s0, s1, a = decomposition
     r = sp.simplify(-s0 / s1)
-    shifted = sp.expand(a - sp.log(r))
+    shifted = sp.expand(a - sp.log(r)) if r != 1 else a
     constant = sp.Mul(*(g for g in others if not depends(g)))
     linear = sp.Mul(*(g for g in others if depends(g)))
     lin_v, arg_v = expand(linear), expand(shifted)

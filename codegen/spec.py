@@ -1,22 +1,29 @@
 """Declarative description of a Hodgkin-Huxley-type ion channel.
 
-A :class:`ChannelSpec` is pure data: parameters with defaults, named
-intermediate expressions, gates (each with ``alpha``/``beta`` or
-``inf``/``tau`` SymPy expressions and an exponent), a temperature factor and
-the current.  Every later stage (singularity analysis, integrators, printers)
-reads a spec and nothing else, so adding a channel means writing a spec.
+A :class:`ChannelSpec` is pure data: parameters with defaults, inputs beyond
+``V`` (an ion concentration given per neuron on every call), named
+intermediate expressions, gates (each with ``alpha``/``beta``,
+``inf``/``tau`` or its own ODE ``dg/dt = f(V, g)``) , a temperature factor
+and the current.  Every later stage reads a spec and nothing else, so adding
+a channel means writing a spec; a front end (library, strings, NMODL) is
+anything that produces one.
+
+Names are the user's: nothing is reserved but ``V``.  The generated code
+never prints them verbatim (:mod:`.symbols` mangles every one), so a gate
+may be called ``n``, ``real`` or ``int``.
 """
 from __future__ import annotations
 
-import tokenize
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 
 #: The membrane potential (mV); every spec's rates are functions of it.
 V = sp.Symbol("V", real=True)
-#: The integration time step (ms).
+#: The integration time step (ms).  It never appears in a spec, only in the
+#: element functions the compiler builds; a user symbol may share its name.
 dt = sp.Symbol("dt", positive=True)
 
 
@@ -25,22 +32,76 @@ def symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
 
-#: Names the generated kernels use for themselves.
-RESERVED = frozenset({"n", "i", "I", "steps", "every", "count", "real", "np", "numpy"})
+#: The one name the physics fixes.
+RESERVED = frozenset({"V"})
 
 
 class SpecError(ValueError):
     """A channel description that cannot be compiled (the message says why)."""
 
 
+#: Function classes a spec expression may contain (anything else is refused).
+ALLOWED_FUNCTIONS = (sp.exp, sp.log, expm1, log1p, sp.Abs, sp.Min, sp.Max, sp.Piecewise,
+                     sp.sin, sp.cos, sp.tan, sp.sinh, sp.cosh, sp.tanh, sp.sign)
+#: Gate fields holding expressions, by gate kind.
+GATE_FIELDS = {"rates": ("alpha", "beta"), "inf_tau": ("inf", "tau"), "ode": ("ode",)}
+
+
+def _is_condition(value) -> bool:
+    """True for a relation or a logical expression (a Symbol is not one here)."""
+    return isinstance(value, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction,
+                              sp.logic.boolalg.BooleanAtom))
+
+
+def _expression(value, where: str) -> sp.Expr:
+    """``value`` as a SymPy expression (numbers are converted), else a SpecError."""
+    if isinstance(value, bool) or value is None:
+        raise SpecError(f"{where} must be an expression, got {value!r}")
+    if isinstance(value, (int, float)):
+        return sp.nsimplify(value, rational=True) if isinstance(value, float) else sp.Integer(value)
+    if not isinstance(value, sp.Basic):
+        raise SpecError(f"{where} is not a SymPy expression or a number: {value!r}")
+    if _is_condition(value) or not value.is_commutative:
+        raise SpecError(f"{where} must be a real-valued expression, got {value}")
+    return value
+
+
+def check_expression(expr: sp.Expr, where: str) -> None:
+    """A :class:`SpecError` naming ``where`` unless ``expr`` is finite arithmetic of
+    symbols, numbers and the allowed functions (``exp``, ``log``, ``Piecewise`` with a
+    default, ...)."""
+    from .functions import capped_rate, exprelr
+    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
+        raise SpecError(f"{where} contains an infinite or undefined constant: {expr}")
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, (sp.Symbol, sp.Number, sp.NumberSymbol, sp.Add, sp.Mul, sp.Pow,
+                             sp.logic.boolalg.BooleanAtom)):
+            continue
+        if isinstance(node, (sp.core.relational.Relational, sp.And, sp.Or, sp.Not)):
+            continue
+        if isinstance(node, sp.Piecewise):
+            if node.args[-1].cond != True:  # noqa: E712 - SymPy's true
+                raise SpecError(f"{where}: a Piecewise needs a default branch (condition "
+                                f"True): {node}")
+            continue
+        if isinstance(node, sp.functions.elementary.piecewise.ExprCondPair):
+            continue
+        if isinstance(node, ALLOWED_FUNCTIONS + (exprelr, capped_rate)):
+            continue
+        raise SpecError(f"{where}: {type(node).__name__} is not allowed in a channel "
+                        f"(in {expr}); use arithmetic, exp, log, Piecewise, ...")
+
+
 @dataclass(frozen=True)
 class Gate:
-    """One gating variable: ``alpha``/``beta`` rates or ``inf``/``tau``.
+    """One gating variable: ``alpha``/``beta`` rates, ``inf``/``tau``, or an ODE.
 
-    ``power`` is the exponent with which the gate enters the current; it is
-    informational (the current expression is given explicitly in the spec).
-    ``factor`` is this gate's own temperature factor (BrainPy's ``phi_p``,
-    ``phi_q``); ``None`` uses the channel's ``temperature_factor``.
+    ``ode`` is the right-hand side ``f`` of ``d<gate>/dt = f(V, gate, ...)``
+    (what NMODL's ``m' = (minf - m)/mtau`` is); it may use the gate's own
+    symbol.  ``power`` is the exponent with which the gate enters the current;
+    it is informational (the current expression is given explicitly).
+    ``factor`` is this gate's own temperature factor (BrainPy's ``phi_p``);
+    ``None`` uses the channel's ``temperature_factor``.
     """
 
     name: str
@@ -50,14 +111,26 @@ class Gate:
     tau: sp.Expr | None = None
     power: int = 1
     factor: sp.Expr | None = None
+    ode: sp.Expr | None = None
 
     def __post_init__(self) -> None:
-        has_rates = self.alpha is not None and self.beta is not None
-        has_inf_tau = self.inf is not None and self.tau is not None
-        if has_rates == has_inf_tau:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise SpecError(f"gate name {self.name!r} is not an identifier")
+        given = {k: getattr(self, k) for k in ("alpha", "beta", "inf", "tau", "ode")
+                 if getattr(self, k) is not None}
+        kinds = [k for k, fields in GATE_FIELDS.items() if set(fields) == set(given)]
+        if not kinds:
             raise SpecError(
-                f"gate {self.name!r} needs either alpha and beta, or inf and tau "
-                f"(got alpha={self.alpha}, beta={self.beta}, inf={self.inf}, tau={self.tau})")
+                f"gate {self.name!r} needs either alpha and beta, or inf and tau, or ode "
+                f"(got {', '.join(given) or 'none of them'})")
+        for key, value in given.items():
+            object.__setattr__(self, key, _expression(value, f"gate {self.name!r}: {key}"))
+        if self.factor is not None:
+            object.__setattr__(self, "factor",
+                               _expression(self.factor, f"gate {self.name!r}: factor"))
+        if isinstance(self.power, bool) or not isinstance(self.power, int) or self.power < 0:
+            raise SpecError(f"gate {self.name!r}: power must be a non-negative int, got "
+                            f"{self.power!r}")
 
     @property
     def symbol(self) -> sp.Symbol:
@@ -66,14 +139,14 @@ class Gate:
 
     @property
     def kind(self) -> str:
-        """``'rates'`` for alpha/beta gates, ``'inf_tau'`` otherwise."""
+        """``'rates'`` (alpha/beta), ``'inf_tau'`` or ``'ode'``."""
+        if self.ode is not None:
+            return "ode"
         return "rates" if self.alpha is not None else "inf_tau"
 
     def rate_expressions(self) -> dict[str, sp.Expr]:
-        """The voltage-dependent functions of this gate, keyed by role."""
-        if self.kind == "rates":
-            return {"alpha": self.alpha, "beta": self.beta}
-        return {"inf": self.inf, "tau": self.tau}
+        """The functions of this gate as written, keyed by role."""
+        return {role: getattr(self, role) for role in GATE_FIELDS[self.kind]}
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,11 +157,14 @@ class ChannelSpec:
         name: class name of the channel (``'INa_Ba2002'``).
         parameters: parameter name -> default value, in signature order.
         gates: the gating variables.
-        current: the current expression in ``V``, gates and parameters.
+        current: the current expression in ``V``, gates, inputs and parameters.
         temperature_factor: multiplies every gate derivative (``phi``);
             it may depend on parameters only.
         intermediates: named helper expressions (``x = V - V_sh``) that the
             rates may use; they are printed as local variables.
+        inputs: quantities given per neuron on every call, like ``V`` (an
+            ion concentration such as ``cai``), with the value used when a
+            call does not pass them.
         doc: a short description used in docstrings and reports.
     """
 
@@ -99,8 +175,10 @@ class ChannelSpec:
     temperature_factor: sp.Expr = sp.Integer(1)
     intermediates: Mapping[str, sp.Expr] = field(default_factory=dict)
     doc: str = ""
+    inputs: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "gates", tuple(self.gates))
         self.validate()
 
     # ---- symbols -----------------------------------------------------
@@ -108,6 +186,11 @@ class ChannelSpec:
     def parameter_symbols(self) -> tuple[sp.Symbol, ...]:
         """The parameters as SymPy symbols, in signature order."""
         return tuple(symbol(p) for p in self.parameters)
+
+    @property
+    def input_symbols(self) -> tuple[sp.Symbol, ...]:
+        """``V`` and the other per-call inputs, in order."""
+        return (V,) + tuple(symbol(p) for p in self.inputs)
 
     @property
     def gate_symbols(self) -> tuple[sp.Symbol, ...]:
@@ -135,84 +218,73 @@ class ChannelSpec:
     # ---- validation --------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`SpecError` naming the first problem found."""
-        if not self.name.isidentifier():
+        if not isinstance(self.name, str) or not self.name.isidentifier():
             raise SpecError(f"channel name {self.name!r} is not an identifier")
-        names = [*self.parameters, *self.intermediates, *(g.name for g in self.gates), "V", "dt"]
+        if self.name.lower().startswith(("ionc", "u_")):
+            raise SpecError(f"channel name {self.name!r}: names starting with 'ionc' or "
+                            f"'u_' are kept for the generated code; choose another")
+        for what, mapping in (("parameters", self.parameters), ("inputs", self.inputs)):
+            for key, value in mapping.items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise SpecError(f"channel {self.name!r}: {what[:-1]} {key!r} needs a number "
+                                    f"as its default, got {value!r}")
+        names = [*self.parameters, *self.inputs, *self.intermediates,
+                 *(g.name for g in self.gates), "V"]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
-            raise SpecError(f"channel {self.name!r}: name(s) used twice: {sorted(dupes)}")
+            raise SpecError(f"channel {self.name!r}: name(s) used twice: {sorted(dupes)}"
+                            + (" ('V' is the membrane potential)" if "V" in dupes else ""))
         for n in names:
-            if not n.isidentifier():
+            if not isinstance(n, str) or not n.isidentifier():
                 raise SpecError(f"channel {self.name!r}: {n!r} is not a valid identifier")
-            if n in RESERVED or n.startswith(("ionc_", "rec_", "out_")):
-                raise SpecError(f"channel {self.name!r}: the name {n!r} is reserved for the "
-                                f"generated kernels; choose another")
+        self._canonicalise(set(names))
         params = set(self.parameter_symbols)
-        known = params | {V} | set(self.intermediate_symbols)
-        defined = params | {V}
+        known = params | set(self.input_symbols) | set(self.intermediate_symbols)
+        defined = params | set(self.input_symbols)
         for sym, value in self.intermediate_symbols.items():
-            self._check_symbols(value, defined, f"intermediate {sym}")
+            self._check(value, defined, f"intermediate {sym}")
             defined = defined | {sym}
         for g in self.gates:
+            allowed = known | ({g.symbol} if g.kind == "ode" else set())
             for role, expr in g.rate_expressions().items():
-                self._check_symbols(expr, known, f"{role} of gate {g.name!r}")
-        self._check_symbols(self.temperature_factor, params, "temperature factor")
+                self._check(expr, allowed, f"gate {g.name!r}: {role}")
+        self._check(self.temperature_factor, params, "temperature factor")
         for g in self.gates:
             if g.factor is not None:
-                self._check_symbols(g.factor, params, f"factor of gate {g.name!r}")
-        self._check_symbols(self.current, known | set(self.gate_symbols), "current")
+                self._check(g.factor, params, f"gate {g.name!r}: factor")
+        self._check(self.current, known | set(self.gate_symbols), "current")
 
-    def _check_symbols(self, expr: sp.Expr, allowed: set, where: str) -> None:
-        if not isinstance(expr, sp.Basic):
-            raise SpecError(f"channel {self.name!r}: {where} is not a SymPy expression: {expr!r}")
+    def _canonicalise(self, names: set[str]) -> None:
+        """Every symbol named like one of the spec's names becomes that (real) symbol,
+        whatever assumptions it was created with; numbers become SymPy numbers."""
+        def fix(expr, where):
+            expr = _expression(expr, f"channel {self.name!r}: {where}")
+            swap = {s: symbol(s.name) for s in expr.free_symbols
+                    if isinstance(s, sp.Symbol) and s.name in names and s != symbol(s.name)}
+            swap.pop(V, None)
+            if any(s.name == "V" for s in swap):
+                swap = {s: (V if s.name == "V" else t) for s, t in swap.items()}
+            return expr.xreplace(swap) if swap else expr
+        for attr in ("current", "temperature_factor"):
+            object.__setattr__(self, attr, fix(getattr(self, attr), attr))
+        object.__setattr__(self, "intermediates",
+                           {k: fix(v, f"intermediate {k}") for k, v in self.intermediates.items()})
+        gates = []
+        for g in self.gates:
+            if not isinstance(g, Gate):
+                raise SpecError(f"channel {self.name!r}: gates must be Gate objects, got {g!r}")
+            values = {role: fix(e, f"gate {g.name!r}: {role}")
+                      for role, e in g.rate_expressions().items()}
+            if g.factor is not None:
+                values["factor"] = fix(g.factor, f"gate {g.name!r}: factor")
+            gates.append(Gate(g.name, power=g.power, **{**{"factor": g.factor}, **values}))
+        object.__setattr__(self, "gates", tuple(gates))
+
+    def _check(self, expr: sp.Expr, allowed: set, where: str) -> None:
+        where = f"channel {self.name!r}: {where}"
+        check_expression(expr, where)
         unknown = sorted(str(s) for s in expr.free_symbols if s not in allowed)
         if unknown:
             raise SpecError(
-                f"channel {self.name!r}: {where} uses unknown symbol(s) {unknown}; "
+                f"{where} uses unknown symbol(s) {unknown}; "
                 f"known: {sorted(str(s) for s in allowed)}")
-
-
-def parse(text: str, names) -> sp.Expr:
-    """``text`` as a SymPy expression over the real symbols ``names`` (and ``V``).
-
-    A name not in ``names`` stays a plain symbol, which spec validation then
-    reports by name; syntax errors raise :class:`SpecError`.
-    """
-    local = {n: symbol(n) for n in names}
-    local["V"] = V
-    try:
-        return sp.parse_expr(text, local_dict=local)
-    except (SyntaxError, TypeError, ValueError, sp.SympifyError, tokenize.TokenError) as exc:
-        raise SpecError(f"cannot parse {text!r}: {exc}") from None
-
-
-def spec_from_strings(name: str, parameters: Mapping[str, float], gates: Mapping[str, dict],
-                      current: str, temperature_factor: str = "1",
-                      intermediates: Mapping[str, str] | None = None, doc: str = ""
-                      ) -> ChannelSpec:
-    """A :class:`ChannelSpec` from plain strings.
-
-    ``gates`` maps a gate name to ``{"alpha": str, "beta": str}`` or
-    ``{"inf": str, "tau": str}``, plus an optional ``"power"`` and ``"factor"``
-    (the gate's own temperature factor).  Example::
-
-        spec_from_strings("INa", {"g_max": 90.0, "E": 50.0, "V_sh": -50.0},
-                          {"m": {"alpha": "0.32*(V - V_sh - 13)/(1 - exp(-(V - V_sh - 13)/4))",
-                                 "beta": "0.28*(V - V_sh - 40)/(exp((V - V_sh - 40)/5) - 1)",
-                                 "power": 3}},
-                          current="g_max*m**3*(E - V)")
-    """
-    intermediates = dict(intermediates or {})
-    names = [*parameters, *intermediates, *gates]
-    inter = {k: parse(v, names) for k, v in intermediates.items()}
-    gate_objs = []
-    for gate, fields in gates.items():
-        unknown = set(fields) - {"alpha", "beta", "inf", "tau", "power", "factor"}
-        if unknown:
-            raise SpecError(f"gate {gate!r}: unknown field(s) {sorted(unknown)}")
-        exprs = {k: parse(v, names) for k, v in fields.items() if k != "power"}
-        gate_objs.append(Gate(gate, power=int(fields.get("power", 1)), **exprs))
-    return ChannelSpec(name=name, parameters=dict(parameters), gates=tuple(gate_objs),
-                       current=parse(current, names),
-                       temperature_factor=parse(temperature_factor, names),
-                       intermediates=inter, doc=doc)

@@ -2,29 +2,46 @@
 
 :class:`Channel` is generic: a subclass names a spec and gets ``update``,
 ``current``, ``reset_state``, one ``d<gate>`` per gate and one
-``f_<gate>_<rate>`` per rate.  States ``p``, ``q``, ... are arrays of shape
-``varshape`` (or ``(batch, *varshape)`` after ``reset_state(V, batch_size)``):
-NumPy arrays on the host targets, CuPy arrays on the GPU for ``target='cuda'``.
+``f_<gate>_<rate>`` per rate.  States are arrays of shape ``varshape`` (or
+``(batch, *varshape)`` after ``reset_state(V, batch_size)``): NumPy arrays on
+the host targets, CuPy arrays on the GPU for ``target='cuda'``.  They are
+always reachable by the user's names through ``ch.states`` and
+``state_dict()``, and as attributes (``ch.p``) where a name does not shadow
+the API.  Kernel arguments are found through the kernels' typed signatures by
+role and user name, never by the spelling in the generated code.
+
+Every call that reads or writes the states holds the channel's lock, so one
+channel may be used from several threads: calls run one at a time, none sees
+a half-written state.  A refused call (bad input, a failed allocation) leaves
+the states as they were: new states are computed into new arrays and swapped
+in at the end.
 """
 from __future__ import annotations
 
 import itertools
 import sys
+import threading
 import warnings
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 from tqdm import tqdm
 
 from .build import CompilerNotFoundError, CudaUnavailableError, compiler_settings, cuda_device
-from .codegen import ChannelSpec, GeneratedSource, SingularityReport, lower_channel, render_kernels
+from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, get_backend,
+                      lower_channel, render_kernels)
 from .inputs import check_dt, resolve_parameter, varshape_of
-from .kernels import DeviceKernels, HostKernels
+from .kernels import Kernels, bind
 
 TARGETS = ("cpu", "cuda", "numpy", "auto")
 NAN_POLICIES = ("raise", "propagate")
-#: The language each target's kernels are emitted in.
-LANGUAGES = {"cpu": "c", "cuda": "cuda", "numpy": "numpy"}
+#: Keywords of the constructor: a parameter of the same name goes in ``parameters=``.
+CONSTRUCTOR_KEYWORDS = frozenset({"size", "keep_size", "method", "name", "mode", "dtype",
+                                  "target", "nan_policy", "dt", "parameters"})
+#: Attributes every channel object sets itself.
+INSTANCE_ATTRIBUTES = frozenset({"varshape", "size", "keep_size", "method", "mode", "name",
+                                 "nan_policy", "dt", "target", "dtype"})
 _names = itertools.count()
 
 
@@ -51,6 +68,22 @@ def _resolve_target(target: str) -> str:
         return "numpy"
 
 
+def _rate_roles(gate) -> tuple[str, ...]:
+    """The rates a gate's ``f_<gate>_<role>`` methods give (an ODE gate: inf and tau)."""
+    return ("inf", "tau") if gate.kind == "ode" else tuple(gate.rate_expressions())
+
+
+@dataclass
+class _Layout:
+    """Everything that depends on the states' shape: kernels, parameters, arguments."""
+
+    shape: tuple[int, ...]
+    n: int
+    generated: GeneratedSource
+    kernels: Kernels
+    params: dict[str, Any]
+
+
 class Channel:
     """A Hodgkin-Huxley-type channel compiled from ``spec`` (see subclasses)."""
 
@@ -58,22 +91,57 @@ class Channel:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for gate in cls.spec.gates:
-            setattr(cls, f"d{gate.name}", _derivative_method(gate.name))
-            for role in gate.rate_expressions():
-                setattr(cls, f"f_{gate.name}_{role}", _rate_method(f"{role}_{gate.name}"))
-            setattr(cls, gate.name, _state_property(gate.name))
+        spec = getattr(cls, "spec", None)
+        if not isinstance(spec, ChannelSpec):
+            return
+        api = set(dir(Channel)) | INSTANCE_ATTRIBUTES
+        own = {k for k in vars(cls) if k not in ("spec", "__init__", "__doc__", "__module__")}
+        hidden = []
+
+        def attach(attr: str, value, reach: str) -> None:
+            if attr in api or attr.startswith("_") or attr in own:
+                hidden.append(f"{attr!r} (reach it as {reach})")
+            else:
+                setattr(cls, attr, value)
+
+        for gate in spec.gates:
+            attach(gate.name, _state_property(gate.name), f"ch.states[{gate.name!r}]")
+            attach(f"d{gate.name}", _derivative_method(gate.name),
+                   f"ch.derivative({gate.name!r}, value, V)")
+            for role in _rate_roles(gate):
+                attach(f"f_{gate.name}_{role}", _rate_method(f"{role}_{gate.name}"),
+                       f"ch.rate({f'{role}_{gate.name}'!r}, V)")
+        keywords = sorted(set(spec.parameters) & CONSTRUCTOR_KEYWORDS)
+        if hidden or keywords:
+            parts = []
+            if hidden:
+                parts.append("these names would shadow the channel API and are not "
+                             "attributes: " + ", ".join(hidden))
+            if keywords:
+                parts.append(f"parameter(s) {keywords} share a name with a constructor "
+                             f"keyword; pass them as parameters={{...}}")
+            warnings.warn(f"{spec.name}: " + "; ".join(parts), UserWarning, stacklevel=2)
 
     def __init__(self, size, keep_size: bool = False, method: str = "exp_auto",
                  name: str | None = None, mode: Any = None, *, dtype: str = "float64",
                  target: str = "cpu", nan_policy: str = "raise", dt: float = 0.1,
-                 **parameters):
-        unknown = set(parameters) - set(self.spec.parameters)
+                 parameters: Mapping[str, Any] | None = None, **keyword_parameters):
+        values = dict(parameters or {})
+        both = set(values) & set(keyword_parameters)
+        if both:
+            raise TypeError(f"{self.spec.name}: parameter(s) {sorted(both)} given twice")
+        values.update(keyword_parameters)
+        unknown = set(values) - set(self.spec.parameters)
         if unknown:
             raise TypeError(f"{self.spec.name} got unknown parameter(s) {sorted(unknown)}; "
                             f"its parameters are {list(self.spec.parameters)}")
         if nan_policy not in NAN_POLICIES:
             raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+        if method not in ("exp_auto", "exp_euler", "euler"):
+            raise ValueError(f"unknown method {method!r}; use 'exp_auto', 'exp_euler' or 'euler'")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self._lock = threading.RLock()
         self.varshape = varshape_of(size, keep_size)
         self.size = size
         self.keep_size = keep_size
@@ -82,177 +150,267 @@ class Channel:
         self.name = name or f"{self.spec.name}{next(_names)}"
         self.nan_policy = nan_policy
         self.dt = check_dt(dt)
-        self.target = _resolve_target(target)
-        self.dtype = np.dtype(dtype)
+        self.dtype = np.dtype(dtype) if not isinstance(dtype, np.dtype) else dtype
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        self.target = _resolve_target(target)
         self._parameter_values = {
-            p: (lambda v: v(self.varshape) if callable(v) else v)(parameters.get(p, default))
+            p: (lambda v: v(self.varshape) if callable(v) else v)(values.get(p, default))
             for p, default in self.spec.parameters.items()}
-        self._allocate(self.varshape)
+        layout = self._layout_for(self.varshape)
+        self._install(layout, {g: layout.kernels.zeros(layout.shape, self.dtype)
+                               for g in layout.generated.gates})
 
     # ---- construction -------------------------------------------------
-    def _allocate(self, shape: tuple[int, ...]) -> None:
-        """(Re)build states and parameters for ``shape``; compile kernels if needed."""
-        self._last_voltage = (None, None, None)
+    def _layout_for(self, shape: tuple[int, ...]) -> _Layout:
+        """Kernels and parameters for states of ``shape`` (nothing on ``self`` changes)."""
         params = {p: resolve_parameter(p, v, shape, self.dtype)
                   for p, v in self._parameter_values.items()}
         arrays = frozenset(p for p, v in params.items() if isinstance(v, np.ndarray))
-        generated = render_kernels(self.spec, LANGUAGES[self.target], self.dtype.name,
+        generated = render_kernels(self.spec, get_backend(self.target).name, self.dtype.name,
                                    self.method, arrays)
-        self._generated: GeneratedSource = generated
-        k = self._kernels = (DeviceKernels if self.target == "cuda" else HostKernels)(generated)
-        self._shape = shape
-        self._n = int(np.prod(shape))
-        self._params = {p: (k.as_array(v, shape, self.dtype, p) if p in arrays else v)
-                        for p, v in params.items()}
-        self._states = {g: k.zeros(shape, self.dtype) for g in generated.gates}
-        self._fixed = {p: (k.pointer(v) if p in arrays else k.scalar(v))
-                       for p, v in self._params.items()}
-        self._fixed.update({g: k.pointer(a) for g, a in self._states.items()})
-        self._update_args, self._update_slots = self._template("update", ("dt", "V"))
+        k = bind(generated)
+        params = {p: (k.as_array(v, shape, self.dtype, p) if p in arrays else v)
+                  for p, v in params.items()}
+        return _Layout(shape, int(np.prod(shape)), generated, k, params)
 
-    def _template(self, task: str, free: tuple[str, ...]):
-        """Arguments of ``task`` with the ``free`` ones left as slots to fill per call."""
-        args, slots = [], []
-        for name, _ in self._generated.kernels[task].args:
-            args.append(None if name in free else self._fixed[name])
-            if name in free:
-                slots.append((len(args) - 1, name))
-        return args, slots
+    def _install(self, layout: _Layout, states: dict) -> None:
+        """Make ``layout`` and ``states`` current in one step; prepare ``update``."""
+        values = {("parameter", p): v for p, v in layout.params.items()}
+        values.update({("state", g): a for g, a in states.items()})
+        args, slots = layout.kernels.prepare("update", values, free=self._free("update"))
+        self._layout, self._states = layout, states
+        self._update_args, self._update_slots = args, slots
+        self._last_voltage = (None, None, None)
 
-    def _call(self, task: str, **values) -> None:
-        args, slots = self._template(task, tuple(values))
-        for index, name in slots:
-            value = values[name]
-            args[index] = (self._kernels.pointer(value)
-                           if value is None or isinstance(value, self._kernels.array_type)
-                           else self._kernels.scalar(value))
-        self._kernels.functions[task](self._n, *args)
+    def _free(self, task: str) -> tuple:
+        """The per-call arguments of ``update``: dt and the inputs."""
+        return (("dt", "dt"),) + tuple(("input", i) for i in ("V", *self.spec.inputs))
+
+    @property
+    def _shape(self) -> tuple[int, ...]:
+        return self._layout.shape
+
+    @property
+    def _n(self) -> int:
+        return self._layout.n
+
+    @property
+    def _kernels(self) -> Kernels:
+        return self._layout.kernels
+
+    @property
+    def _generated(self) -> GeneratedSource:
+        return self._layout.generated
+
+    @property
+    def _params(self) -> dict:
+        return self._layout.params
+
+    def _values(self, states: dict | None = None) -> dict:
+        """Parameters and states keyed ``(role, key)`` for a kernel call."""
+        values = {("parameter", p): v for p, v in self._params.items()}
+        values.update({("state", g): a for g, a in (states or self._states).items()})
+        return values
 
     # ---- inputs -------------------------------------------------------
-    def _voltage(self, V) -> np.ndarray:
+    def _voltage(self, V, name: str = "V", layout: _Layout | None = None):
         """``V`` ready for a kernel (converted if needed, NaN refused by default)."""
-        return self._voltage_pointer(V)[0]
+        layout = layout or self._layout
+        arr = layout.kernels.as_array(V, layout.shape, self.dtype, name)
+        self._refuse_nan(arr, layout, name)
+        return arr
 
-    def _voltage_pointer(self, V, name: str = "V"):
-        """``(array, kernel pointer)`` for ``V``.  The array passed last time is
+    def _voltage_pointer(self, V):
+        """``(array, kernel argument)`` for ``V``.  The array passed last time is
         recognised by identity (its pointer is kept; shape and dtype are
         re-checked, as they can be reassigned in place); its values are checked
         for NaN on every call."""
         last = self._last_voltage
-        if V is last[0] and V.shape == self._shape and V.dtype is self.dtype:
+        layout = self._layout
+        if V is last[0] and V.shape == layout.shape and V.dtype is self.dtype:
             arr, ptr = last[1], last[2]
         else:
-            if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == self._shape
+            if V is None:
+                raise TypeError("V must be an array or a number, got None")
+            if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == layout.shape
                     and V.flags.c_contiguous and self.target != "cuda"):
                 arr = V
             else:
-                arr = self._kernels.as_array(V, self._shape, self.dtype, name)
-            ptr = self._kernels.pointer(arr)
+                arr = layout.kernels.as_array(V, layout.shape, self.dtype, "V")
+            ptr = layout.kernels.pointer(arr)
             self._last_voltage = (V, arr, ptr) if arr is V else (None, None, None)
-        self._refuse_nan(arr, ptr, name)
+        self._refuse_nan(arr, layout, "V", ptr)
         return arr, ptr
 
-    def _refuse_nan(self, arr, ptr, name: str) -> None:
+    def _refuse_nan(self, arr, layout: _Layout, name: str, ptr=None) -> None:
         if self.nan_policy == "raise":
-            bad = self._kernels.count_nan(arr.size, ptr)
+            k = layout.kernels
+            bad = k.count_nan(arr.size, k.pointer(arr) if ptr is None else ptr)
             if bad:
                 raise ValueError(
                     f"{name} contains {bad} NaN value(s); the states were left unchanged "
                     f"(pass nan_policy='propagate' to let NaN flow into the gates)")
 
+    def _inputs(self, given: Mapping | None, layout: _Layout | None = None) -> dict:
+        """The per-call inputs beyond V as ``(role, key)`` values (defaults when absent)."""
+        layout = layout or self._layout
+        given = dict(given or {})
+        unknown = set(given) - set(self.spec.inputs)
+        if unknown:
+            raise TypeError(f"{self.spec.name} has no input(s) {sorted(unknown)}"
+                            + (f"; its inputs are {list(self.spec.inputs)}" if self.spec.inputs
+                               else "; it reads only V"))
+        out = {}
+        for name, default in self.spec.inputs.items():
+            value = given.get(name, default)
+            out[("input", name)] = self._voltage(value, name, layout)
+        return out
+
     # ---- BrainPy API --------------------------------------------------
-    def reset_state(self, V, batch_size: int | None = None) -> None:
-        """Set every gate to its steady state at ``V`` (states get a batch axis if asked)."""
-        shape = self.varshape if batch_size is None else (int(batch_size), *self.varshape)
+    def reset_state(self, V, batch_size: int | None = None, *, inputs: Mapping | None = None,
+                    **more_inputs) -> None:
+        """Set every gate to its steady state at ``V`` (states get a batch axis if asked).
+
+        Nothing changes unless the whole call succeeds: the new states are
+        computed into new arrays and swapped in at the end."""
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or not isinstance(batch_size, (int, np.integer))):
+            raise TypeError(f"batch_size must be a positive int or None, got {batch_size!r}")
         if batch_size is not None and int(batch_size) <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if shape != self._shape:
-            self._allocate(shape)
-        arr = self._voltage(V)
-        self._call("steady_state", V=arr)
+        if "steady_state" not in self._generated.kernels:
+            raise NotImplementedError(
+                f"{self.spec.name}: a gate's ODE has no closed-form steady state; set the "
+                f"states with load_state_dict instead")
+        with self._lock:
+            shape = self.varshape if batch_size is None else (int(batch_size), *self.varshape)
+            layout = self._layout if shape == self._shape else self._layout_for(shape)
+            arr = self._voltage(V, "V", layout)
+            extra = self._inputs({**(inputs or {}), **more_inputs}, layout)
+            k = layout.kernels
+            states = {g: k.empty(shape, self.dtype) for g in layout.generated.gates}
+            values = {("parameter", p): v for p, v in layout.params.items()}
+            values.update({("state", g): a for g, a in states.items()})
+            values.update({("input", "V"): arr, **extra})
+            k.call("steady_state", layout.n, values)
+            self._install(layout, states)
 
-    def reset(self, V, batch_size: int | None = None) -> None:
+    def reset(self, V, batch_size: int | None = None, **inputs) -> None:
         """Alias of :meth:`reset_state`."""
-        self.reset_state(V, batch_size)
+        self.reset_state(V, batch_size, **inputs)
 
-    def update(self, *args, dt: float | None = None) -> None:
+    def update(self, *args, dt: float | None = None, inputs: Mapping | None = None,
+               **more_inputs) -> None:
         """Advance the gates one step: ``update(V)`` or ``update(tdi, V)``.
 
         ``tdi`` is a dict with ``'t'`` and ``'dt'``; otherwise ``dt`` is the
         keyword, else the object's ``dt`` (default 0.1 ms).  The rates are
-        evaluated at this ``V``.  Invalid input raises before any state changes.
+        evaluated at this ``V`` (and at the given inputs beyond V, e.g.
+        ``cai=...``).  Invalid input raises before any state changes.
         """
         if len(args) == 2:
             tdi, V = args
             if dt is None:
-                dt = tdi["dt"] if isinstance(tdi, dict) else getattr(tdi, "dt")
+                if isinstance(tdi, dict):
+                    if "dt" not in tdi:
+                        raise TypeError("update(tdi, V): tdi must hold 'dt'")
+                    dt = tdi["dt"]
+                else:
+                    dt = getattr(tdi, "dt", None)
+                    if dt is None:
+                        raise TypeError(f"update(tdi, V): tdi must be a dict with 't' and "
+                                        f"'dt', got {type(tdi).__name__}")
         elif len(args) == 1:
             V = args[0]
         else:
             raise TypeError(f"update takes (V) or (tdi, V), got {len(args)} positional args")
         step = self.dt if dt is None else check_dt(dt)
-        _, ptr = self._voltage_pointer(V)
-        args_ = self._update_args
-        for index, name in self._update_slots:
-            args_[index] = self._kernels.scalar(step) if name == "dt" else ptr
-        self._kernels.functions["update"](self._n, *args_)
+        with self._lock:
+            _, ptr = self._voltage_pointer(V)
+            extra = (self._inputs({**(inputs or {}), **more_inputs})
+                     if self.spec.inputs or inputs or more_inputs else {})
+            k = self._kernels
+            args_ = self._update_args
+            slots = self._update_slots
+            args_[slots[("dt", "dt")]] = k.scalar(step)
+            args_[slots[("input", "V")]] = ptr
+            for key, value in extra.items():
+                args_[slots[key]] = k.pointer(value)
+            k.functions["update"](self._n, *args_)
 
-    def run(self, V_trace, dt: float | None = None, record=("p", "q", "I"), every: int = 1,
-            out: dict[str, np.ndarray] | None = None, progress: bool | None = None
-            ) -> dict[str, np.ndarray]:
+    def run(self, V_trace, dt: float | None = None, record=None, every: int = 1,
+            out: dict | None = None, progress: bool | None = None, *,
+            inputs: Mapping | None = None, **more_inputs) -> dict:
         """Integrate over a voltage trace in one kernel call (voltage clamp).
 
         ``V_trace`` has shape ``(steps, *shape)``: step ``k`` uses ``V_trace[k]``
         exactly as ``update(V_trace[k])`` would.  The gates end in their final
         state.  Returns ``{name: array of shape (steps // every, *shape)}`` for
         each name in ``record`` (gate names and ``'I'``, the current after the
-        step), sampled after every ``every``-th step.  ``progress`` shows a bar
-        (the trace then runs in about 50 kernel calls, with identical results);
-        by default it does so on a terminal for runs of 2e8 neuron-steps or more.
+        step; default: every gate and ``'I'``), sampled after every
+        ``every``-th step.  ``progress`` shows a bar (the trace then runs in
+        about 50 kernel calls, with identical results); by default it does so
+        on a terminal for runs of 2e8 neuron-steps or more.
         """
         step = self.dt if dt is None else check_dt(dt)
+        gates = tuple(self._generated.gates)
+        if record is None:
+            record = (*gates, "I")
         record = (record,) if isinstance(record, str) else tuple(record)
-        known = (*self._states, "I")
+        known = (*gates, "I")
         bad = [r for r in record if r not in known]
         if bad:
             raise ValueError(f"cannot record {bad}; choose from {known}")
-        if not isinstance(every, (int, np.integer)) or every < 1:
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}")
-        shape = np.shape(V_trace)
-        if len(shape) != len(self._shape) + 1 or shape[1:] != self._shape:
-            raise ValueError(f"V_trace has shape {shape}, expected (steps, *{self._shape})")
-        steps = shape[0]
-        k = self._kernels
-        trace = k.as_array(V_trace, shape, self.dtype, "V_trace")
-        self._refuse_nan(trace, k.pointer(trace), "V_trace")
-        n_rec = steps // int(every)
-        given = out or {}
-        out = {}
-        for r in record:
-            if r in given:
-                a = given[r]
-                self._check_out(a, (n_rec, *self._shape), f"out[{r!r}]")
-                out[r] = a
-            else:
-                out[r] = k.empty((n_rec, *self._shape), self.dtype)
-        if progress is None:
-            progress = sys.stderr.isatty() and steps * self._n >= 2e8
-        for k0, k1 in _chunks(steps, int(every), 50 if progress else 1, self.spec.name):
-            r0, r1 = k0 // every, k1 // every
-            self._call("run", steps=k1 - k0, every=int(every), dt=step, V=trace[k0:k1],
-                       **{f"rec_{r}": (out[r][r0:r1] if r in out else None) for r in known})
-        return out
+        every = int(every)
+        with self._lock:
+            shape = np.shape(V_trace)
+            if len(shape) != len(self._shape) + 1 or shape[1:] != self._shape:
+                raise ValueError(f"V_trace has shape {shape}, expected (steps, *{self._shape})")
+            steps = shape[0]
+            k = self._kernels
+            trace = k.as_array(V_trace, shape, self.dtype, "V_trace")
+            self._refuse_nan(trace, self._layout, "V_trace")
+            extra = self._inputs({**(inputs or {}), **more_inputs})
+            n_rec = steps // every
+            given = out or {}
+            results = {}
+            for r in record:
+                if r in given:
+                    self._check_out(given[r], (n_rec, *self._shape), f"out[{r!r}]")
+                    results[r] = given[r]
+                else:
+                    results[r] = k.empty((n_rec, *self._shape), self.dtype)
+            if progress is None:
+                progress = sys.stderr.isatty() and steps * self._n >= 2e8
+            values = self._values()
+            values.update(extra)
+            values[("every", "every")] = every
+            values[("dt", "dt")] = step
+            for k0, k1 in _chunks(steps, every, 50 if progress else 1, self.spec.name):
+                r0, r1 = k0 // every, k1 // every
+                values[("steps", "steps")] = k1 - k0
+                values[("trace", "V")] = trace[k0:k1]
+                for r in known:
+                    key = ("record", r)
+                    values[key] = results[r][r0:r1] if r in results else None
+                k.call("run", self._n, values)
+            return results
 
-    def current(self, V, out=None):
+    def current(self, V, out=None, *, inputs: Mapping | None = None, **more_inputs):
         """The channel current at ``V`` with the gates of the last update."""
-        arr = self._voltage(V)
-        if out is None:
-            out = self._kernels.empty(self._shape, self.dtype)
-        self._check_out(out, self._shape, "out")
-        self._call("current", V=arr, I=out)
-        return out
+        with self._lock:
+            arr = self._voltage(V)
+            extra = self._inputs({**(inputs or {}), **more_inputs})
+            if out is None:
+                out = self._kernels.empty(self._shape, self.dtype)
+            self._check_out(out, self._shape, "out")
+            values = self._values()
+            values.update({("input", "V"): arr, ("output", "I"): out, **extra})
+            self._kernels.call("current", self._n, values)
+            return out
 
     def _check_out(self, out, shape: tuple[int, ...], name: str) -> None:
         k = self._kernels
@@ -263,37 +421,68 @@ class Channel:
             raise ValueError(f"{name} must be a C-contiguous {self.dtype} {where} array of "
                              f"shape {shape}")
 
-    def _rate(self, rate: str, V):
-        arr = self._voltage(V)
-        out = self._kernels.empty(self._shape, self.dtype)
-        self._call(rate, V=arr, **{rate: out})
-        return out
+    def rate(self, rate: str, V, **inputs):
+        """Rate ``'<role>_<gate>'`` (``'alpha_p'``, ``'inf_m'``) at ``V``."""
+        if rate not in self._generated.kernels or rate not in self._generated.rates:
+            raise KeyError(f"{self.spec.name} has no rate {rate!r}; its rates are "
+                           f"{list(self._generated.rates)}")
+        with self._lock:
+            arr = self._voltage(V)
+            extra = self._inputs(inputs)
+            out = self._kernels.empty(self._shape, self.dtype)
+            values = self._values()
+            values.update({("input", "V"): arr, ("output", rate): out, **extra})
+            self._kernels.call(rate, self._n, values)
+            return out
 
-    def _derivative(self, gate: str, value, V):
-        arr = self._voltage(V)
-        g = self._kernels.as_array(value, self._shape, self.dtype, gate)
-        out = self._kernels.empty(self._shape, self.dtype)
-        self._call(f"d{gate}", V=arr, **{gate: g, f"d{gate}": out})
-        return out
+    def derivative(self, gate: str, value, V, **inputs):
+        """``d<gate>/dt`` at ``V`` for gate value ``value``."""
+        if gate not in self._states:
+            raise KeyError(f"{self.spec.name} has no gate {gate!r}")
+        with self._lock:
+            arr = self._voltage(V)
+            extra = self._inputs(inputs)
+            g = self._kernels.as_array(value, self._shape, self.dtype, gate)
+            out = self._kernels.empty(self._shape, self.dtype)
+            values = self._values()
+            values.update({("input", "V"): arr, ("state", gate): g,
+                           ("output", f"d{gate}"): out, **extra})
+            self._kernels.call(f"d{gate}", self._n, values)
+            return out
 
     # ---- states -------------------------------------------------------
+    @property
+    def parameters(self) -> dict:
+        """The parameter values by name: numbers, or arrays of the states' shape
+        (on the channel's device) for parameters given per neuron."""
+        return dict(self._params)
+
+    @property
+    def states(self) -> dict:
+        """The live state arrays by gate name (the arrays the kernels advance)."""
+        return dict(self._states)
+
     def state_dict(self) -> dict:
         """Copies of the gate states (on the channel's device)."""
-        return {g: a.copy() for g, a in self._states.items()}
+        with self._lock:
+            return {g: a.copy() for g, a in self._states.items()}
 
     def load_state_dict(self, state: dict) -> None:
         """Load gate states (all or nothing: checked before anything is written)."""
-        missing = set(self._states) - set(state)
-        if missing:
-            raise KeyError(f"state dict lacks {sorted(missing)}")
-        values = {g: self._kernels.as_array(state[g], self._shape, self.dtype, g)
-                  for g in self._states}
-        for g, v in values.items():
-            self._states[g][...] = v
+        with self._lock:
+            missing = set(self._states) - set(state)
+            if missing:
+                raise KeyError(f"state dict lacks {sorted(missing)}")
+            values = {g: self._kernels.as_array(state[g], self._shape, self.dtype, g)
+                      for g in self._states}
+            for g, v in values.items():
+                self._states[g][...] = v
 
     def save_states(self, filename: str) -> None:
         """Write the gate states to an ``.npz`` file."""
-        np.savez(filename, **{g: self._kernels.to_host(a) for g, a in self._states.items()})
+        with self._lock:
+            arrays = {g: self._kernels.to_host(a) for g, a in self._states.items()}
+        np.savez(filename, **arrays)
 
     def load_states(self, filename: str) -> None:
         """Read gate states written by :meth:`save_states`."""
@@ -329,30 +518,32 @@ class Channel:
 
     def to(self, device: str) -> "Channel":
         """Move the states to ``'cpu'`` or ``'cuda'`` (rebuilding the kernels for that
-        target); values are kept exactly.  Returns the channel."""
+        target); values are kept exactly.  Returns the channel.  A failed move (no
+        GPU, a failed build) leaves the channel where it was."""
         device = str(device)
         if device not in ("cpu", "cuda"):
             raise ValueError(f"cannot move {self.spec.name} to {device!r}; use 'cpu' or 'cuda'")
-        if device == self.target or (device == "cpu" and self.target == "numpy"):
+        with self._lock:
+            if device == self.target or (device == "cpu" and self.target == "numpy"):
+                return self
+            host_states = {g: self._kernels.to_host(a) for g, a in self._states.items()}
+            target, previous = _resolve_target(device), self.target
+            try:
+                self.target = target
+                layout = self._layout_for(self._shape)
+            except BaseException:
+                self.target = previous
+                raise
+            states = {g: layout.kernels.as_array(a, layout.shape, self.dtype, g)
+                      for g, a in host_states.items()}
+            self._install(layout, states)
             return self
-        states = {g: self._kernels.to_host(a) for g, a in self._states.items()}
-        target, previous = _resolve_target(device), self.target
-        try:
-            self.target = target
-            self._allocate(self._shape)
-        except Exception:
-            self.target = previous                 # a failed build leaves the channel as it was
-            self._allocate(self._shape)
-            self.load_state_dict(states)
-            raise
-        self.load_state_dict(states)
-        return self
 
     # ---- inspection ---------------------------------------------------
     def source(self, target: str | None = None) -> str:
         """The emitted source of this channel for ``target`` (``'cpu'``/``'c'``, ``'cuda'``
         or ``'numpy'``; default: its own target), with this channel's parameter layout."""
-        lang = self._generated.target if target is None else LANGUAGES.get(target, target)
+        lang = self._generated.target if target is None else get_backend(target).name
         return render_kernels(self.spec, lang, self.dtype.name, self.method,
                               self._generated.array_params).source
 
@@ -392,13 +583,14 @@ def _state_property(gate: str):
         return self._states[gate]
 
     def set_(self, value):
-        self._states[gate][...] = self._kernels.as_array(value, self._shape, self.dtype, gate)
+        with self._lock:
+            self._states[gate][...] = self._kernels.as_array(value, self._shape, self.dtype, gate)
     return property(get, set_, doc=f"state of gate {gate}")
 
 
 def _derivative_method(gate: str):
-    def derivative(self, value, t, V):
-        return self._derivative(gate, value, V)
+    def derivative(self, value, t, V, **inputs):
+        return self.derivative(gate, value, V, **inputs)
     derivative.__name__ = f"d{gate}"
     derivative.__doc__ = f"d{gate}/dt at V for gate value ``{gate}`` (t is unused)."
     return derivative
@@ -407,8 +599,8 @@ def _derivative_method(gate: str):
 def _rate_method(rate: str):
     role, gate = rate.split("_", 1)
 
-    def f(self, V):
-        return self._rate(rate, V)
+    def f(self, V, **inputs):
+        return self.rate(rate, V, **inputs)
     f.__name__ = f"f_{gate}_{role}"
     f.__doc__ = f"The rate {rate} at V (removable singularities handled exactly)."
     return f

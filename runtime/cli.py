@@ -10,9 +10,7 @@ import sys
 from pathlib import Path
 
 from .build import CompilerNotFoundError, CudaUnavailableError, cache_dir
-from .codegen import LIBRARY, get_channel, lower_channel, render_kernels
-
-TARGETS = {"c": "c", "cpu": "c", "cuda": "cuda", "numpy": "numpy"}
+from .codegen import LIBRARY, get_backend, get_channel, lower_channel, render_kernels
 
 
 class CliError(Exception):
@@ -28,9 +26,11 @@ def _spec(name: str):
 
 def _emit(args) -> None:
     spec = _spec(args.channel)
-    if args.target not in TARGETS:
-        raise CliError(f"unknown target {args.target!r}; choose from {', '.join(TARGETS)}")
-    text = render_kernels(spec, TARGETS[args.target], args.dtype, args.method).source
+    try:
+        backend = get_backend(args.target)
+    except ValueError as exc:
+        raise CliError(str(exc))
+    text = render_kernels(spec, backend.name, args.dtype, args.method).source
     if args.output in (None, "-"):
         sys.stdout.write(text)
         return
@@ -52,15 +52,20 @@ def _inspect(args) -> None:
     print("\nrates as written -> after the singularity rewrite:")
     for gate in spec.gates:
         for role, expr in gate.rate_expressions().items():
-            print(f"  {role}_{gate.name} = {expr}\n      -> {model.rates[f'{role}_{gate.name}']}")
+            name = f"{role}_{gate.name}"
+            if name in model.rates:
+                print(f"  {name} = {expr}\n      -> {model.display(model.rates[name])}")
+            else:
+                print(f"  {name} = {expr}")
     print()
     print(model.singularities)
     if model.derived:
         for sym, value in model.derived.items():
-            print(f"\n{sym} = {value}   (computed once per call when its inputs are scalars)")
+            print(f"\n{model.display(sym)} = {model.display(value)}   (computed once per call "
+                  f"when its inputs are scalars)")
     print(f"\n{args.method} update:")
-    for name, expr in model.functions["update"].outputs:
-        print(f"  {name} <- {expr}")
+    for gate, (_, expr) in zip(model.gate_names, model.functions["update"].outputs):
+        print(f"  {gate} <- {model.display(expr)}")
     generated = render_kernels(spec, "c", "float64", args.method)
     print("\nC kernels (float64):")
     for line in generated.declarations.splitlines():

@@ -1,11 +1,13 @@
 """Bind generated kernels to arrays: one calling convention for every target.
 
-Every kernel takes ``(n, scalars..., arrays...)`` in the order recorded in
-its :class:`~ionc.codegen.KernelSignature`.  For the C target an array is
-passed as a cffi pointer, for the NumPy target as the array itself, for the
-CUDA target as a CuPy array.  Each binding also says which arrays it holds
-(``array_type``, ``empty``, ``zeros``) and how user input becomes one
-(``as_array``), so that the channel above it is written once.
+Every kernel's parameters are typed (:class:`~ionc.codegen.KernelParameter`):
+its kind says how a value is passed - the element count and int scalars as
+64-bit integers, real scalars in the kernel's dtype, arrays as a cffi
+pointer (C), the array itself (NumPy) or a CuPy array (CUDA), checked
+against the element type the kernel expects.  Each binding also says which
+arrays it holds (``array_type``, ``empty``, ``zeros``) and how user input
+becomes one (``as_array``), so that the channel and neuron classes above it
+are written once for all targets.
 """
 from __future__ import annotations
 
@@ -13,12 +15,72 @@ import numpy as np
 
 from .build import (build_c_extension, build_cuda_module, import_cupy, launch_config,
                     load_python_module)
-from .codegen import GeneratedSource
+from .codegen import GeneratedSource, KernelParameter, KernelSignature
 from .inputs import as_device_array, as_voltage
 
+#: NumPy dtype of each non-real element type.
+ELEMENT_DTYPES = {"int64": np.dtype(np.int64), "uint8": np.dtype(np.uint8),
+                  "int32": np.dtype(np.int32)}
+#: cffi buffer type of each element type.
+CFFI_TYPES = {"float32": "float[]", "float64": "double[]", "uint8": "unsigned char[]",
+              "int32": "int32_t[]", "int64": "int64_t[]"}
 
-class HostKernels:
-    """The compiled kernels of one :class:`GeneratedSource` on the host."""
+
+class Kernels:
+    """What every binding shares: signatures, argument casts from the kind, and
+    argument lists prepared once with slots filled per call."""
+
+    generated: GeneratedSource
+    dtype: np.dtype
+    functions: dict
+
+    def element_dtype(self, param: KernelParameter) -> np.dtype:
+        """The dtype an array parameter's elements have."""
+        return self.dtype if param.element_type == "real" else ELEMENT_DTYPES[param.element_type]
+
+    def argument(self, param: KernelParameter, value):
+        """``value`` as kernel parameter ``param`` takes it (cast from its kind)."""
+        if not param.is_array:
+            if param.element_type == "int64":
+                return self.integer(value)
+            return self.scalar(value)
+        if value is None:
+            if not param.optional:
+                raise ValueError(f"{self.generated.channel}: kernel argument {param.name} "
+                                 f"({param.role} {param.key!r}) needs an array")
+            return self.pointer(None, param)
+        want = self.element_dtype(param)
+        if value.dtype != want or not value.flags.c_contiguous:
+            raise TypeError(f"{self.generated.channel}: kernel argument {param.name} needs a "
+                            f"C-contiguous {want} array, got {value.dtype}")
+        return self.pointer(value, param)
+
+    def prepare(self, task: str, values: dict, free=()) -> tuple[list, dict]:
+        """Arguments of ``task`` (after ``n``) from ``values`` keyed ``(role, key)``;
+        the ``free`` keys are left as slots, returned as ``{(role, key): index}``."""
+        sig: KernelSignature = self.generated.kernels[task]
+        args, slots = [], {}
+        for p in sig.parameters[1:]:
+            k = (p.role, p.key)
+            if k in free:
+                slots[k] = len(args)
+                args.append(None)
+            elif k in values:
+                args.append(self.argument(p, values[k]))
+            elif p.optional:
+                args.append(self.argument(p, None))
+            else:
+                raise KeyError(f"{sig.name}: no value for {p.role} {p.key!r}")
+        return args, slots
+
+    def call(self, task: str, n: int, values: dict) -> None:
+        """Run ``task`` over ``n`` elements with every argument from ``values``."""
+        args, _ = self.prepare(task, values)
+        self.functions[task](n, *args)
+
+
+class HostKernels(Kernels):
+    """The compiled kernels of one :class:`GeneratedSource` on the host (C or NumPy)."""
 
     def __init__(self, generated: GeneratedSource):
         self.generated = generated
@@ -26,7 +88,6 @@ class HostKernels:
         if generated.target == "c":
             self.extension = build_c_extension(generated.source, generated.declarations)
             self._ffi = self.extension.ffi
-            self._ctype = "float[]" if self.dtype == np.float32 else "double[]"
             namespace = self.extension.lib
         elif generated.target == "numpy":
             self.extension = None
@@ -35,19 +96,24 @@ class HostKernels:
             raise ValueError(f"target {generated.target!r} does not run on the host")
         self.functions = {task: getattr(namespace, sig.name)
                           for task, sig in generated.kernels.items()}
-        self.count_nan = getattr(namespace, generated.count_nan) if generated.count_nan else None
+        self.count_nan = getattr(namespace, generated.count_nan)
 
-    def pointer(self, array: np.ndarray | None):
+    def pointer(self, array: np.ndarray | None, param: KernelParameter | None = None):
         """What a kernel takes for ``array`` (no copy); None is a NULL pointer."""
         if self.extension is None:
             return array
-        return self._ffi.NULL if array is None else self._ffi.from_buffer(self._ctype, array)
+        if array is None:
+            return self._ffi.NULL
+        return self._ffi.from_buffer(CFFI_TYPES[array.dtype.name], array)
 
     def scalar(self, value):
-        """What a kernel takes for a scalar argument (ints stay ints)."""
-        if self.extension is None and not isinstance(value, int):
-            return self.dtype.type(value)
-        return value
+        """A real scalar argument."""
+        return float(value) if self.extension is not None else self.dtype.type(value)
+
+    @staticmethod
+    def integer(value) -> int:
+        """An int64 scalar argument."""
+        return int(value)
 
     array_type = np.ndarray
     empty = staticmethod(np.empty)
@@ -67,7 +133,7 @@ class HostKernels:
         return f"{ext.path} ({'built' if ext.built else 'cached'}; {ext.settings.describe()})"
 
 
-class DeviceKernels:
+class DeviceKernels(Kernels):
     """The kernels of one CUDA :class:`GeneratedSource` on the current GPU.
 
     States and outputs are CuPy arrays on that device; a launch covers ``n``
@@ -109,15 +175,19 @@ class DeviceKernels:
         return int(self._count.get()[0])
 
     @staticmethod
-    def pointer(array):
+    def pointer(array, param: KernelParameter | None = None):
         """What a kernel takes for ``array``: the CuPy array itself (None is NULL)."""
         return array
 
     def scalar(self, value):
-        """A NumPy scalar of the kernel's parameter type: int64 for ints, else the dtype."""
-        if isinstance(value, (int, np.integer)):
-            return np.int64(value)
+        """A real scalar argument: a NumPy scalar of the kernel's dtype (CuPy does not
+        convert Python floats to ``float``)."""
         return self.dtype.type(value)
+
+    @staticmethod
+    def integer(value):
+        """An int64 scalar argument."""
+        return np.int64(value)
 
     def empty(self, shape, dtype):
         """An uninitialised array on the device."""
@@ -141,3 +211,8 @@ class DeviceKernels:
     def describe(self) -> str:
         """Where the module runs and how it was compiled, in one line."""
         return self.module.describe()
+
+
+def bind(generated: GeneratedSource) -> Kernels:
+    """The binding for ``generated``'s target: on the host or on the GPU."""
+    return (DeviceKernels if generated.target == "cuda" else HostKernels)(generated)

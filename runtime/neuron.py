@@ -3,23 +3,26 @@
 :class:`CondNeuGroup` takes BrainPy's arguments (``C``, ``A``, ``V_th``,
 ``V_initializer``, channels as keywords) and compiles the whole neuron - every
 channel's current, conductance and gates and the membrane potential - into
-one C kernel per step and one per input trace.  The channel objects keep
-their gate arrays: ``group.INa.p`` is the state the kernel advances.
-:class:`HH` is BrainPy's Hodgkin-Huxley neuron built from the library.
+one kernel per step and one per input trace, on the channels' target
+(``cpu``, ``numpy`` or ``cuda``).  The channel objects keep their gate
+arrays: ``group.INa.p`` is the state the kernel advances.  The same channel
+class may appear under several labels (two leaks).  :class:`HH` is BrainPy's
+Hodgkin-Huxley neuron built from the library.
 """
 from __future__ import annotations
 
 import itertools
+import threading
 from typing import Any
 
 import numpy as np
 
 from .channel import Channel
 from .channels import IK_HH1952, IL, INa_HH1952
-from .codegen.neuron import MEMBRANE_PARAMETERS, NeuronSpec
-from .codegen.render_neuron import render_neuron
-from .inputs import as_voltage, check_dt, resolve_parameter, varshape_of
-from .kernels import HostKernels
+from .codegen import NeuronSpec, render_neuron
+from .codegen.neuron import MEMBRANE_PARAMETERS
+from .inputs import check_dt, resolve_parameter, varshape_of
+from .kernels import bind
 
 _names = itertools.count()
 
@@ -27,18 +30,19 @@ _names = itertools.count()
 class CondNeuGroup:
     """A conductance-based neuron group: ``C dV/dt = I_ext + sum of channel currents``.
 
-    ``channels`` are ionc channel objects of this group's size and dtype,
-    passed by label (``INa=INa_Ba2002(n)``); their parameters (scalars or per
-    neuron) are compiled in.  One step follows BrainPy's exp_auto: gates at
-    the old V, V by exponential Euler from the old gates.  The external input
-    ``x`` of :meth:`update` is scaled by ``1e-3 / A`` as in BrainPy (``A`` in
-    cm^2; the default 1e-3 makes ``x`` a current density in uA/cm^2).
+    ``channels`` are ionc channel objects of this group's size, dtype and
+    target, passed by label (``INa=INa_Ba2002(n)``); their parameters (scalars
+    or per neuron) are compiled in.  One step follows BrainPy's exp_auto: gates
+    at the old V, V by exponential Euler from the old gates.  The external
+    input ``x`` of :meth:`update` is scaled by ``1e-3 / A`` as in BrainPy (``A``
+    in cm^2; the default 1e-3 makes ``x`` a current density in uA/cm^2).
     """
 
     def __init__(self, size, keep_size: bool = False, C: Any = 1.0, A: float = 1e-3,
                  V_th: Any = 0.0, V_initializer: Any = -65.0, method: str = "exp_auto",
                  name: str | None = None, mode: Any = None, *, dtype: str = "float64",
                  dt: float = 0.1, **channels: Channel):
+        self._lock = threading.RLock()
         self.varshape = varshape_of(size, keep_size)
         self._shape = self.varshape
         self._n = int(np.prod(self._shape))
@@ -53,34 +57,44 @@ class CondNeuGroup:
         if not channels:
             raise ValueError(f"{type(self).__name__} needs at least one channel, "
                              f"e.g. INa=INa_Ba2002(size)")
+        targets = set()
         for label, ch in channels.items():
             if not isinstance(ch, Channel):
                 raise TypeError(f"channel {label!r} must be an ionc channel object, got "
                                 f"{type(ch).__name__}")
-            if ch._shape != self._shape or ch.dtype != self.dtype or ch.target != "cpu":
+            targets.add(ch.target)
+        self.target = targets.pop() if len(targets) == 1 else None
+        for label, ch in channels.items():
+            if ch.states and next(iter(ch.states.values())).shape != self._shape \
+                    or ch.varshape != self._shape or ch.dtype != self.dtype \
+                    or ch.target != self.target:
                 raise ValueError(
-                    f"channel {label!r} has shape {ch._shape}, dtype {ch.dtype.name}, target "
-                    f"{ch.target!r}; this group needs {self._shape}, {self.dtype.name}, 'cpu'")
+                    f"channel {label!r} has shape {ch.varshape}, dtype {ch.dtype.name}, target "
+                    f"{ch.target!r}; this group needs shape {self._shape}, dtype "
+                    f"{self.dtype.name} and one target for every channel")
             if ch.method != method:
                 raise ValueError(f"channel {label!r} uses method {ch.method!r}, the group "
                                  f"{method!r}")
         self.channels: dict[str, Channel] = dict(channels)
-        membrane = {"C": C, "V_th": V_th}
-        self._membrane = {k: resolve_parameter(k, v, self._shape, self.dtype)
-                          for k, v in membrane.items()}
-        params = dict(self._membrane)
-        for label, ch in self.channels.items():
-            params.update({f"{label}_{p}": v for p, v in ch._params.items()})
-        arrays = frozenset(k for k, v in params.items() if isinstance(v, np.ndarray))
         self.spec = NeuronSpec(type(self).__name__,
                                {label: ch.spec for label, ch in self.channels.items()},
                                dict(MEMBRANE_PARAMETERS))
-        self._generated = render_neuron(self.spec, self.dtype.name, method, arrays)
-        self._kernels = HostKernels(self._generated)
-        self._params = params
+        membrane = {k: resolve_parameter(k, v, self._shape, self.dtype)
+                    for k, v in {"C": C, "V_th": V_th}.items()}
+        if np.any(np.asarray(membrane["C"]) <= 0):
+            raise ValueError(f"C (membrane capacitance) must be > 0, got {C!r}")
+        params = dict(membrane)
+        for label, ch in self.channels.items():
+            params.update({f"{label}.{p}": v for p, v in ch.parameters.items()})
+        arrays = frozenset(k for k, v in params.items() if not isinstance(v, float))
+        self._generated = render_neuron(self.spec, self.target, self.dtype.name, method, arrays)
+        self._kernels = k = bind(self._generated)
+        self._params = {key: (k.as_array(v, self._shape, self.dtype, key) if key in arrays
+                              and key in membrane else v) for key, v in params.items()}
         self._V_initializer = V_initializer
-        self.V = np.zeros(self._shape, self.dtype)
-        self.spike = np.zeros(self._shape, bool)
+        self.V = k.zeros(self._shape, self.dtype)
+        self.spike = k.zeros(self._shape, bool)
+        self._update_key = None
         self.reset_state()
 
     def __getattr__(self, label: str) -> Channel:
@@ -98,68 +112,63 @@ class CondNeuGroup:
                              "its size instead")
         init = self._V_initializer
         value = init(self._shape) if callable(init) else init
-        V = as_voltage(np.asarray(value), self._shape, self.dtype, name="V_initializer")
-        if not np.all(np.isfinite(V)):
-            raise ValueError("V_initializer gave non-finite values")
-        self.V[...] = V
-        self.spike[...] = False
-        for ch in self.channels.values():
-            ch.reset_state(self.V)
+        if hasattr(value, "__cuda_array_interface__"):
+            value = value.get()
+        V = np.asarray(value)
+        if V.dtype.kind not in "fiu" or not np.all(np.isfinite(V)):
+            raise ValueError("V_initializer gave non-finite or non-real values")
+        with self._lock:
+            V = self._kernels.as_array(V, self._shape, self.dtype, "V_initializer")
+            for ch in self.channels.values():
+                ch.reset_state(V)
+            self.V[...] = V
+            self.spike[...] = False
 
-    def _states(self) -> dict[str, np.ndarray]:
-        states = {"V": self.V}
+    def _values(self) -> dict:
+        values = {("parameter", k): v for k, v in self._params.items()}
+        values[("state", "V")] = self.V
         for label, ch in self.channels.items():
-            states.update({f"{label}_{g}": a for g, a in ch._states.items()})
-        return states
+            values.update({("state", f"{label}.{g}"): a for g, a in ch.states.items()})
+        return values
 
-    def _input(self, x, shape, name: str) -> np.ndarray:
+    def _input(self, x, shape, name: str):
         """External input as a current density of ``shape`` (a copy when scaled)."""
-        arr = as_voltage(0.0 if x is None else x, shape, self.dtype, name=name)
-        if not np.all(np.isfinite(arr)):
+        if x is not None and not isinstance(x, (int, float, np.integer, np.floating)) \
+                and not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
+            raise TypeError(f"{name} must be a number or an array, got {type(x).__name__}")
+        arr = self._kernels.as_array(0.0 if x is None else x, shape, self.dtype, name)
+        xp = np if isinstance(arr, np.ndarray) else self._kernels.cupy
+        if not bool(xp.all(xp.isfinite(arr))):
             raise ValueError(f"{name} has NaN or infinite entries; the state was left "
                              f"unchanged")
         return arr * self.dtype.type(1e-3 / self.A) if self.A != 1e-3 else arr
 
-    def _args(self, task: str, values: dict) -> list:
-        k = self._kernels
-        states = self._states()
-        args = []
-        for name, kind in self._generated.kernels[task].args:
-            value = values[name] if name in values else states.get(name, self._params.get(name))
-            if kind == "flags":
-                args.append(k._ffi.from_buffer("unsigned char[]", value.view(np.uint8)))
-            elif kind == "counts":
-                args.append(k._ffi.NULL if value is None else k._ffi.from_buffer("int32_t[]", value))
-            elif isinstance(value, np.ndarray) or value is None:
-                args.append(k.pointer(value))
-            else:
-                args.append(k.scalar(value))
-        return args
-
     # ---- dynamics -----------------------------------------------------
-    def update(self, x=None, dt: float | None = None) -> np.ndarray:
+    def update(self, x=None, dt: float | None = None):
         """One step with external input ``x`` (default 0); returns the spike flags
         (V crossed ``V_th`` upwards in this step)."""
         step = self.dt if dt is None else check_dt(dt)
-        I_ext = self._input(x, self._shape, "x")
-        # the argument list is built once and rebuilt only if a channel reallocated
-        # its gate arrays; per call only dt and I_ext are filled in
-        key = tuple(id(a) for ch in self.channels.values() for a in ch._states.values())
-        if getattr(self, "_update_key", None) != key:
-            self._update_args = self._args("update", {"dt": step, "I_ext": None,
-                                                      "spike": self.spike})
-            names = [a for a, _ in self._generated.kernels["update"].args]
-            self._update_slots = (names.index("dt"), names.index("I_ext"))
-            self._update_key = key
-        args = self._update_args
-        args[self._update_slots[0]] = self._kernels.scalar(step)
-        args[self._update_slots[1]] = self._kernels.pointer(I_ext)
-        self._kernels.functions["update"](self._n, *args)
-        return self.spike
+        with self._lock:
+            I_ext = self._input(x, self._shape, "x")
+            k = self._kernels
+            # the argument list is built once and rebuilt only if a channel reallocated
+            # its gate arrays; per call only dt and I_ext are filled in
+            key = tuple(id(a) for ch in self.channels.values() for a in ch.states.values())
+            if self._update_key != key:
+                values = self._values()
+                values[("output", "spike")] = self.spike.view(np.uint8)
+                self._update_args, self._update_slots = k.prepare(
+                    "update", values, free=(("dt", "dt"), ("input", "I_ext")))
+                self._update_key = key
+            args = self._update_args
+            args[self._update_slots[("dt", "dt")]] = k.scalar(step)
+            args[self._update_slots[("input", "I_ext")]] = k.pointer(I_ext)
+            k.functions["update"](self._n, *args)
+            return self.spike
 
     def run(self, inputs, dt: float | None = None, record=("V", "spike"), every: int = 1
-            ) -> dict[str, np.ndarray]:
-        """All steps of an input trace (shape ``(steps, *shape)``, or a number) in one call.
+            ) -> dict:
+        """All steps of an input trace (shape ``(steps, *shape)``) in one call.
 
         Returns ``{'V': V after every ``every``-th step, 'spike': spikes counted in
         each window of ``every`` steps, 'spike_count': all spikes per neuron}``
@@ -170,28 +179,35 @@ class CondNeuGroup:
         bad = [r for r in record if r not in ("V", "spike")]
         if bad:
             raise ValueError(f"cannot record {bad}; choose from ('V', 'spike')")
-        if not isinstance(every, (int, np.integer)) or every < 1:
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}")
-        arr = np.asarray(inputs)
-        if arr.ndim != len(self._shape) + 1:
-            raise ValueError(f"inputs has shape {arr.shape}, expected (steps, *{self._shape})")
-        I_ext = self._input(arr, (arr.shape[0], *self._shape), "inputs")
-        n_rec = arr.shape[0] // int(every)
-        out = {"spike_count": np.zeros(self._shape, np.int32)}
-        if "V" in record:
-            out["V"] = np.empty((n_rec, *self._shape), self.dtype)
-        if "spike" in record:
-            out["spike"] = np.zeros((n_rec, *self._shape), np.int32)
-        values = {"steps": int(arr.shape[0]), "every": int(every), "dt": step, "I_ext": I_ext,
-                  "rec_V": out.get("V"), "rec_spike": out.get("spike"),
-                  "spike_count": out["spike_count"]}
-        self._kernels.functions["run"](self._n, *self._args("run", values))
-        return out
+        shape = np.shape(inputs)
+        if len(shape) != len(self._shape) + 1:
+            raise ValueError(f"inputs has shape {shape}, expected (steps, *{self._shape})")
+        with self._lock:
+            k = self._kernels
+            I_ext = self._input(inputs, (shape[0], *self._shape), "inputs")
+            n_rec = shape[0] // int(every)
+            out = {"spike_count": k.zeros(self._shape, np.int32)}
+            if "V" in record:
+                out["V"] = k.empty((n_rec, *self._shape), self.dtype)
+            if "spike" in record:
+                out["spike"] = k.zeros((n_rec, *self._shape), np.int32)
+            values = self._values()
+            values.update({("steps", "steps"): int(shape[0]), ("every", "every"): int(every),
+                           ("dt", "dt"): step, ("trace", "I_ext"): I_ext,
+                           ("record", "V"): out.get("V"), ("record", "spike"): out.get("spike"),
+                           ("output", "spike_count"): out["spike_count"]})
+            k.call("run", self._n, values)
+            return out
 
     # ---- inspection ---------------------------------------------------
-    def source(self) -> str:
-        """The emitted C source of the fused neuron kernels."""
-        return self._generated.source
+    def source(self, target: str | None = None) -> str:
+        """The emitted source of the fused neuron kernels (default: this group's target)."""
+        if target is None:
+            return self._generated.source
+        return render_neuron(self.spec, target, self.dtype.name, self.method,
+                             self._generated.array_params).source
 
     @property
     def kernel_hash(self) -> str:
@@ -201,7 +217,8 @@ class CondNeuGroup:
     def __repr__(self) -> str:
         chans = ", ".join(f"{k}={ch.spec.name}" for k, ch in self.channels.items())
         return (f"{type(self).__name__}(name={self.name!r}, shape={self._shape}, "
-                f"dtype={self.dtype.name}, {chans}, kernel={self.kernel_hash})")
+                f"dtype={self.dtype.name}, target={self.target!r}, {chans}, "
+                f"kernel={self.kernel_hash})")
 
 
 class HH(CondNeuGroup):
@@ -213,8 +230,8 @@ class HH(CondNeuGroup):
                  EK: Any = -77., gK: Any = 36., EL: Any = -54.387, gL: Any = 0.03,
                  V_th: Any = 20., C: Any = 1.0, V_initializer: Any = -65.0,
                  method: str = "exp_auto", name: str | None = None, *,
-                 dtype: str = "float64", dt: float = 0.1):
-        kw = dict(dtype=dtype, dt=dt, method=method)
+                 dtype: str = "float64", dt: float = 0.1, target: str = "cpu"):
+        kw = dict(dtype=dtype, dt=dt, method=method, target=target)
         super().__init__(size, keep_size, C=C, V_th=V_th, V_initializer=V_initializer,
                          name=name, dtype=dtype, dt=dt, method=method,
                          INa=INa_HH1952(size, keep_size, E=ENa, g_max=gNa, V_sh=-45.0, **kw),

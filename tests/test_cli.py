@@ -14,7 +14,7 @@ def ionc(*args, cwd=None, **env):
 
 def test_emit_to_stdout_and_file(tmp_path):
     r = ionc("emit", "INa_Ba2002", "--target", "c", "--dtype", "float32")
-    assert r.returncode == 0 and "expm1f(" in r.stdout and "ina_ba2002_update_kernel" in r.stdout
+    assert r.returncode == 0 and "expm1f(" in r.stdout and "ionc_update_kernel" in r.stdout
     out = tmp_path / "k.py"
     r = ionc("emit", "INa_Ba2002", "--target", "numpy", "-o", str(out))
     assert r.returncode == 0 and out.read_text().startswith('"""INa_Ba2002')

@@ -83,8 +83,8 @@ def test_device_arrays_are_used_in_place_and_host_arrays_copied(simulated_gpu):
                             (V, False), (list(V), False)]:
         ch = _channel()
         ch.update(given)
-        names = [a for a, _ in ch._generated.kernels["update"].args]
-        passed = _launch_args(gpu, "update_kernel")[1 + names.index("V")]   # after n
+        names = list(ch._generated.kernels["update"].names)
+        passed = _launch_args(gpu, "update_kernel")[names.index("V")]
         assert (passed.__cuda_array_interface__["data"][0] == address) == in_place, given
         np.testing.assert_array_equal(host(ch.p), ref)
     ch = _channel()
@@ -167,7 +167,7 @@ def test_source_accessor_gives_the_cuda_text(simulated_gpu):
     ch = _channel(dtype="float32", V_sh=np.full(10, -50.0))
     cu = ch.source()
     assert cu == ch.source("cuda") and "__global__" in cu and "blockIdx.x" in cu
-    assert "typedef float real;" in cu and "const real *IONC_RESTRICT V_sh" in cu
+    assert "typedef float real;" in cu and "const real *IONC_RESTRICT u_V_sh" in cu
     assert "__global__" not in ch.source("cpu")
     assert "const real *IONC_RESTRICT V_sh" not in ionc.emit("INa_Ba2002", "cuda", "float32")
 

@@ -72,7 +72,7 @@ def test_nvrtc_compiles_every_library_channel_with_cupys_options(dtype):
                 warnings = [line for line in log.lower().splitlines()
                             if "warning" in line and "are deprecated" not in line]
                 assert status == 0 and not warnings, (name, arch, log[-3000:])
-                assert f".entry {name.lower()}_update_kernel" in ptx or not spec.gates
+                assert ".entry ionc_update_kernel" in ptx and ".entry ionc_run_kernel" in ptx
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
@@ -101,13 +101,15 @@ class HostKernels:
     def _arg(self, kind, value):
         if kind == "int":
             return np.int64(value)
-        if kind == "scalar":
+        if kind == "real":
             return self.real(value)
         return self.fake.ndarray(value)          # the same memory: results land in `value`
 
     def launch(self, task, n, **values):
+        """``values`` by the user's names (records as ``rec_<name>``)."""
         sig = self.generated.kernels[task]
-        args = tuple(self._arg(kind, values[a]) for a, kind in sig.args)
+        args = tuple(self._arg(p.kind, values[f"rec_{p.key}" if p.role == "record" else p.key])
+                     for p in sig.parameters[1:])
         self.module.get_function(sig.name)((self.grid,), (self.block,), (np.int64(n), *args))
 
 

@@ -69,12 +69,13 @@ def test_constant_divisions_in_double_become_multiplications_only_in_float32():
     # x = V - V_sh is double in a float32 kernel: (x - 40)/5 would be a double division
     def update(dtype):
         src = render_kernels(get_channel("INa_Ba2002"), "c", dtype).source
-        return src[src.index("void ina_ba2002_update("):].split("\n}\n")[0]
+        return src[src.index("void ionc_f_update("):].split("\n}\n")[0]
     f32, f64 = update("float32"), update("float64")
-    assert "(x - 40.0f)*(ionc_wide)0.2;" in f32 and "(17.0f - x)*(ionc_wide)0.05555555555555555" in f32
+    assert "(u_x - 40.0f)*(ionc_wide)0.2;" in f32
+    assert "(17.0f - u_x)*(ionc_wide)0.05555555555555555" in f32
     assert "/5.0f" not in f32 and "/18.0f" not in f32
-    assert "(13.0f - x)/4.0f" in f32                       # a power of two stays (exact)
-    assert "(x - 40.0)/5.0" in f64 and "*0.2" not in f64    # float64: one rounding fewer
+    assert "(13.0f - u_x)/4.0f" in f32                     # a power of two stays (exact)
+    assert "(u_x - 40.0)/5.0" in f64 and "*0.2" not in f64  # float64: one rounding fewer
 
 
 def test_unknown_symbol_is_named():

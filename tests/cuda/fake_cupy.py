@@ -163,6 +163,9 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
     def fill(self, value) -> None:
         self._host.fill(value)
 
+    def view(self, dtype) -> "ndarray":
+        return ndarray(self._host.view(dtype), self.device.id)
+
 
 def _wrap(host, copy):
     return ndarray(np.array(host, copy=True) if copy else host)
@@ -240,7 +243,7 @@ def asnumpy(a):
 # ---- kernels -------------------------------------------------------------
 _KERNEL = re.compile(r'extern "C" __global__ (void (\w+)\(([^)]*)\))')
 _C_TYPES = {"float": np.float32, "double": np.float64, "int64_t": np.int64,
-            "unsigned long long": np.uint64}
+            "unsigned long long": np.uint64, "unsigned char": np.uint8, "int32_t": np.int32}
 
 
 def compile_for_host(source: str):

@@ -1,0 +1,181 @@
+"""Back ends: one class per target, each with its printer, template and spellings.
+
+A back end turns a :class:`~.kernels.KernelSet` into source text.  It owns
+everything that differs between targets: the SymPy printer, the Jinja2
+template, how an operand (:class:`~.kernels.Ref`) is spelled inside a map or
+a scan loop, how a call of an element function is written, and how a typed
+kernel signature becomes a declaration.  :data:`BACKENDS` is the registry;
+adding a target means adding one class here and one template.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+from .kernels import (COUNT, COUNTS, FLAGS, IN, INOUT, INT, OUT, REAL, Call, Crossing,
+                      KernelSignature, Ref, Store)
+from .printing import CPrinter, CudaPrinter, NumPyArrayPrinter
+
+MAP, SCAN = "map", "scan"
+
+
+class Backend:
+    """What every target provides; subclasses fill in the spellings."""
+
+    name: ClassVar[str]
+    template: ClassVar[str]
+    printer_class: ClassVar[type]
+    suffix: ClassVar[str]
+
+    def printer(self, dtype: str):
+        """A printer of element-function expressions for ``dtype``."""
+        return self.printer_class(dtype)
+
+    def spell(self, ref: Ref, context: str, write: bool = False) -> str:
+        """The text of operand ``ref`` inside a ``map`` or ``scan`` loop."""
+        raise NotImplementedError
+
+    def call(self, stmt: Call, context: str) -> str:
+        """One call of an element function."""
+        raise NotImplementedError
+
+    def store(self, stmt: Store, context: str) -> str:
+        """``target = source``."""
+        raise NotImplementedError
+
+    def crossing(self, stmt: Crossing, context: str) -> str:
+        """An upward threshold crossing, without a short circuit."""
+        t, b, a, th = (self.spell(stmt.target, context, True), self.spell(stmt.before, context),
+                       self.spell(stmt.after, context), self.spell(stmt.threshold, context))
+        return f"{t} = ({b} < {th}) & ({a} >= {th}){self.end}"
+
+    end: ClassVar[str] = ""
+
+    def statement(self, stmt, context: str) -> str:
+        """Any statement of the kernel IR as one line."""
+        if isinstance(stmt, Call):
+            return self.call(stmt, context)
+        if isinstance(stmt, Store):
+            return self.store(stmt, context)
+        if isinstance(stmt, Crossing):
+            return self.crossing(stmt, context)
+        raise TypeError(f"unknown statement {stmt!r}")
+
+    def declaration(self, signature: KernelSignature, real: str = "real",
+                    restrict: str = "IONC_RESTRICT") -> str:
+        """The C declaration of a kernel (``''`` for targets that are not C-like)."""
+        return ""
+
+    def cdefs(self, signatures, real: str) -> str:
+        """Declarations for an FFI (``''`` when the target needs none)."""
+        return ""
+
+
+class CBackend(Backend):
+    """C99 through cffi: OpenMP loops, scans over blocks of elements."""
+
+    name = "c"
+    template = "kernel.c.j2"
+    printer_class = CPrinter
+    suffix = ".c"
+    end = ";"
+    #: C type of each parameter kind (arrays: element type).
+    TYPES = {COUNT: "int64_t", INT: "int64_t", REAL: "real", IN: "real", INOUT: "real",
+             OUT: "real", FLAGS: "unsigned char", COUNTS: "int32_t"}
+
+    def spell(self, ref: Ref, context: str, write: bool = False) -> str:
+        name, where = ref.name, ref.where
+        if where in ("scalar", "local"):
+            return name
+        if context == MAP:
+            return f"{name}[i]"
+        return {"element": f"{name}[ionc_i0 + ionc_j]", "state": f"ionc_b_{name}[ionc_j]",
+                "trace": "ionc_t[ionc_j]",
+                "record": f"{name}[ionc_r * n + ionc_i0 + ionc_j]"}[where]
+
+    def call(self, stmt: Call, context: str) -> str:
+        declare = "".join(f"real {o.name}; " for o in stmt.outputs if o.where == "local")
+        args = [self.spell(r, context) for r in stmt.inputs]
+        args += ["&" + self.spell(r, context, True) for r in stmt.outputs]
+        return f"{declare}{stmt.function}({', '.join(args)});"
+
+    def store(self, stmt: Store, context: str) -> str:
+        return f"{self.spell(stmt.target, context, True)} = {self.spell(stmt.source, context)};"
+
+    def declaration(self, signature: KernelSignature, real: str = "real",
+                    restrict: str = "IONC_RESTRICT") -> str:
+        parts = []
+        for p in signature.parameters:
+            ctype = self.TYPES[p.kind].replace("real", real)
+            if not p.is_array:
+                parts.append(f"{ctype} {p.name}")
+                continue
+            const = "const " if p.kind == IN else ""
+            qualifier = f"{restrict} " if restrict else ""
+            parts.append(f"{const}{ctype} *{qualifier}{p.name}")
+        return f"void {signature.name}({', '.join(parts)})"
+
+    def cdefs(self, signatures, real: str) -> str:
+        lines = [f"int64_t ionc_count_nan(int64_t n, const {real} *V);"]
+        lines += [self.declaration(s, real, restrict="") + ";" for s in signatures]
+        return "\n".join(lines)
+
+
+class CudaBackend(CBackend):
+    """CUDA through CuPy (NVRTC): one element per thread, states in registers in scans."""
+
+    name = "cuda"
+    template = "kernel.cu.j2"
+    printer_class = CudaPrinter
+    suffix = ".cu"
+
+    def spell(self, ref: Ref, context: str, write: bool = False) -> str:
+        if context == MAP or ref.where in ("scalar", "local"):
+            return super().spell(ref, context, write)
+        return {"element": f"{ref.name}[i]", "state": f"ionc_g_{ref.name}",
+                "trace": "ionc_t", "record": f"{ref.name}[ionc_r * n + i]"}[ref.where]
+
+    def cdefs(self, signatures, real: str) -> str:
+        return ""
+
+
+class NumPyBackend(Backend):
+    """NumPy: each kernel a function over whole arrays; the reference and the
+    fallback without a C compiler."""
+
+    name = "numpy"
+    template = "kernel.py.j2"
+    printer_class = NumPyArrayPrinter
+    suffix = ".py"
+
+    def spell(self, ref: Ref, context: str, write: bool = False) -> str:
+        name, where = ref.name, ref.where
+        if where == "trace":
+            return "ionc_t"
+        if where == "record":
+            return f"{name}[ionc_r]"
+        if write and where in ("element", "state"):
+            return f"{name}[...]"
+        return name
+
+    def call(self, stmt: Call, context: str) -> str:
+        ins = ", ".join(self.spell(r, context) for r in stmt.inputs)
+        outs = "".join(self.spell(r, context, True) + ", " for r in stmt.outputs)
+        return f"{outs}= {stmt.function}({ins})" if outs else f"{stmt.function}({ins})"
+
+    def store(self, stmt: Store, context: str) -> str:
+        return f"{self.spell(stmt.target, context, True)} = {self.spell(stmt.source, context)}"
+
+
+#: Every back end by target name: the one place target names are listed.
+BACKENDS: dict[str, Backend] = {b.name: b for b in (CBackend(), CudaBackend(), NumPyBackend())}
+#: Other names users give targets (the runtime's ``target='cpu'`` is the C back end).
+ALIASES = {"cpu": "c"}
+
+
+def get_backend(target: str) -> Backend:
+    """The back end for ``target`` (``'c'``/``'cpu'``, ``'cuda'``, ``'numpy'``)."""
+    try:
+        return BACKENDS[ALIASES.get(target, target)]
+    except (KeyError, TypeError):
+        known = tuple(BACKENDS) + tuple(ALIASES)
+        raise ValueError(f"unknown target {target!r}; known: {known}") from None
