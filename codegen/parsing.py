@@ -19,7 +19,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from .functions import exprelr
-from .spec import ChannelSpec, Gate, SpecError, V, _is_condition, symbol
+from .spec import ChannelSpec, Gate, SpecError, V, is_condition, symbol
 
 #: The longest expression text accepted, in characters.
 MAX_LENGTH = 10_000
@@ -160,7 +160,7 @@ def parse(text: str, names, where: str = "expression") -> sp.Expr:
             return sp.And(*values) if isinstance(node.op, ast.And) else sp.Or(*values)
         if isinstance(node, ast.IfExp):
             cond = build(node.test, depth + 1)
-            if not _is_condition(cond):
+            if not is_condition(cond):
                 raise SpecError(f"{where}: the condition of 'a if cond else b' must be a "
                                 f"comparison, got {node_text(node.test)!r}")
             return sp.Piecewise((build(node.body, depth + 1), cond),
@@ -174,7 +174,7 @@ def parse(text: str, names, where: str = "expression") -> sp.Expr:
         raise
     except (RecursionError, MemoryError, OverflowError, TypeError, ValueError) as exc:
         raise SpecError(f"{where}: cannot build {text[:80]!r}: {exc}") from None
-    if _is_condition(result):
+    if is_condition(result):
         raise SpecError(f"{where}: {text!r} is a condition, not a value")
     return result
 

@@ -265,7 +265,7 @@ def print_function(fn: ElementFunction, printer) -> PrintedFunction:
     try:
         return _print_function(fn, printer, fn.wide)
     except SpecError as exc:
-        raise SpecError(f"{fn.name} ({fn.doc}): {exc}") from None
+        raise SpecError(f"{fn.doc} ({fn.name}): {exc}") from None
 
 
 def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
@@ -276,15 +276,20 @@ def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
     k = len(fn.definitions)
     named = list(zip((s for s, _ in fn.definitions), reduced[:k]))
     body = _ordered(list(temps) + named, fn.inputs)
+    def text(e, wide_local: bool = False) -> str:
+        try:
+            return printer.widened(e) if wide_local else printer.doprint(e)
+        except SpecError as exc:
+            raise SpecError(f"{exc}, in {e}") from None
+
     printer.wide_symbols = frozenset(wide)
     try:
         return PrintedFunction(
             name=fn.name,
             inputs=tuple(s.name for s in fn.inputs),
-            locals=tuple(("ionc_wide", s.name, printer.widened(e)) if s.name in wide
-                         else ("real", s.name, printer.doprint(e)) for s, e in body),
-            outputs=tuple((name, printer.doprint(e))
-                          for (name, _), e in zip(fn.outputs, reduced[k:])),
+            locals=tuple(("ionc_wide", s.name, text(e, True)) if s.name in wide
+                         else ("real", s.name, text(e)) for s, e in body),
+            outputs=tuple((name, text(e)) for (name, _), e in zip(fn.outputs, reduced[k:])),
             doc=fn.doc,
         )
     finally:

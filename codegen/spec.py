@@ -47,7 +47,7 @@ ALLOWED_FUNCTIONS = (sp.exp, sp.log, expm1, log1p, sp.Abs, sp.Min, sp.Max, sp.Pi
 GATE_FIELDS = {"rates": ("alpha", "beta"), "inf_tau": ("inf", "tau"), "ode": ("ode",)}
 
 
-def _is_condition(value) -> bool:
+def is_condition(value) -> bool:
     """True for a relation or a logical expression (a Symbol is not one here)."""
     return isinstance(value, (sp.core.relational.Relational, sp.logic.boolalg.BooleanFunction,
                               sp.logic.boolalg.BooleanAtom))
@@ -61,7 +61,7 @@ def _expression(value, where: str) -> sp.Expr:
         return sp.nsimplify(value, rational=True) if isinstance(value, float) else sp.Integer(value)
     if not isinstance(value, sp.Basic):
         raise SpecError(f"{where} is not a SymPy expression or a number: {value!r}")
-    if _is_condition(value) or not value.is_commutative:
+    if is_condition(value) or not value.is_commutative:
         raise SpecError(f"{where} must be a real-valued expression, got {value}")
     return value
 

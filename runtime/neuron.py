@@ -137,8 +137,7 @@ class CondNeuGroup:
                 and not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
             raise TypeError(f"{name} must be a number or an array, got {type(x).__name__}")
         arr = self._kernels.as_array(0.0 if x is None else x, shape, self.dtype, name)
-        xp = np if isinstance(arr, np.ndarray) else self._kernels.cupy
-        if not bool(xp.all(xp.isfinite(arr))):
+        if not bool(np.all(np.isfinite(arr))):     # CuPy arrays dispatch (NEP 18)
             raise ValueError(f"{name} has NaN or infinite entries; the state was left "
                              f"unchanged")
         return arr * self.dtype.type(1e-3 / self.A) if self.A != 1e-3 else arr

@@ -7,32 +7,34 @@ import pytest
 import ionc
 from ionc.codegen import LIBRARY, SpecError, spec_from_strings
 from ionc.codegen.neuron import NeuronSpec
+from targets import host
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def _tc_cell(n, dtype, g_leak=0.05, **kw):
+def _tc_cell(n, dtype, g_leak=0.05, target="cpu", **kw):
     return ionc.CondNeuGroup(
         n, C=1.0, A=1e-3, V_th=0.0, V_initializer=-65.0, dtype=dtype, dt=0.01, **kw,
-        INa=ionc.INa_Ba2002(n, dtype=dtype), IK=ionc.IKDR_Ba2002(n, dtype=dtype),
-        IL=ionc.IL(n, g_max=g_leak, E=-70.0, dtype=dtype))
+        INa=ionc.INa_Ba2002(n, dtype=dtype, target=target),
+        IK=ionc.IKDR_Ba2002(n, dtype=dtype, target=target),
+        IL=ionc.IL(n, g_max=g_leak, E=-70.0, dtype=dtype, target=target))
 
 
-def _neuron(name, g, dtype):
+def _neuron(name, g, dtype, target="cpu"):
     n = g[f"{name}.I_ext"].size
     if name == "HH":
-        return ionc.HH(n, V_initializer=-65.0, dtype=dtype, dt=float(g["dt"]))
-    return _tc_cell(n, dtype, g_leak=g["TC.IL_g_max"])
+        return ionc.HH(n, V_initializer=-65.0, dtype=dtype, dt=float(g["dt"]), target=target)
+    return _tc_cell(n, dtype, g_leak=g["TC.IL_g_max"], target=target)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", ["HH", "TC"])
-def test_spike_times_match_brainpy_within_one_step_over_100_ms(name, dtype):
+def test_spike_times_match_brainpy_within_one_step_over_100_ms(name, dtype, target):
     g = np.load(GOLDEN / f"neurons_{dtype}.npz")
-    neu = _neuron(name, g, dtype)
+    neu = _neuron(name, g, dtype, target)
     steps = int(g["steps"])
     inputs = np.broadcast_to(g[f"{name}.I_ext"], (steps, g[f"{name}.I_ext"].size))
-    out = neu.run(inputs, record=("V", "spike"))
+    out = {k: host(v) for k, v in neu.run(inputs, record=("V", "spike")).items()}
     ref = g[f"{name}.spikes"]
     assert ref.sum() > 20, "the protocol must make the cells spike"
     for i in range(ref.shape[1]):
@@ -134,3 +136,38 @@ def test_bad_composition_is_refused_with_a_message():
     assert NeuronSpec("N", {"L": a, "L_g": b}, {"C": 1.0, "V_th": 0.0})
     with pytest.raises(SpecError, match="label"):
         NeuronSpec("N", {"not a label": LIBRARY["IL"]}, {"C": 1.0, "V_th": 0.0})
+
+
+def test_two_instances_of_one_channel_class_in_one_neuron(target):
+    """Two leaks (the same spec twice) on every target: the current is the sum."""
+    n = 3
+    two = ionc.CondNeuGroup(n, V_initializer=-60.0, dt=0.01,
+                            IL1=ionc.IL(n, g_max=0.05, E=-70.0, target=target),
+                            IL2=ionc.IL(n, g_max=np.array([0.01, 0.02, 0.03]), E=-50.0,
+                                        target=target))
+    src = two.source()
+    assert src.count("ionc_f0_current(") >= 1 and "ionc_f1_" not in src   # printed once
+    for _ in range(50):
+        two.update(np.array([0.0, 1.0, 2.0]))
+    # one equivalent leak: g = g1 + g2, E = (g1 E1 + g2 E2)/g
+    g2 = np.array([0.01, 0.02, 0.03])
+    gs, Es = 0.05 + g2, (0.05 * -70.0 + g2 * -50.0) / (0.05 + g2)
+    one = ionc.CondNeuGroup(n, V_initializer=-60.0, dt=0.01,
+                            IL=ionc.IL(n, g_max=gs, E=Es, target=target))
+    for _ in range(50):
+        one.update(np.array([0.0, 1.0, 2.0]))
+    np.testing.assert_allclose(host(two.V), host(one.V), rtol=1e-13)
+    out = two.run(np.ones((20, n)), record=("V",))
+    assert host(out["V"]).shape == (20, n)
+
+
+def test_neuron_update_and_run_agree_on_every_target(target):
+    a = ionc.HH(4, dt=0.025, target=target)
+    b = ionc.HH(4, dt=0.025, target=target)
+    rng = np.random.default_rng(1)
+    inputs = rng.uniform(0, 15, (200, 4))
+    out = a.run(inputs, record=("V", "spike"), every=5)
+    spikes = np.array([host(b.update(inputs[k])).copy() for k in range(200)])
+    np.testing.assert_allclose(host(out["V"])[-1], host(b.V), rtol=1e-10)
+    np.testing.assert_array_equal(host(out["spike"]), spikes.reshape(40, 5, 4).sum(axis=1))
+    np.testing.assert_array_equal(host(out["spike_count"]), spikes.sum(axis=0))
