@@ -5,7 +5,8 @@ that is safe under concurrent builds; ``build_cuda_module`` compiles CUDA
 through CuPy (NVRTC); ``load_python_module`` turns the NumPy target's source
 into a module.  Nothing here knows about SymPy.
 """
-from .cache import artifact_is_intact, atomic_write, cache_dir, content_hash
+from .cache import (CacheError, artifact_is_intact, atomic_write, cache_dir, cached_artifacts,
+                    content_hash, remove_artifacts, remove_stale)
 from .c_extension import BuildError, CompiledExtension, build_c_extension
 from .cuda_module import (CudaDevice, CudaModule, CudaUnavailableError, build_cuda_module,
                           cuda_device, import_cupy, launch_config)
@@ -13,7 +14,8 @@ from .compiler import CompilerNotFoundError, CompilerSettings, compiler_settings
 from .python_module import load_python_module
 
 __all__ = [
-    "artifact_is_intact", "atomic_write", "cache_dir", "content_hash", "BuildError",
+    "CacheError", "artifact_is_intact", "atomic_write", "cache_dir", "cached_artifacts",
+    "content_hash", "remove_artifacts", "remove_stale", "BuildError",
     "CompiledExtension", "build_c_extension", "CompilerNotFoundError", "CompilerSettings",
     "compiler_settings", "load_python_module", "CudaDevice", "CudaModule",
     "CudaUnavailableError", "build_cuda_module", "cuda_device", "import_cupy", "launch_config",

@@ -115,7 +115,7 @@ class CBackend(Backend):
         return f"void {signature.name}({', '.join(parts)})"
 
     def cdefs(self, signatures, real: str) -> str:
-        lines = [f"int64_t ionc_count_nan(int64_t n, const {real} *V);"]
+        lines = [f"int64_t ionc_count_nonfinite(int64_t n, const {real} *V);"]
         lines += [self.declaration(s, real, restrict="") + ";" for s in signatures]
         return "\n".join(lines)
 

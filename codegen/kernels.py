@@ -176,7 +176,7 @@ class KernelSet:
     kernels: dict[str, MapKernel]
     scans: dict[str, ScanKernel]
     notes: tuple[str, ...] = ()                   # comment lines (singularities removed)
-    count_nan: str = "ionc_count_nan"
+    count_nonfinite: str = "ionc_count_nonfinite"
 
     @property
     def signatures(self) -> dict[str, KernelSignature]:

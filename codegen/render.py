@@ -59,7 +59,7 @@ class GeneratedSource:
     parameters: tuple[str, ...]
     rates: tuple[str, ...]
     array_params: frozenset = field(default_factory=frozenset)
-    count_nan: str = "ionc_count_nan"
+    count_nonfinite: str = "ionc_count_nonfinite"
 
     @property
     def hash(self) -> str:
@@ -128,7 +128,7 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str) -> tuple[str
                   counter=s.counter, omp_threshold=omp_threshold(s.transcendental))
              for s in kernel_set.scans.values()]
     context = dict(header_context(kernel_set.name, dtype, list(kernel_set.notes), printed),
-                   count_nan=kernel_set.count_nan, omp_threshold=OMP_THRESHOLD,
+                   count_nonfinite=kernel_set.count_nonfinite, omp_threshold=OMP_THRESHOLD,
                    kernels=kernels, scans=scans)
     source = _ENV.get_template(backend.template).render(**context)
     return source, backend.cdefs(kernel_set.signatures.values(), real)
@@ -143,7 +143,7 @@ def _render_channel(spec: ChannelSpec, target: str, dtype: str, method: str,
     source, declarations = render_set(kernel_set, backend, dtype)
     return GeneratedSource(spec.name, backend.name, dtype, method, source, declarations,
                            kernel_set.signatures, model.gate_names, model.parameter_names,
-                           tuple(model.rates), array_params, kernel_set.count_nan)
+                           tuple(model.rates), array_params, kernel_set.count_nonfinite)
 
 
 def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
@@ -168,7 +168,7 @@ def _render_neuron(spec: NeuronSpec, target: str, dtype: str, method: str,
                    if p.role == "state")
     return GeneratedSource(spec.name, backend.name, dtype, method, source, declarations,
                            kernel_set.signatures, states, (), (), array_params,
-                           kernel_set.count_nan)
+                           kernel_set.count_nonfinite)
 
 
 def render_neuron(spec: NeuronSpec, target: str = "c", dtype: str = "float64",

@@ -6,7 +6,7 @@ rate functions found and rewritten; ``target='cpu'`` (C), ``'cuda'`` (CuPy)
 or ``'numpy'``.  ``ionc.codegen`` holds the compiler, ``ionc.build`` the
 compilation (cffi, CuPy) and its cache.
 """
-from .build import CompilerNotFoundError, CudaUnavailableError
+from .build import BuildError, CacheError, CompilerNotFoundError, CudaUnavailableError
 from .channel import Channel
 from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKDR_Ba2002, IL, ICaT_HM1992,
                        Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
@@ -21,7 +21,7 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
 
 
 __all__ = [
-    "Channel", "CompilerNotFoundError", "CudaUnavailableError", "CondNeuGroup", "HH",
+    "BuildError", "CacheError", "Channel", "CompilerNotFoundError", "CudaUnavailableError", "CondNeuGroup", "HH",
     "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991", "IK_TM1991", "IL",
     "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels",
     "get_num_threads", "num_threads", "set_num_threads",

@@ -19,6 +19,7 @@ in at the end.
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 import threading
 import warnings
@@ -28,7 +29,8 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 from tqdm import tqdm
 
-from .build import CompilerNotFoundError, CudaUnavailableError, compiler_settings, cuda_device
+from .build import (CacheError, CompilerNotFoundError, CudaUnavailableError, compiler_settings,
+                    cuda_device)
 from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, get_backend,
                       lower_channel, render_kernels)
 from .inputs import check_dt, resolve_parameter, varshape_of
@@ -157,7 +159,15 @@ class Channel:
         self._parameter_values = {
             p: (lambda v: v(self.varshape) if callable(v) else v)(values.get(p, default))
             for p, default in self.spec.parameters.items()}
-        layout = self._layout_for(self.varshape)
+        try:
+            layout = self._layout_for(self.varshape)
+        except CacheError as exc:
+            if target != "auto" or self.target != "cpu":
+                raise
+            warnings.warn(f"{exc}; falling back to the NumPy target", RuntimeWarning,
+                          stacklevel=2)
+            self.target = "numpy"
+            layout = self._layout_for(self.varshape)
         self._install(layout, {g: layout.kernels.zeros(layout.shape, self.dtype)
                                for g in layout.generated.gates})
 
@@ -215,7 +225,7 @@ class Channel:
 
     # ---- inputs -------------------------------------------------------
     def _voltage(self, V, name: str = "V", layout: _Layout | None = None):
-        """``V`` ready for a kernel (converted if needed, NaN refused by default)."""
+        """``V`` ready for a kernel (converted if needed, NaN and +-inf refused by default)."""
         layout = layout or self._layout
         arr = layout.kernels.as_array(V, layout.shape, self.dtype, name)
         self._refuse_nan(arr, layout, name)
@@ -225,7 +235,7 @@ class Channel:
         """``(array, kernel argument)`` for ``V``.  The array passed last time is
         recognised by identity (its pointer is kept; shape and dtype are
         re-checked, as they can be reassigned in place); its values are checked
-        for NaN on every call."""
+        for NaN and infinities on every call."""
         last = self._last_voltage
         layout = self._layout
         if V is last[0] and V.shape == layout.shape and V.dtype is self.dtype:
@@ -246,11 +256,12 @@ class Channel:
     def _refuse_nan(self, arr, layout: _Layout, name: str, ptr=None) -> None:
         if self.nan_policy == "raise":
             k = layout.kernels
-            bad = k.count_nan(arr.size, k.pointer(arr) if ptr is None else ptr)
+            bad = k.count_nonfinite(arr.size, k.pointer(arr) if ptr is None else ptr)
             if bad:
                 raise ValueError(
-                    f"{name} contains {bad} NaN value(s); the states were left unchanged "
-                    f"(pass nan_policy='propagate' to let NaN flow into the gates)")
+                    f"{name} contains {bad} non-finite value(s) (NaN or +-inf); the states "
+                    f"were left unchanged (pass nan_policy='propagate' to let them flow into "
+                    f"the gates)")
 
     def _inputs(self, given: Mapping | None, layout: _Layout | None = None) -> dict:
         """The per-call inputs beyond V as ``(role, key)`` values (defaults when absent)."""
@@ -467,27 +478,61 @@ class Channel:
         with self._lock:
             return {g: a.copy() for g, a in self._states.items()}
 
-    def load_state_dict(self, state: dict) -> None:
-        """Load gate states (all or nothing: checked before anything is written)."""
+    def load_state_dict(self, state: Mapping, validate: bool = True) -> None:
+        """Load gate states (all or nothing: checked before anything is written).
+
+        Every gate must be given, no other name; with ``validate`` (the default)
+        values must be finite and within [0, 1], as gating variables are."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"state must be a mapping of gate name -> array, got "
+                            f"{type(state).__name__}")
         with self._lock:
             missing = set(self._states) - set(state)
             if missing:
                 raise KeyError(f"state dict lacks {sorted(missing)}")
+            extra = set(state) - set(self._states)
+            if extra:
+                raise KeyError(f"state dict has {sorted(extra)}, which {self.spec.name} does "
+                               f"not have; its states are {list(self._states)}")
             values = {g: self._kernels.as_array(state[g], self._shape, self.dtype, g)
                       for g in self._states}
+            if validate:
+                for g, v in values.items():
+                    host = self._kernels.to_host(v)
+                    if not np.all(np.isfinite(host)):
+                        raise ValueError(f"state {g!r} has non-finite values; nothing was "
+                                         f"loaded (validate=False loads it anyway)")
+                    if host.size and (host.min() < 0 or host.max() > 1):
+                        raise ValueError(f"state {g!r} has values outside [0, 1] (from "
+                                         f"{host.min():g} to {host.max():g}); nothing was "
+                                         f"loaded (validate=False loads it anyway)")
             for g, v in values.items():
                 self._states[g][...] = v
 
-    def save_states(self, filename: str) -> None:
-        """Write the gate states to an ``.npz`` file."""
+    def save_states(self, filename) -> str:
+        """Write the gate states to an ``.npz`` file (``.npz`` is appended to a name
+        without it, as NumPy does); returns the path written."""
         with self._lock:
             arrays = {g: self._kernels.to_host(a) for g, a in self._states.items()}
-        np.savez(filename, **arrays)
+        path = str(filename)
+        if not path.endswith(".npz"):
+            path += ".npz"
+        np.savez(path, **arrays)
+        return path
 
-    def load_states(self, filename: str) -> None:
-        """Read gate states written by :meth:`save_states`."""
-        with np.load(filename) as data:
-            self.load_state_dict({k: data[k] for k in data.files})
+    def load_states(self, filename, validate: bool = True) -> None:
+        """Read gate states written by :meth:`save_states` (the same name works for
+        both, with or without ``.npz``); checked as by :meth:`load_state_dict`."""
+        path = str(filename)
+        if not os.path.exists(path) and not path.endswith(".npz") \
+                and os.path.exists(path + ".npz"):
+            path += ".npz"
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path} is a single array, not an .npz archive of gate states "
+                             f"written by save_states")
+        with loaded as data:
+            self.load_state_dict({k: data[k] for k in data.files}, validate)
 
     def vars(self) -> dict:
         """The gate arrays by BrainPy-style path (``name.p``)."""

@@ -22,7 +22,7 @@ class INa_Ba2002(Channel):
     array broadcastable to the shape, or a callable ``f(shape)``).  ionc adds
     ``dtype`` (``'float32'``/``'float64'``), ``target`` (``'cpu'``, ``'cuda'``,
     ``'numpy'``, ``'auto'``: the GPU if usable, else the CPU), ``nan_policy``
-    (``'raise'``: a NaN in V is refused and the states are left unchanged;
+    (``'raise'``: a NaN or infinity in V is refused and the states are left unchanged;
     ``'propagate'``) and ``dt`` (ms, for ``update(V)``).
     """
 

@@ -5,12 +5,13 @@ Errors are one line on stderr and exit status 2; ``--help`` everywhere.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
-from .build import CompilerNotFoundError, CudaUnavailableError, cache_dir
+from .build import (BuildError, CacheError, CompilerNotFoundError, CudaUnavailableError,
+                    cache_dir, cached_artifacts, remove_artifacts)
 from .codegen import LIBRARY, get_backend, get_channel, lower_channel, render_kernels
+from .demo import neuron_count
 
 
 class CliError(Exception):
@@ -74,26 +75,28 @@ def _inspect(args) -> None:
 
 
 def _cache(args) -> None:
+    """List or remove the compiled modules ionc wrote (those its manifests list; any
+    other file in the directory is left alone)."""
     root = cache_dir("c")
-    entries = sorted(p for p in root.iterdir() if not p.name.startswith(".")
-                     and not p.name.endswith(".json"))
     if args.action == "list":
         total = 0
+        entries = cached_artifacts(root)
         for p in entries:
             size = p.stat().st_size
             total += size
             print(f"{size / 1024:9.1f} KiB  {p.name}")
         print(f"{len(entries)} compiled module(s), {total / 1024:.1f} KiB in {root}")
     else:
-        shutil.rmtree(root, ignore_errors=True)
-        print(f"removed {len(entries)} compiled module(s) from {root}")
+        count, size = remove_artifacts(root)
+        print(f"removed {count} compiled module(s), {size / 1024:.1f} KiB, from {root}")
 
 
 def _demo(args) -> None:
-    from .demo import LEVELS
+    from .demo import LEVELS, check_memory
     from .demo import main as demo_main
     if args.neurons < len(LEVELS):
         raise CliError(f"--neurons must be at least {len(LEVELS)} (one per step level)")
+    check_memory(args.neurons, args.dtype)
     _check_writable(Path(args.out))
     rc = demo_main(["--neurons", str(args.neurons), "--dtype", args.dtype, "--out", args.out,
                     "--target", args.target] + (["--no-plot"] if args.no_plot else []))
@@ -160,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_inspect)
 
     p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")
-    p.add_argument("--neurons", type=int, default=100_000)
+    p.add_argument("--neurons", type=neuron_count, default=100_000)
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     p.add_argument("--target", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where to run it (cuda: the GPU, through CuPy)")
@@ -195,7 +198,8 @@ def main(argv=None) -> int:
     except CliError as exc:
         print(f"ionc: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, OSError, CudaUnavailableError, CompilerNotFoundError) as exc:
+    except (ValueError, OSError, CudaUnavailableError, CompilerNotFoundError, CacheError,
+            BuildError, MemoryError) as exc:
         print(f"ionc: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -10,6 +10,7 @@ the emitted source was written.  ``--target cuda`` runs it on the GPU.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,10 +62,60 @@ def voltage_clamp(ch: INa_Ba2002, levels, hold: float = -80.0, t_hold: float = 2
     return np.arange(1, n_hold + n_step + 1) * dt, currents, V_step, seconds
 
 
+#: Steps of the clamp protocol, and the float arrays of that many rows the demo holds.
+STEPS = 480
+ROWS = STEPS + 40 + 8
+
+
+def neuron_count(text: str) -> int:
+    """A neuron count from the command line: ``100000``, ``100_000`` or ``1e5``."""
+    try:
+        value = float(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value.is_integer() or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text!r}")
+    return int(value)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(neurons: int, dtype: str) -> None:
+    """A ValueError, before anything is allocated, when the demo would not fit in memory."""
+    need = neurons * ROWS * np.dtype(dtype).itemsize
+    free = available_memory()
+    if free is not None and need > 0.8 * free:
+        raise ValueError(f"{neurons} neurons need about {need / 2**30:.1f} GiB for the "
+                         f"{STEPS}-step clamp ({dtype}); {free / 2**30:.1f} GiB is available: "
+                         f"use fewer neurons (--neurons)")
+
+
 def main(argv=None) -> int:
-    """Run the demo; returns the exit status."""
+    """Run the demo; returns the exit status (2 with one line on standard error for a
+    request that cannot run)."""
+    try:
+        return _main(argv)
+    except (ValueError, MemoryError) as exc:
+        print(f"ionc demo: error: {exc or 'out of memory'}", file=sys.stderr)
+        return 2
+
+
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ionc.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--neurons", type=int, default=100_000)
+    parser.add_argument("--neurons", type=neuron_count, default=100_000)
     parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     parser.add_argument("--target", default="cpu", choices=("cpu", "cuda", "auto"))
     parser.add_argument("--out", default="ionc-output")
@@ -72,6 +123,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.neurons < len(LEVELS):
         parser.error(f"--neurons must be at least {len(LEVELS)} (one per step level)")
+    check_memory(args.neurons, args.dtype)
 
     t0 = time.perf_counter()
     ch = INa_Ba2002(args.neurons, dtype=args.dtype, target=args.target)

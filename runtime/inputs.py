@@ -9,8 +9,13 @@ import numpy as np
 
 def varshape_of(size, keep_size: bool) -> tuple[int, ...]:
     """BrainPy's ``varshape``: ``size`` as a tuple, flattened unless ``keep_size``."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer, tuple, list)):
+        raise TypeError(f"size must be an int or a tuple of ints, got {type(size).__name__} "
+                        f"{size!r}")
     shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size)
-    if not shape or any(not isinstance(s, (int, np.integer)) or s <= 0 for s in shape):
+    if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) for s in shape):
+        raise TypeError(f"size must be an int or a tuple of ints, got {size!r}")
+    if not shape or any(s <= 0 for s in shape):
         raise ValueError(f"size must be a positive int or a tuple of them, got {size!r}")
     shape = tuple(int(s) for s in shape)
     return shape if keep_size else (int(np.prod(shape)),)

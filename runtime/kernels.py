@@ -96,7 +96,7 @@ class HostKernels(Kernels):
             raise ValueError(f"target {generated.target!r} does not run on the host")
         self.functions = {task: getattr(namespace, sig.name)
                           for task, sig in generated.kernels.items()}
-        self.count_nan = getattr(namespace, generated.count_nan)
+        self.count_nonfinite = getattr(namespace, generated.count_nonfinite)
 
     def pointer(self, array: np.ndarray | None, param: KernelParameter | None = None):
         """What a kernel takes for ``array`` (no copy); None is a NULL pointer."""
@@ -147,12 +147,12 @@ class DeviceKernels(Kernels):
         self.generated = generated
         self.dtype = np.dtype(generated.dtype)
         self.cupy = cp = import_cupy()
-        names = tuple(sig.name for sig in generated.kernels.values()) + (generated.count_nan,)
+        names = tuple(sig.name for sig in generated.kernels.values()) + (generated.count_nonfinite,)
         self.module = build_cuda_module(generated.source, names)
         self.device = self.module.device
         self.functions = {task: self._launcher(sig.name)
                           for task, sig in generated.kernels.items()}
-        self._count_kernel = self._launcher(generated.count_nan)
+        self._count_kernel = self._launcher(generated.count_nonfinite)
         self._count = cp.zeros(1, dtype=np.uint64)
         self.array_type = cp.ndarray
 
@@ -168,8 +168,9 @@ class DeviceKernels(Kernels):
         launch.__name__ = name
         return launch
 
-    def count_nan(self, n: int, array) -> int:
-        """How many NaN ``array`` holds (one launch and an 8-byte copy back)."""
+    def count_nonfinite(self, n: int, array) -> int:
+        """How many NaN or infinite values ``array`` holds (one launch and an 8-byte copy
+        back)."""
         self._count.fill(0)
         self._count_kernel(n, array, self._count)
         return int(self._count.get()[0])

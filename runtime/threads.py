@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -26,10 +27,19 @@ def get_num_threads() -> int:
     return int(_openmp().omp_get_max_threads())
 
 
+def max_threads() -> int:
+    """The most threads ionc lets the kernels use: 4 per core, at least 64 (more only
+    costs memory; far more makes the OpenMP runtime fail to start a team)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
 def set_num_threads(n: int) -> None:
-    """Use ``n`` threads (at least 1) in the C kernels from now on."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"number of threads must be a positive int, got {n!r}")
+    """Use ``n`` threads (1 .. :func:`max_threads`) in the C kernels from now on."""
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise TypeError(f"number of threads must be an int, got {n!r}")
+    if not 1 <= n <= max_threads():
+        raise ValueError(f"number of threads must be between 1 and {max_threads()} "
+                         f"(4 per core on this machine), got {n}")
     _openmp().omp_set_num_threads(ctypes.c_int(n))
 
 

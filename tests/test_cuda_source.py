@@ -169,7 +169,7 @@ def test_cuda_source_on_the_host_matches_the_c_target(dtype, monkeypatch):
     count = np.zeros(1, np.uint64)
     Vn = V.copy()
     Vn[[3, 500, 999]] = np.nan
-    host.module.get_function(host.generated.count_nan)(
+    host.module.get_function(host.generated.count_nonfinite)(
         (host.grid,), (host.block,), (np.int64(n), host.fake.ndarray(Vn), host.fake.ndarray(count)))
     assert int(count[0]) == 3
 

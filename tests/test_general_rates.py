@@ -141,7 +141,7 @@ def test_a_calcium_dependent_channel_reads_cai_per_neuron(target):
     before = host(ch.m).copy()
     bad = c.copy()
     bad[1] = np.nan
-    with pytest.raises(ValueError, match="cai contains 1 NaN"):
+    with pytest.raises(ValueError, match="cai contains 1 non-finite"):
         ch.update(np.full(4, -60.0), cai=bad)
     with pytest.raises(TypeError, match="no input.*'cao'.*'cai'"):
         ch.update(np.full(4, -60.0), cao=c)

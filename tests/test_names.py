@@ -39,7 +39,7 @@ out_I out_p rec_I rec_p rec_u_p alpha_p beta_p inf_p tau_p alpha_u_p u_p u_x dp 
 spike_count I_ext C V_th ionc_phi ionc_phi_u_p ionc_exp0 ionc_wide ionc_bits ionc_pun ionc_t
 ionc_r ionc_s ionc_j ionc_i0 ionc_m ionc_b_u_p ionc_g_u_p ionc_window ionc_left ionc_Vn
 ionc_I ionc_G ionc_I0 ionc_f_update ionc_f_current ionc_update_kernel ionc_run_kernel
-ionc_count_nan ionc_exprelr ionc_exp ionc_expm1 ionc_capped_rate c0_u_p IONC_RESTRICT IONC_FN
+ionc_count_nonfinite ionc_exprelr ionc_exp ionc_expm1 ionc_capped_rate c0_u_p IONC_RESTRICT IONC_FN
 IONC_RATE_MAX IONC_MADD IONC_BLOCK IONC_CUDA IONC_WIDE update run current reset_state name
 mode dtype target states parameters method size keep_size""".split()
 POOL = sorted(set(C_KEYWORDS + CPP_KEYWORDS + CUDA_NAMES + LIBC_AND_MACROS + PYTHON_NAMES

@@ -112,7 +112,7 @@ def test_fused_run_refuses_bad_input_and_keeps_states():
     before = ch.state_dict()
     trace = np.full((5, 4), -20.0)
     trace[2, 1] = np.nan
-    for bad, kw, match in [(trace, {}, "NaN"), (np.zeros((5, 3)), {}, "shape"),
+    for bad, kw, match in [(trace, {}, "non-finite"), (np.zeros((5, 3)), {}, "shape"),
                            (np.zeros((5, 4)), {"dt": -1.0}, "dt"),
                            (np.zeros((5, 4)), {"record": ("m",)}, "cannot record"),
                            (np.zeros((5, 4)), {"every": 0}, "every")]:
