@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: demo test venv goldens clean
+.PHONY: demo test test-gpu lint venv goldens clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,18 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) -m ionc.demo
 
-test: venv
+lint: venv
+	$(PY) -m ruff check .
+
+test: venv lint
 	$(PY) -m pytest -q tests
+
+# On a machine with an NVIDIA GPU: CuPy installed, a missing or broken GPU stack fails
+# instead of skipping, then the GPU suite and the CUDA benchmark.
+test-gpu: venv
+	$(PY) -m pip install -q -e ".[cuda,test]"
+	IONC_REQUIRE_GPU=1 $(PY) -m pytest -q -m gpu tests
+	$(PY) benchmarks/bench_cuda.py
 
 # Regenerate the BrainPy golden files (needs the dev extra: brainpy + jax).
 goldens:

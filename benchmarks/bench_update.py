@@ -7,7 +7,8 @@ Every contender runs the same exponential-Euler step with V changing every
 step; timings are interleaved (one repeat of each contender in turn) and the
 median is reported in ns per neuron per step, with ratios to ionc's update on
 all threads (each timed call follows an untimed one, so that thread pools are
-awake and caches warm whatever ran before).  ionc is timed as ``update`` in a Python loop and as the fused
+awake and caches warm whatever ran before).  ionc is timed as ``update`` in a Python loop and as
+the fused
 ``run``, on all threads and on one.  JAX (jit, steps inside ``lax.fori_loop``)
 and Numba (``njit(parallel=True)``, no fastmath) are timed when installed.
 Two floors: memory, 40 bytes (float64; 20 for float32) per neuron-step at the

@@ -92,7 +92,8 @@ Ih_HM1992 = ChannelSpec(
         "I = g_max p (E - V).",
     parameters={"g_max": 10.0, "E": 43.0, "phi": 1.0},
     gates=(Gate("p", inf=1 / (1 + sp.exp((V + 75) / R("5.5"))),
-                tau=1 / (sp.exp(-R("0.086") * V - R("14.59")) + sp.exp(R("0.0701") * V - R("1.87")))),),
+                tau=1 / (sp.exp(-R("0.086") * V - R("14.59"))
+                         + sp.exp(R("0.0701") * V - R("1.87")))),),
     temperature_factor=phi, current=g_max * p * (E - V))
 
 IKA1_HM1992 = ChannelSpec(

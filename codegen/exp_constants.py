@@ -89,8 +89,8 @@ def exp_constants(dtype: str) -> dict:
     return dict(
         exp_uint=f"uint{fmt.bits}_t",
         exp_shifter=float_literal(shifter, dtype),
-        exp_shifter_bits=f"0x{(fmt.bias + fmt.mantissa) << fmt.mantissa | 1 << (fmt.mantissa - 1):X}"
-                         + suffix,
+        exp_shifter_bits="0x{:X}".format(
+            (fmt.bias + fmt.mantissa) << fmt.mantissa | 1 << (fmt.mantissa - 1)) + suffix,
         exp_inv_ln2=float_literal((1 / ln2).evalf(40), dtype),
         exp_ln2_hi=float_literal(hi, dtype),
         exp_ln2_lo=float_literal(lo, dtype),

@@ -18,7 +18,7 @@ them for a channel; :mod:`.neuron` for a neuron.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Union
 
 from .elements import ChannelModel, ElementFunction

@@ -13,6 +13,7 @@ hang the parser either.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Callable, Mapping
 
 import sympy as sp
@@ -79,12 +80,17 @@ def parse(text: str, names, where: str = "expression") -> sp.Expr:
     if len(text) > MAX_LENGTH:
         raise SpecError(f"{where}: the text is {len(text)} characters long; at most "
                         f"{MAX_LENGTH} are accepted")
+    digits = max((len(run) for run in re.findall(r"[0-9_]+", text)), default=0)
+    if digits > MAX_DIGITS:
+        raise SpecError(f"{where}: a literal has too many digits ({digits}; at most "
+                        f"{MAX_DIGITS})")
     symbols = {n: symbol(n) for n in names}
     symbols["V"] = V
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
-        raise SpecError(f"{where}: cannot parse {text!r}: {exc}") from None
+        shown = text if len(text) <= 80 else text[:77] + "..."
+        raise SpecError(f"{where}: cannot parse {shown!r}: {exc}") from None
 
     def node_text(node) -> str:
         return ast.get_source_segment(text.strip(), node) or text

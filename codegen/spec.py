@@ -124,7 +124,9 @@ class Gate:
                 f"gate {self.name!r} needs either alpha and beta, or inf and tau, or ode "
                 f"(got {', '.join(given) or 'none of them'})")
         for key, value in given.items():
-            object.__setattr__(self, key, _expression(value, f"gate {self.name!r}: {key}"))
+            expr = _expression(value, f"gate {self.name!r}: {key}")
+            check_expression(expr, f"gate {self.name!r}: {key}")
+            object.__setattr__(self, key, expr)
         if self.factor is not None:
             object.__setattr__(self, "factor",
                                _expression(self.factor, f"gate {self.name!r}: factor"))

@@ -21,7 +21,8 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
 
 
 __all__ = [
-    "BuildError", "CacheError", "Channel", "CompilerNotFoundError", "CudaUnavailableError", "CondNeuGroup", "HH",
+    "BuildError", "CacheError", "Channel", "CompilerNotFoundError", "CudaUnavailableError",
+    "CondNeuGroup", "HH",
     "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991", "IK_TM1991", "IL",
     "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels",
     "get_num_threads", "num_threads", "set_num_threads",

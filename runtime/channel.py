@@ -227,6 +227,8 @@ class Channel:
     def _voltage(self, V, name: str = "V", layout: _Layout | None = None):
         """``V`` ready for a kernel (converted if needed, NaN and +-inf refused by default)."""
         layout = layout or self._layout
+        if V is None:
+            raise TypeError(f"{name} must be an array or a number, got None")
         arr = layout.kernels.as_array(V, layout.shape, self.dtype, name)
         self._refuse_nan(arr, layout, name)
         return arr
@@ -236,13 +238,13 @@ class Channel:
         recognised by identity (its pointer is kept; shape and dtype are
         re-checked, as they can be reassigned in place); its values are checked
         for NaN and infinities on every call."""
+        if V is None:
+            raise TypeError("V must be an array or a number, got None")
         last = self._last_voltage
         layout = self._layout
         if V is last[0] and V.shape == layout.shape and V.dtype is self.dtype:
             arr, ptr = last[1], last[2]
         else:
-            if V is None:
-                raise TypeError("V must be an array or a number, got None")
             if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == layout.shape
                     and V.flags.c_contiguous and self.target != "cuda"):
                 arr = V

@@ -22,7 +22,8 @@ def _spec(name: str):
     try:
         return get_channel(name)
     except KeyError:
-        raise CliError(f"unknown channel {name!r}; known channels: {', '.join(sorted(LIBRARY))}")
+        known = ", ".join(sorted(LIBRARY))
+        raise CliError(f"unknown channel {name!r}; known channels: {known}") from None
 
 
 def _emit(args) -> None:
@@ -30,7 +31,7 @@ def _emit(args) -> None:
     try:
         backend = get_backend(args.target)
     except ValueError as exc:
-        raise CliError(str(exc))
+        raise CliError(str(exc)) from None
     text = render_kernels(spec, backend.name, args.dtype, args.method).source
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -39,7 +40,7 @@ def _emit(args) -> None:
     try:
         path.write_text(text)
     except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror}")
+        raise CliError(f"cannot write {path}: {exc.strerror}") from None
     print(f"wrote {path} ({len(text.splitlines())} lines)")
 
 
@@ -111,7 +112,7 @@ def _check_writable(directory: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise CliError(f"cannot write to {directory}: {exc.strerror}")
+        raise CliError(f"cannot write to {directory}: {exc.strerror}") from None
 
 
 def _plot(args) -> None:
@@ -124,7 +125,7 @@ def _plot(args) -> None:
     try:
         written = plot_channel(cls, path, (args.vmin, args.vmax))
     except PlotUnavailable as exc:
-        raise CliError(str(exc))
+        raise CliError(str(exc)) from None
     print(f"wrote {written} (steady states and time constants of "
           f"{', '.join(g.name for g in spec.gates)} from {args.vmin:g} to {args.vmax:g} mV)")
 
@@ -134,14 +135,14 @@ def _bench(args) -> None:
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_update.py"
     if not script.is_file():
         raise CliError(f"the benchmark suite is not installed here ({script} is missing); "
-                       f"run it from a source checkout of ionc")
+                       f"run it from a source checkout of ionc") from None
     extra = args.args[1:] if args.args[:1] == ["--"] else args.args
     sys.argv = [str(script), *extra]
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
         if exc.code not in (None, 0):
-            raise CliError(f"benchmark exited with status {exc.code}")
+            raise CliError(f"benchmark exited with status {exc.code}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

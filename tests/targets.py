@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +15,23 @@ import pytest
 CUDA_HELPERS = Path(__file__).parent / "cuda"
 
 
+#: Set (``make test-gpu``) to make a missing or broken GPU stack fail instead of skip.
+REQUIRE_GPU = os.environ.get("IONC_REQUIRE_GPU", "") not in ("", "0")
+
+
 @functools.lru_cache(maxsize=None)
 def gpu_available() -> bool:
-    """True when CuPy imports and sees a CUDA device."""
+    """True when CuPy imports and sees a CUDA device; with ``IONC_REQUIRE_GPU=1`` the
+    reason there is none is raised instead."""
     try:
         import cupy
-        return bool(cupy.is_available())
-    except Exception:
+        if not cupy.is_available():
+            raise RuntimeError("CuPy sees no CUDA device")
+        return True
+    except Exception as exc:
+        if REQUIRE_GPU:
+            raise RuntimeError(f"IONC_REQUIRE_GPU is set but the GPU stack is unusable: "
+                               f"{type(exc).__name__}: {exc}") from exc
         return False
 
 

@@ -39,7 +39,8 @@ def test_two_processes_build_the_same_kernel_at_once(tmp_path):
         ch.update(np.full(8, -10.0))
         print(ch.build_info.split(" (")[0], float(ch.p.sum()))
     """)
-    env = {**os.environ, "IONC_CACHE_DIR": str(tmp_path / "shared-cache"), "IONC_CFLAGS": "-DIONC_RACE=1"}
+    env = {**os.environ, "IONC_CACHE_DIR": str(tmp_path / "shared-cache"),
+           "IONC_CFLAGS": "-DIONC_RACE=1"}
     procs = [subprocess.Popen([sys.executable, "-c", script, "36.0"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
@@ -90,6 +91,7 @@ def test_cache_key_covers_flags(tmp_path, monkeypatch):
 
 
 def test_missing_compiler_is_named(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)   # no GPU either, so auto cannot take one
     monkeypatch.setenv("CC", "no-such-cc-ionc")
     with pytest.raises(CompilerNotFoundError, match="no-such-cc-ionc"):
         compiler_settings()

@@ -10,7 +10,10 @@ from ionc.codegen import (ChannelSpec, Gate, SpecError, V, exprelr, find_removab
 x, V_sh = symbol("x"), symbol("V_sh")
 
 
-def _spec(alpha, beta=sp.Integer(1), name="Test"):
+ONE = sp.Integer(1)
+
+
+def _spec(alpha, beta=ONE, name="Test"):
     return ChannelSpec(name=name, parameters={"V_sh": 0.0}, intermediates={"x": V - V_sh},
                        gates=(Gate("m", alpha=alpha, beta=beta),), current=symbol("m") * V)
 
@@ -55,9 +58,14 @@ def test_emitted_c_has_no_raw_cancellation_on_singular_rates():
     def code(dtype):  # the C text without its comments
         return re.sub(r"/\*.*?\*/", "", render_kernels(get_channel("INa_Ba2002"), "c",
                                                           dtype).source, flags=re.S)
+    def body(src, fn):  # one element function's statements
+        return src[src.index(f"IONC_FN void {fn}("):].split("\n}\n")[0]
     src = code("float64")
-    assert "ionc_exprelr" in src and "expm1" in src
-    assert "1 - exp(" not in src and "1.0 - exp(" not in src
+    for rate in ("alpha_u_p", "beta_u_p"):      # the singular rates: exprelr, no raw exp
+        text = body(src, f"ionc_f_{rate}")
+        assert "ionc_exprelr(" in text, text
+        assert "ionc_exp(" not in text and "ionc_expm1(" not in text, text
+    assert "ionc_exp(" in body(src, "ionc_f_alpha_u_q")     # the smooth ones keep exp
     src32 = code("float32")
     assert "ionc_exp(" in src32 and "ionc_expm1(" in src32
     assert re.search(r"\bexpf\(", src32) and re.search(r"\bfmaf\(", src32)  # the libm path

@@ -251,7 +251,7 @@ def compile_for_host(source: str):
     through the host shim (cached per source)."""
     real = re.search(r"typedef (float|double) real;", source).group(1)
     kernels = {}
-    for declaration, name, params in _KERNEL.findall(source):
+    for _, name, params in _KERNEL.findall(source):
         params = params.replace("IONC_RESTRICT", "").replace("real", real)
         kernels[name] = [" ".join(p.replace("*", " * ").split()).rsplit(" ", 1)[0]
                          for p in params.split(",")]

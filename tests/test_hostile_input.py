@@ -1,0 +1,133 @@
+"""Hostile input: channel text is data (never run), work is bounded, errors name the
+problem.  Anything that could hang or run code is tried in a subprocess."""
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import sympy as sp
+
+from ionc.codegen import ChannelSpec, Gate, SpecError, V, lower_channel, spec_from_strings, symbol
+
+
+def _strings(**fields):
+    args = dict(name="IHostile", parameters={"g": 1.0},
+                gates={"m": {"alpha": "exp(V/10)", "beta": "1"}}, current="g*m*(0 - V)")
+    args.update(fields)
+    return spec_from_strings(**args)
+
+
+def test_text_is_never_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    script = textwrap.dedent(f"""
+        from ionc.codegen import SpecError, spec_from_strings
+        attacks = [
+            "__import__('os').system('touch {marker}')",
+            "print(V)",
+            "().__class__.__bases__[0].__subclasses__()",
+            "exec('open(\\"{marker}\\", \\"w\\")')",
+            "(lambda: open('{marker}', 'w'))()",
+            "V if open('{marker}', 'w') else V",
+        ]
+        for text in attacks:
+            for field in ("alpha", "current"):
+                try:
+                    if field == "current":
+                        spec_from_strings("A", {{"g": 1.0}}, {{"m": {{"alpha": "V", "beta": "1"}}}},
+                                          current=text)
+                    else:
+                        gates = {{"m": {{"alpha": text, "beta": "1"}}}}
+                        spec_from_strings("A", {{"g": 1.0}}, gates, current="g*m")
+                except SpecError as exc:
+                    print("refused:", str(exc).splitlines()[0][:60])
+                else:
+                    print("ACCEPTED", text)
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "ACCEPTED" not in r.stdout and r.stdout.count("refused:") == 12
+    assert not marker.exists()
+    assert "V\n" not in r.stdout.replace("refused", "")        # print(V) printed nothing
+
+
+@pytest.mark.parametrize("text, match", [
+    ("10**10**10*V", "has about 10000000000 digits"),
+    ("factorial(10**8)*V", "unknown function 'factorial'"),
+    ("V*2**(2**40)", "exponent|digits"),
+    ("(V + 1)**100000", "exponent .* too large"),
+    ("9" * 5000 + "*V", "too many digits"),
+    ("(" * 500 + "V" + ")" * 500, "nested too deeply|cannot parse"),
+    ("V" + "+V" * 6000, "characters long"),
+    ("1e400*V", "overflows a double"),
+])
+def test_huge_work_is_refused_quickly(text, match):
+    script = ("import sys\nfrom ionc.codegen import SpecError, spec_from_strings\n"
+              "try:\n"
+              "    spec_from_strings('A', {'g': 1.0}, {'m': {'alpha': sys.argv[1], 'beta': '1'}},"
+              " current='g*m')\n"
+              "except SpecError as exc:\n"
+              "    print('refused', exc)\n")
+    r = subprocess.run([sys.executable, "-c", script, text], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("refused"), r.stdout
+    import re
+    assert re.search(match, r.stdout), r.stdout
+
+
+@pytest.mark.parametrize("fields, match", [
+    (dict(gates={"m": {"alpha": "foo(V)", "beta": "1"}}),
+     r"gate 'm': alpha: unknown function 'foo'"),
+    (dict(gates={"m": {"alpha": "zoo*V", "beta": "1"}}), r"gate 'm': alpha .*'zoo'"),
+    (dict(gates={"m": {"alpha": "Integral(V, V)", "beta": "1"}}),
+     r"gate 'm': alpha: unknown function 'Integral'"),
+    (dict(gates={"m": {"alpha": None, "beta": "1"}}), r"gate 'm': alpha must be a string"),
+    (dict(gates={"m": {"alpha": "V", "beta": "1", "power": "x"}}),
+     r"gate 'm': power must be an int, got 'x'"),
+    (dict(gates={"m": {"alpha": "V", "beta": "1", "power": -2}}),
+     r"gate 'm': power must be a non-negative int"),
+    (dict(gates={"m": "V"}), r"gate 'm' must map field names"),
+    (dict(gates={"m": {"alpha": "V.real", "beta": "1"}}), "Attribute is not allowed"),
+    (dict(gates={"m": {"alpha": "V[0]", "beta": "1"}}), "Subscript is not allowed"),
+    (dict(gates={"m": {"alpha": "'text'", "beta": "1"}}), "is not a number"),
+    (dict(gates={"m": {"alpha": "V < 3", "beta": "1"}}), "is a condition, not a value"),
+    (dict(current="g*m*(0 - V) + W"), r"current uses unknown symbol\(s\) \['W'\]"),
+])
+def test_each_bad_field_is_a_spec_error_naming_gate_field_and_problem(fields, match):
+    with pytest.raises(SpecError, match=match):
+        _strings(**fields)
+
+
+def test_numbers_in_gate_fields_are_constants():
+    spec = _strings(gates={"m": {"alpha": 2, "beta": 0.5}})
+    assert spec.gate("m").alpha == 2 and spec.gate("m").beta == sp.Rational(1, 2)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: Gate("m", alpha=None, beta=sp.Integer(1)), "needs either alpha and beta"),
+    (lambda: Gate("m", alpha=V, beta=None, inf=V), "needs either"),
+    (lambda: Gate("m", alpha="V", beta=sp.Integer(1)), r"gate 'm': alpha is not a SymPy"),
+    (lambda: Gate("m", alpha=sp.Integral(V, V), beta=sp.Integer(1)), "Integral is not allowed"),
+    (lambda: ChannelSpec("P", {"g": 1.0}, (Gate("m", alpha=sp.Piecewise((V, V > 0)),
+                                                 beta=sp.Integer(1)),), symbol("m")),
+     "Piecewise needs a default branch"),
+    (lambda: ChannelSpec("Z", {"g": 1.0}, (Gate("m", alpha=sp.zoo * V, beta=sp.Integer(1)),),
+                         symbol("m")), "infinite or undefined"),
+    (lambda: Gate("m", alpha=V, beta=sp.Integer(1), power="x"), "power must be"),
+    (lambda: ChannelSpec("P", {"g": "x"}, (), V), "needs a number as its default"),
+    (lambda: ChannelSpec("P", {"g": 1.0}, (), V, inputs={"V": 1.0}), "used twice.*membrane"),
+    (lambda: ChannelSpec("ionc_x", {"g": 1.0}, (), V), "kept for the generated code"),
+    (lambda: ChannelSpec("P", {"g": 1.0}, (Gate("m", alpha=V * sp.I, beta=sp.Integer(1)),),
+                         symbol("m")), "ImaginaryUnit is not allowed"),
+])
+def test_programmatic_specs_are_checked_too(build, match):
+    with pytest.raises(SpecError, match=match):
+        build()
+
+
+def test_python_keywords_are_fine_as_names_in_sympy_specs():
+    lam = symbol("lambda")
+    spec = ChannelSpec("Kw", {"lambda": 2.0}, (Gate("class", inf=1 / (1 + sp.exp(-V)),
+                                                    tau=lam),), symbol("class") * (lam - V))
+    assert lower_channel(spec).rates["tau_class"] == symbol("u_lambda")
