@@ -64,6 +64,7 @@ def test_cache_list_and_clear(tmp_path):
     (("plot", "INa_Nope"), "unknown channel 'INa_Nope'"),
     (("plot", "INa_Ba2002", "-o", "/proc/ionc/x.png"), "cannot write"),
     (("demo", "--neurons", "5"), "--neurons must be at least 13"),
+    (("demo", "--neurons", "1e8"), "GiB is available: use fewer neurons"),
     (("demo", "--out", "/proc/ionc-out"), "cannot write"),
 ])
 def test_errors_are_one_line_without_traceback(args, message):
