@@ -14,10 +14,11 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .exponentials import EXP_LIKE, share_exponentials
+from .exponentials import EXP_LIKE, reductions, share_exponentials
 from .functions import capped_rate
 from .integrators import get_integrator, linear_coefficients
 from .singularities import SingularityReport, analyse_rates
+from .strength import reduce_exponentials
 from .spec import V, ChannelSpec, SpecError, dt, symbol
 from .symbols import INPUT, PARAMETER, SymbolTable, symbol_table
 
@@ -41,6 +42,12 @@ class ElementFunction:
     outputs: tuple[tuple[str, sp.Expr], ...]
     doc: str = ""
     wide: frozenset = frozenset()     # locals computed in double precision (V - V_sh)
+    powers: int = 0                   # exponentials computed as powers of others
+
+    @property
+    def reductions(self) -> int:
+        """Range reductions one element takes (distinct arguments of exp, expm1, exprelr)."""
+        return len(reductions(self.expressions))
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -184,9 +191,10 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
 
     def element(task, ins, outputs, cap, doc):
         exprs = [e for _, e in outputs]
-        defs, outs = share_exponentials(definitions(exprs, cap), outputs)
+        defs, outs, powers = reduce_exponentials(
+            *share_exponentials(definitions(exprs, cap), outputs))
         return ElementFunction(f"{FUNCTION_PREFIX}_{_task_identifier(task, table)}",
-                               tuple(ins), defs, outs, doc, wide)
+                               tuple(ins), defs, outs, doc, wide, powers)
 
     derivs = {g.name: _derivative(rates, g, table, rewritten, factors[g.name], rate_symbol)
               for g in spec.gates}

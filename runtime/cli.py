@@ -65,7 +65,10 @@ def _inspect(args) -> None:
         for sym, value in model.derived.items():
             print(f"\n{model.display(sym)} = {model.display(value)}   (computed once per call "
                   f"when its inputs are scalars)")
-    print(f"\n{args.method} update:")
+    step = model.functions["update"]
+    print(f"\n{args.method} update: {step.reductions} range reductions of exp/expm1 per "
+          f"element ({step.reductions + step.powers} before strength reduction: "
+          f"{step.powers} exponential(s) computed as powers of others)")
     for gate, (_, expr) in zip(model.gate_names, model.functions["update"].outputs):
         print(f"  {gate} <- {model.display(expr)}")
     generated = render_kernels(spec, "c", "float64", args.method)
