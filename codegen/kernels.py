@@ -34,6 +34,8 @@ ELEMENT_TYPES = {IN: "real", INOUT: "real", OUT: "real", FLAGS: "uint8", COUNTS:
 
 #: Roles: what a parameter binds to.
 SIZE, STEPS, EVERY, STEP = "size", "steps", "every", "dt"
+#: Elements between a trace's steps: n, or 0 for an input held constant over the steps.
+STRIDE = "stride"
 INPUT, STATE, PARAMETER, OUTPUT, RECORD, TRACE = (
     "input", "state", "parameter", "output", "record", "trace")
 
@@ -154,8 +156,9 @@ class Counter:
 @dataclass(frozen=True)
 class ScanKernel:
     """All steps of an input trace in one call: the ``states`` stay local to the
-    element across steps, ``trace`` is read one step at a time, and every
-    ``every`` steps each record's statements run (a NULL record is skipped)."""
+    element across steps, ``trace`` is read one step at a time (``stride``
+    elements apart: ``n``, or 0 for an input held constant), and every ``every``
+    steps each record's statements run (a NULL record is skipped)."""
 
     signature: KernelSignature
     prologue: tuple[Statement, ...]
@@ -275,6 +278,7 @@ def _run_kernel(model: ChannelModel, array_params: frozenset) -> ScanKernel:
 
     params = [KernelParameter("steps", INT, STEPS, "steps"),
               KernelParameter("every", INT, EVERY, "every"),
+              KernelParameter("stride", INT, STRIDE, "stride"),
               KernelParameter("dt", REAL, STEP, "dt")]
     params += [KernelParameter(table.identifier(p), REAL, PARAMETER, p)
                for p in model.parameter_names if p not in array_params]

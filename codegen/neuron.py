@@ -27,7 +27,7 @@ import sympy as sp
 from .elements import FUNCTION_PREFIX, ChannelModel, ElementFunction, lower_channel
 from .functions import exprelr
 from .kernels import (COUNTS, FLAGS, IN, INOUT, INPUT, INT, OUT, OUTPUT, PARAMETER, REAL,
-                      RECORD, STATE, STEP, STEPS, EVERY, TRACE, Call, Counter, Crossing,
+                      RECORD, STATE, STEP, STEPS, STRIDE, EVERY, TRACE, Call, Counter, Crossing,
                       KernelParameter, KernelSet, KernelSignature, MapKernel, Ref, ScanKernel,
                       Store, ordered)
 from .spec import V, ChannelSpec, SpecError, dt, symbol
@@ -223,7 +223,8 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
     update = MapKernel(KernelSignature("ionc_update_kernel", ordered(map_params)),
                        tuple(prologue), tuple(body), transcendental)
     scan_params = ([KernelParameter("steps", INT, STEPS, "steps"),
-                    KernelParameter("every", INT, EVERY, "every")] + params
+                    KernelParameter("every", INT, EVERY, "every"),
+                    KernelParameter("stride", INT, STRIDE, "stride")] + params
                    + [KernelParameter("I_ext", IN, TRACE, "I_ext"),
                       KernelParameter("rec_V", OUT, RECORD, "V", optional=True),
                       KernelParameter("rec_spike", COUNTS, RECORD, "spike", optional=True),

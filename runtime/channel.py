@@ -33,7 +33,7 @@ from .build import (CacheError, CompilerNotFoundError, CudaUnavailableError, com
                     cuda_device)
 from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, get_backend,
                       lower_channel, render_kernels)
-from .inputs import check_dt, resolve_parameter, varshape_of
+from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import Kernels, bind
 
 TARGETS = ("cpu", "cuda", "numpy", "auto")
@@ -354,11 +354,13 @@ class Channel:
 
     def run(self, V_trace, dt: float | None = None, record=None, every: int = 1,
             out: dict | None = None, progress: bool | None = None, *,
-            inputs: Mapping | None = None, **more_inputs) -> dict:
+            steps: int | None = None, inputs: Mapping | None = None, **more_inputs) -> dict:
         """Integrate over a voltage trace in one kernel call (voltage clamp).
 
         ``V_trace`` has shape ``(steps, *shape)``: step ``k`` uses ``V_trace[k]``
-        exactly as ``update(V_trace[k])`` would.  The gates end in their final
+        exactly as ``update(V_trace[k])`` would.  With ``steps=k``, ``V_trace`` is one
+        level per neuron (broadcastable to the shape) held for ``k`` steps, read in
+        place: no trace is built.  The gates end in their final
         state.  Returns ``{name: array of shape (steps // every, *shape)}`` for
         each name in ``record`` (gate names and ``'I'``, the current after the
         step; default: every gate and ``'I'``), sampled after every
@@ -379,12 +381,18 @@ class Channel:
             raise ValueError(f"every must be a positive int, got {every!r}")
         every = int(every)
         with self._lock:
-            shape = np.shape(V_trace)
-            if len(shape) != len(self._shape) + 1 or shape[1:] != self._shape:
-                raise ValueError(f"V_trace has shape {shape}, expected (steps, *{self._shape})")
-            steps = shape[0]
             k = self._kernels
-            trace = k.as_array(V_trace, shape, self.dtype, "V_trace")
+            if steps is None:
+                shape = np.shape(V_trace)
+                if len(shape) != len(self._shape) + 1 or shape[1:] != self._shape:
+                    raise ValueError(f"V_trace has shape {shape}, expected (steps, "
+                                     f"*{self._shape}), or pass steps= for a held level")
+                steps, stride = shape[0], self._n
+                trace = k.as_array(V_trace, shape, self.dtype, "V_trace")
+            else:
+                steps, stride = check_count(steps, "steps"), 0
+                trace = k.as_array(V_trace, self._shape, self.dtype, "V_trace")
+                trace = trace.reshape((1, *self._shape))
             self._refuse_nan(trace, self._layout, "V_trace")
             extra = self._inputs({**(inputs or {}), **more_inputs})
             n_rec = steps // every
@@ -401,11 +409,12 @@ class Channel:
             values = self._values()
             values.update(extra)
             values[("every", "every")] = every
+            values[("stride", "stride")] = stride
             values[("dt", "dt")] = step
             for k0, k1 in _chunks(steps, every, 50 if progress else 1, self.spec.name):
                 r0, r1 = k0 // every, k1 // every
                 values[("steps", "steps")] = k1 - k0
-                values[("trace", "V")] = trace[k0:k1]
+                values[("trace", "V")] = trace[k0:k1] if stride else trace
                 for r in known:
                     key = ("record", r)
                     values[key] = results[r][r0:r1] if r in results else None

@@ -21,6 +21,16 @@ def varshape_of(size, keep_size: bool) -> tuple[int, ...]:
     return shape if keep_size else (int(np.prod(shape)),)
 
 
+def check_count(value: Any, name: str) -> int:
+    """A non-negative int argument (a number of steps), or a TypeError/ValueError
+    naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
 def check_dt(dt: Any) -> float:
     """``dt`` as a float; a ValueError unless it is finite and positive."""
     try:

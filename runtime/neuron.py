@@ -21,7 +21,7 @@ from .channel import Channel
 from .channels import IK_HH1952, IL, INa_HH1952
 from .codegen import NeuronSpec, render_neuron
 from .codegen.neuron import MEMBRANE_PARAMETERS
-from .inputs import check_dt, resolve_parameter, varshape_of
+from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import bind
 
 _names = itertools.count()
@@ -165,9 +165,11 @@ class CondNeuGroup:
             k.functions["update"](self._n, *args)
             return self.spike
 
-    def run(self, inputs, dt: float | None = None, record=("V", "spike"), every: int = 1
-            ) -> dict:
-        """All steps of an input trace (shape ``(steps, *shape)``) in one call.
+    def run(self, inputs, dt: float | None = None, record=("V", "spike"), every: int = 1,
+            steps: int | None = None) -> dict:
+        """All steps of an input trace (shape ``(steps, *shape)``) in one call; with
+        ``steps=k``, ``inputs`` is one input per neuron (broadcastable to the shape)
+        held for ``k`` steps, and no trace is built.
 
         Returns ``{'V': V after every ``every``-th step, 'spike': spikes counted in
         each window of ``every`` steps, 'spike_count': all spikes per neuron}``
@@ -180,20 +182,29 @@ class CondNeuGroup:
             raise ValueError(f"cannot record {bad}; choose from ('V', 'spike')")
         if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"every must be a positive int, got {every!r}")
-        shape = np.shape(inputs)
-        if len(shape) != len(self._shape) + 1:
-            raise ValueError(f"inputs has shape {shape}, expected (steps, *{self._shape})")
+        if steps is None:
+            shape = np.shape(inputs)
+            if len(shape) != len(self._shape) + 1:
+                raise ValueError(f"inputs has shape {shape}, expected (steps, *{self._shape}),"
+                                 f" or pass steps= for a held input")
+            steps, stride = shape[0], self._n
+        else:
+            steps, stride = check_count(steps, "steps"), 0
         with self._lock:
             k = self._kernels
-            I_ext = self._input(inputs, (shape[0], *self._shape), "inputs")
-            n_rec = shape[0] // int(every)
+            if stride:
+                I_ext = self._input(inputs, (steps, *self._shape), "inputs")
+            else:
+                I_ext = self._input(inputs, self._shape, "inputs").reshape((1, *self._shape))
+            n_rec = steps // int(every)
             out = {"spike_count": k.zeros(self._shape, np.int32)}
             if "V" in record:
                 out["V"] = k.empty((n_rec, *self._shape), self.dtype)
             if "spike" in record:
                 out["spike"] = k.zeros((n_rec, *self._shape), np.int32)
             values = self._values()
-            values.update({("steps", "steps"): int(shape[0]), ("every", "every"): int(every),
+            values.update({("steps", "steps"): steps, ("every", "every"): int(every),
+                           ("stride", "stride"): stride,
                            ("dt", "dt"): step, ("trace", "I_ext"): I_ext,
                            ("record", "V"): out.get("V"), ("record", "spike"): out.get("spike"),
                            ("output", "spike_count"): out["spike_count"]})

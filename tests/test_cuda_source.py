@@ -159,7 +159,8 @@ def test_cuda_source_on_the_host_matches_the_c_target(dtype, monkeypatch):
 
     rec = {k: np.full((steps, n), np.nan, dtype) for k in ("rec_p", "rec_q", "rec_I")}
     pc = ch.p.copy()
-    host.launch("run", n, steps=steps, every=1, dt=0.05, V=trace, p=p, q=q, **rec, **params)
+    host.launch("run", n, steps=steps, every=1, stride=n, dt=0.05, V=trace, p=p, q=q, **rec,
+                **params)
     out = ch.run(trace, dt=0.05)
     assert np.isfinite(rec["rec_p"]).all() and not np.array_equal(pc, ch.p)
     assert _ulps(rec["rec_p"].ravel(), out["p"].ravel(), dtype) <= 2

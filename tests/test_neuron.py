@@ -171,3 +171,23 @@ def test_neuron_update_and_run_agree_on_every_target(target):
     np.testing.assert_allclose(host(out["V"])[-1], host(b.V), rtol=1e-10)
     np.testing.assert_array_equal(host(out["spike"]), spikes.reshape(40, 5, 4).sum(axis=1))
     np.testing.assert_array_equal(host(out["spike_count"]), spikes.sum(axis=0))
+
+
+def test_a_held_input_equals_its_trace_on_every_target(target):
+    I = np.linspace(0.0, 20.0, 5)
+    a, b = ionc.HH(5, dt=0.025, target=target), ionc.HH(5, dt=0.025, target=target)
+    traced = a.run(np.tile(I, (300, 1)), record=("V", "spike"), every=7)
+    held = b.run(I, record=("V", "spike"), every=7, steps=300)
+    for key in ("V", "spike", "spike_count"):
+        np.testing.assert_array_equal(host(held[key]), host(traced[key]))
+    np.testing.assert_array_equal(host(a.V), host(b.V))
+    c, d = ionc.INa_Ba2002(4, target=target), ionc.INa_Ba2002(4, target=target)
+    c.reset_state(-80.0)
+    d.reset_state(-80.0)
+    clamp = c.run(np.full((40, 4), -10.0), record=("I",))
+    level = d.run(-10.0, record=("I",), steps=40)
+    np.testing.assert_array_equal(host(level["I"]), host(clamp["I"]))
+    with pytest.raises(TypeError, match="steps must be an int"):
+        d.run(-10.0, steps=2.5)
+    with pytest.raises(ValueError, match="or pass steps="):
+        d.run(-10.0)

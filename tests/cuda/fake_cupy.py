@@ -166,6 +166,9 @@ class ndarray(np.lib.mixins.NDArrayOperatorsMixin):
     def view(self, dtype) -> "ndarray":
         return ndarray(self._host.view(dtype), self.device.id)
 
+    def reshape(self, *shape) -> "ndarray":
+        return ndarray(self._host.reshape(*shape), self.device.id)
+
 
 def _wrap(host, copy):
     return ndarray(np.array(host, copy=True) if copy else host)
