@@ -18,6 +18,7 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.numpy import NumPyPrinter
 
 from .elements import ElementFunction
+from .exponentials import EXP_LIKE
 from .spec import V, SpecError
 
 DTYPES = ("float32", "float64")
@@ -74,6 +75,9 @@ class IoncPrinting:
     """
 
     function_names: dict[str, str] = {}
+    #: Appended to the name of exp/expm1/exprelr of a double argument ('' where the
+    #: target evaluates such arguments in double anyway, as NumPy does).
+    wide_suffix = ""
     wide_format = "{}"
     _widen = False
     #: Names of the locals being computed in double precision (see print_function).
@@ -105,10 +109,18 @@ class IoncPrinting:
         return self.dtype == "float32" and (
             self._widen or any(s.name in self.wide_symbols for s in expr.free_symbols))
 
+    def _wide_argument(self, expr) -> bool:
+        """Whether the argument of exponential ``expr`` is computed in double in a
+        float32 kernel: it reads ``V`` or a double local (``V - V_sh``)."""
+        arg = expr.args[0]
+        return self.dtype == "float32" and (V in arg.free_symbols or self._in_double(arg))
+
     def _argument_of(self, expr) -> str:
         """The argument of an exponential.  In float32 one that reads ``V`` is
-        computed in double and rounded once, as intermediates are (exp
-        magnifies the relative error of its argument by the argument)."""
+        computed in double, as intermediates are (exp magnifies the relative
+        error of its argument by the argument); one that reads a double local is
+        double by C's promotion.  Either goes to the ``_wide`` variant, which
+        applies the rounding of the argument as a correction."""
         arg = expr.args[0]
         if self.dtype != "float32" or V not in arg.free_symbols or self._widen:
             return self._print(arg)
@@ -120,16 +132,22 @@ class IoncPrinting:
     def _print_expm1(self, expr):
         return self._exp_like(super()._print_expm1, expr)
 
+    def _function_name(self, expr) -> str | None:
+        name = self.function_names.get(type(expr).__name__)
+        if name and self.wide_suffix and self._wide_argument(expr):
+            return name + self.wide_suffix
+        return name
+
     def _exp_like(self, print_with_base, expr) -> str:
         text = self._argument_of(expr)
-        name = self.function_names.get(type(expr).__name__)
+        name = self._function_name(expr)
         if name:
             return f"{name}({text})"
         marker = sp.Symbol("ionc_argument")
         return print_with_base(expr.func(marker)).replace("ionc_argument", text)
 
     def _print_exprelr(self, expr):
-        return f"{self.function_names['exprelr']}({self._argument_of(expr)})"
+        return f"{self._function_name(expr)}({self._argument_of(expr)})"
 
     def _print_capped_rate(self, expr):
         return f"{self.function_names['capped_rate']}({self._print(expr.args[0])})"
@@ -140,6 +158,7 @@ class CPrinter(IoncPrinting, C99CodePrinter):
 
     function_names = {"exprelr": "ionc_exprelr", "capped_rate": "ionc_capped_rate",
                       "exp": "ionc_exp", "expm1": "ionc_expm1"}
+    wide_suffix = "_wide"
     wide_format = "(ionc_wide){}"
 
     def __init__(self, dtype: str = "float64", settings=None):
@@ -276,6 +295,20 @@ def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
     k = len(fn.definitions)
     named = list(zip((s for s, _ in fn.definitions), reduced[:k]))
     body = _ordered(list(temps) + named, fn.inputs)
+    wide = set(wide)
+    promoted = set()        # double locals computed from double locals: printed as they are
+    if getattr(printer, "dtype", "") == "float32":
+        # a temporary that is the argument of an exponential keeps the double it is
+        # computed in, so that exp's argument is rounded once, inside ionc_exp_wide
+        arguments = {f.args[0] for e in [*reduced, *(t for _, t in temps)]
+                     for f in e.atoms(*EXP_LIKE)}
+        for s, e in body:
+            if s in arguments and (V in e.free_symbols
+                                   or any(x.name in wide for x in e.free_symbols)):
+                wide.add(s.name)
+                if V not in e.free_symbols:
+                    promoted.add(s.name)
+
     def text(e, wide_local: bool = False) -> str:
         try:
             return printer.widened(e) if wide_local else printer.doprint(e)
@@ -287,8 +320,8 @@ def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
         return PrintedFunction(
             name=fn.name,
             inputs=tuple(s.name for s in fn.inputs),
-            locals=tuple(("ionc_wide", s.name, text(e, True)) if s.name in wide
-                         else ("real", s.name, text(e)) for s, e in body),
+            locals=tuple(("ionc_wide", s.name, text(e, s.name not in promoted))
+                         if s.name in wide else ("real", s.name, text(e)) for s, e in body),
             outputs=tuple((name, text(e)) for (name, _), e in zip(fn.outputs, reduced[k:])),
             doc=fn.doc,
         )
