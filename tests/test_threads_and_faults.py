@@ -98,7 +98,7 @@ def test_a_failed_reset_state_leaves_shape_and_states_alone(monkeypatch, target)
 def test_builds_from_three_threads_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("IONC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(c_extension, "_LOADED", {})
-    cwd, stdout = os.getcwd(), sys.stdout
+    cwd, stdout, cc = os.getcwd(), sys.stdout, os.environ.get("CC")
     results, errors = {}, []
 
     def build(k):
@@ -114,8 +114,7 @@ def test_builds_from_three_threads_at_once(tmp_path, monkeypatch):
         t.join()
     assert not errors, errors
     assert [getattr(results[k].lib, f"twice{k}")(1.0) for k in range(3)] == [2.0, 3.0, 4.0]
-    assert os.getcwd() == cwd and sys.stdout is stdout and "CC" not in os.environ or \
-        os.environ.get("CC") == os.environ.get("CC")
+    assert os.getcwd() == cwd and sys.stdout is stdout and os.environ.get("CC") == cc
 
 
 def test_compiler_errors_reach_the_exception_only(tmp_path):
@@ -255,3 +254,34 @@ def test_state_files_are_symmetric_and_checked(tmp_path):
         other.load_states(tmp_path / "single.npy")
     with pytest.raises(FileNotFoundError):
         other.load_states(tmp_path / "missing")
+
+
+def test_three_new_channels_built_from_three_threads(tmp_path, monkeypatch):
+    from ionc import Channel
+    from ionc.codegen import spec_from_strings
+    monkeypatch.setenv("IONC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(c_extension, "_LOADED", {})
+    results, errors = {}, []
+
+    def make(k):
+        try:
+            spec = spec_from_strings(
+                f"IThread{k}", {"g": 1.0 + k},
+                {"m": {"alpha": "0.1*(V + 40)/(1 - exp(-(V + 40)/10))",
+                       "beta": "4*exp(-(V + 65)/18)"}}, current="g*m*(0 - V)")
+            ch = type(spec.name, (Channel,), {"spec": spec})(10)
+            ch.reset_state(np.full(10, -40.0))
+            results[k] = (float(ch.m[0]), float(ch.current(-40.0)[0]))
+        except Exception as exc:              # noqa: BLE001 - reported below
+            errors.append(exc)
+    cwd, stdout = os.getcwd(), sys.stdout
+    threads = [threading.Thread(target=make, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    m = 1.0 / (1.0 + 4 * np.exp(-25 / 18))                  # alpha = 1 at the 0/0 point
+    for k in range(3):
+        np.testing.assert_allclose(results[k], (m, (1.0 + k) * m * 40.0), rtol=1e-14)
+    assert os.getcwd() == cwd and sys.stdout is stdout
