@@ -78,6 +78,8 @@ class IoncPrinting:
     #: Appended to the name of exp/expm1/exprelr of a double argument ('' where the
     #: target evaluates such arguments in double anyway, as NumPy does).
     wide_suffix = ""
+    #: Appended to the name of exp/expm1/exprelr of ``num/d`` in float64 ('' for none).
+    div_suffix = ""
     wide_format = "{}"
     _widen = False
     #: Names of the locals being computed in double precision (see print_function).
@@ -132,6 +134,18 @@ class IoncPrinting:
     def _print_expm1(self, expr):
         return self._exp_like(super()._print_expm1, expr)
 
+    def _quotient(self, expr):
+        """``(numerator, d)`` when exponential ``expr``'s argument is printed as a
+        division by a constant ``d`` that rounds (float64 kernels of targets with
+        ``_div`` variants), else None."""
+        arg = expr.args[0]
+        if not self.div_suffix or self.dtype != "float64" or not isinstance(arg, sp.Add):
+            return None
+        split = common_denominator(arg)
+        if split is None or not split[1] & (split[1] - 1):     # a power of two is exact
+            return None
+        return split
+
     def _function_name(self, expr) -> str | None:
         name = self.function_names.get(type(expr).__name__)
         if name and self.wide_suffix and self._wide_argument(expr):
@@ -139,6 +153,9 @@ class IoncPrinting:
         return name
 
     def _exp_like(self, print_with_base, expr) -> str:
+        quotient = self._quotient(expr)
+        if quotient is not None:
+            return self._divided_call(expr, quotient)
         text = self._argument_of(expr)
         name = self._function_name(expr)
         if name:
@@ -147,7 +164,17 @@ class IoncPrinting:
         return print_with_base(expr.func(marker)).replace("ionc_argument", text)
 
     def _print_exprelr(self, expr):
+        quotient = self._quotient(expr)
+        if quotient is not None:
+            return self._divided_call(expr, quotient)
         return f"{self._function_name(expr)}({self._argument_of(expr)})"
+
+    def _divided_call(self, expr, quotient) -> str:
+        """``name_div(numerator, d)``: the call that corrects the rounding of the
+        division by ``d`` (see element.h.j2)."""
+        numerator, den = quotient
+        name = self.function_names[type(expr).__name__] + self.div_suffix
+        return f"{name}({self._print(numerator)}, {self._denominator_literal(den)})"
 
     def _print_capped_rate(self, expr):
         return f"{self.function_names['capped_rate']}({self._print(expr.args[0])})"
@@ -159,6 +186,7 @@ class CPrinter(IoncPrinting, C99CodePrinter):
     function_names = {"exprelr": "ionc_exprelr", "capped_rate": "ionc_capped_rate",
                       "exp": "ionc_exp", "expm1": "ionc_expm1"}
     wide_suffix = "_wide"
+    div_suffix = "_div"
     wide_format = "(ionc_wide){}"
 
     def __init__(self, dtype: str = "float64", settings=None):
@@ -272,6 +300,30 @@ def _ordered(assignments, available):
     return done
 
 
+def _quotients_in_place(temps, reduced):
+    """Common subexpressions that are an exponential's argument ``num/d`` (``d`` a
+    constant that is not a power of two) put back into the calls, so that the printer
+    can correct the rounding of the division (``ionc_exp_div``); the C compiler still
+    computes the shared quotient and range reduction once."""
+    def quotient(e) -> bool:
+        split = isinstance(e, sp.Add) and common_denominator(e)
+        return bool(split) and bool(split[1] & (split[1] - 1))
+    defs = dict(temps)
+    exprs = [e for _, e in temps] + list(reduced)
+    inline = {}
+    for e in exprs:
+        for f in e.atoms(*EXP_LIKE):
+            arg = f.args[0]
+            if arg in defs and quotient(defs[arg]):
+                inline[f] = f.func(defs[arg])
+    if not inline:
+        return temps, reduced
+    temps = [(s, e.xreplace(inline)) for s, e in temps]
+    reduced = [e.xreplace(inline) for e in reduced]
+    used = set().union(*(e.free_symbols for e in reduced), *(e.free_symbols for _, e in temps))
+    return [(s, e) for s, e in temps if s in used], reduced
+
+
 def print_function(fn: ElementFunction, printer) -> PrintedFunction:
     """``fn`` with common subexpressions eliminated, printed by ``printer``.
 
@@ -292,6 +344,8 @@ def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
     prefix = next(p for p in ("tmp", "cse", "ionc_tmp") if not any(t.startswith(p) for t in taken))
     exprs = [e for _, e in fn.definitions] + [e for _, e in fn.outputs]
     temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True), order="none")
+    if getattr(printer, "div_suffix", "") and printer.dtype == "float64":
+        temps, reduced = _quotients_in_place(temps, reduced)
     k = len(fn.definitions)
     named = list(zip((s for s, _ in fn.definitions), reduced[:k]))
     body = _ordered(list(temps) + named, fn.inputs)
