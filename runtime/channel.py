@@ -185,17 +185,13 @@ class Channel:
         return _Layout(shape, int(np.prod(shape)), generated, k, params)
 
     def _install(self, layout: _Layout, states: dict) -> None:
-        """Make ``layout`` and ``states`` current in one step; prepare ``update``."""
-        values = {("parameter", p): v for p, v in layout.params.items()}
-        values.update({("state", g): a for g, a in states.items()})
-        args, slots = layout.kernels.prepare("update", values, free=self._free("update"))
+        """Make ``layout`` and ``states`` current in one step; prepare ``update`` with
+        dt and the inputs left as per-call slots."""
+        free = (("dt", "dt"),) + tuple(("input", i) for i in ("V", *self.spec.inputs))
+        args, slots = layout.kernels.prepare("update", _bindings(layout, states), free=free)
         self._layout, self._states = layout, states
         self._update_args, self._update_slots = args, slots
         self._last_voltage = (None, None, None)
-
-    def _free(self, task: str) -> tuple:
-        """The per-call arguments of ``update``: dt and the inputs."""
-        return (("dt", "dt"),) + tuple(("input", i) for i in ("V", *self.spec.inputs))
 
     @property
     def _shape(self) -> tuple[int, ...]:
@@ -217,11 +213,9 @@ class Channel:
     def _params(self) -> dict:
         return self._layout.params
 
-    def _values(self, states: dict | None = None) -> dict:
+    def _values(self) -> dict:
         """Parameters and states keyed ``(role, key)`` for a kernel call."""
-        values = {("parameter", p): v for p, v in self._params.items()}
-        values.update({("state", g): a for g, a in (states or self._states).items()})
-        return values
+        return _bindings(self._layout, self._states)
 
     # ---- inputs -------------------------------------------------------
     def _voltage(self, V, name: str = "V", layout: _Layout | None = None):
@@ -303,8 +297,7 @@ class Channel:
             extra = self._inputs({**(inputs or {}), **more_inputs}, layout)
             k = layout.kernels
             states = {g: k.empty(shape, self.dtype) for g in layout.generated.gates}
-            values = {("parameter", p): v for p, v in layout.params.items()}
-            values.update({("state", g): a for g, a in states.items()})
+            values = _bindings(layout, states)
             values.update({("input", "V"): arr, **extra})
             k.call("steady_state", layout.n, values)
             self._install(layout, states)
@@ -622,6 +615,13 @@ class Channel:
         return (f"{self.spec.name}(name={self.name!r}, shape={self._shape}, "
                 f"dtype={self.dtype.name}, target={self.target!r}, method={self.method!r}, "
                 f"kernel={self.kernel_hash})")
+
+
+def _bindings(layout: _Layout, states: dict) -> dict:
+    """``layout``'s parameters and ``states`` keyed ``(role, key)``, as kernels bind them."""
+    values = {("parameter", p): v for p, v in layout.params.items()}
+    values.update({("state", g): a for g, a in states.items()})
+    return values
 
 
 def _chunks(steps: int, every: int, pieces: int, name: str):

@@ -136,8 +136,9 @@ class CondNeuGroup:
         if x is not None and not isinstance(x, (int, float, np.integer, np.floating)) \
                 and not hasattr(x, "shape") and not isinstance(x, (list, tuple)):
             raise TypeError(f"{name} must be a number or an array, got {type(x).__name__}")
-        arr = self._kernels.as_array(0.0 if x is None else x, shape, self.dtype, name)
-        if not bool(np.all(np.isfinite(arr))):     # CuPy arrays dispatch (NEP 18)
+        k = self._kernels
+        arr = k.as_array(0.0 if x is None else x, shape, self.dtype, name)
+        if k.count_nonfinite(arr.size, k.pointer(arr)):    # the compiled count: no temporary
             raise ValueError(f"{name} has NaN or infinite entries; the state was left "
                              f"unchanged")
         return arr * self.dtype.type(1e-3 / self.A) if self.A != 1e-3 else arr

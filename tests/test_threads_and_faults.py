@@ -16,6 +16,15 @@ from ionc.build import CacheError, build_c_extension, c_extension
 from targets import host
 
 
+def _in_threads(fn, count: int) -> None:
+    """``fn(k)`` on ``count`` threads at once, joined."""
+    threads = [threading.Thread(target=fn, args=(k,)) for k in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def _python(script: str, timeout=300, **env):
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **env})
@@ -54,14 +63,10 @@ def test_four_threads_updating_one_channel_lose_no_update():
     ch.reset_state(V0)
     ref.reset_state(V0)
 
-    def work():
+    def work(_):
         for _ in range(per_thread):
             ch.update(V, dt=0.01)
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(work, 4)
     for _ in range(4 * per_thread):
         ref.update(V, dt=0.01)
     np.testing.assert_array_equal(ch.p, ref.p)
@@ -107,11 +112,7 @@ def test_builds_from_three_threads_at_once(tmp_path, monkeypatch):
             results[k] = build_c_extension(src, f"double twice{k}(double x);")
         except Exception as exc:              # noqa: BLE001 - reported below
             errors.append(exc)
-    threads = [threading.Thread(target=build, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(build, 3)
     assert not errors, errors
     assert [getattr(results[k].lib, f"twice{k}")(1.0) for k in range(3)] == [2.0, 3.0, 4.0]
     assert os.getcwd() == cwd and sys.stdout is stdout and os.environ.get("CC") == cc
@@ -275,11 +276,7 @@ def test_three_new_channels_built_from_three_threads(tmp_path, monkeypatch):
         except Exception as exc:              # noqa: BLE001 - reported below
             errors.append(exc)
     cwd, stdout = os.getcwd(), sys.stdout
-    threads = [threading.Thread(target=make, args=(k,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _in_threads(make, 3)
     assert not errors, errors
     m = 1.0 / (1.0 + 4 * np.exp(-25 / 18))                  # alpha = 1 at the 0/0 point
     for k in range(3):
