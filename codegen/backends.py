@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .kernels import (COUNT, COUNTS, FLAGS, IN, INOUT, INT, OUT, REAL, Call, Crossing,
-                      KernelSignature, Ref, Store)
+from .kernels import (COUNT, COUNTS, FLAGS, IN, INOUT, INT, OUT, REAL, TABLE, Call, Crossing,
+                      Guard, KernelSignature, Lookup, Ref, Store)
 from .printing import CPrinter, CudaPrinter, NumPyArrayPrinter
 
 MAP, SCAN = "map", "scan"
@@ -48,6 +48,16 @@ class Backend:
                        self.spell(stmt.after, context), self.spell(stmt.threshold, context))
         return f"{t} = ({b} < {th}) & ({a} >= {th}){self.end}"
 
+    def lookup(self, stmt: Lookup, context: str) -> str:
+        """The tabulated values at ``stmt.x`` (see the table helpers of the template)."""
+        raise NotImplementedError
+
+    def guard(self, guard: Guard, context: str) -> str:
+        """True where the table applies (false for NaN), element-wise."""
+        v = self.spell(guard.value, context)
+        return (f"({v} >= {self.spell(guard.lo, context)}) & "
+                f"({v} <= {self.spell(guard.hi, context)})")
+
     end: ClassVar[str] = ""
 
     def statement(self, stmt, context: str) -> str:
@@ -58,6 +68,8 @@ class Backend:
             return self.store(stmt, context)
         if isinstance(stmt, Crossing):
             return self.crossing(stmt, context)
+        if isinstance(stmt, Lookup):
+            return self.lookup(stmt, context)
         raise TypeError(f"unknown statement {stmt!r}")
 
     def declaration(self, signature: KernelSignature, real: str = "real",
@@ -80,7 +92,7 @@ class CBackend(Backend):
     end = ";"
     #: C type of each parameter kind (arrays: element type).
     TYPES = {COUNT: "int64_t", INT: "int64_t", REAL: "real", IN: "real", INOUT: "real",
-             OUT: "real", FLAGS: "unsigned char", COUNTS: "int32_t"}
+             OUT: "real", FLAGS: "unsigned char", COUNTS: "int32_t", TABLE: "real"}
 
     def spell(self, ref: Ref, context: str, write: bool = False) -> str:
         name, where = ref.name, ref.where
@@ -101,6 +113,16 @@ class CBackend(Backend):
     def store(self, stmt: Store, context: str) -> str:
         return f"{self.spell(stmt.target, context, True)} = {self.spell(stmt.source, context)};"
 
+    def lookup(self, stmt: Lookup, context: str) -> str:
+        declare = "".join(f"real {o.name}; " for o in stmt.outputs)
+        x = self.spell(stmt.x, context)
+        row = (f"{{ const ionc_wide ionc_x = ionc_table_x({x}, ionc_table_lo, "
+               "ionc_table_inv_h); const int ionc_k = ionc_table_row(ionc_x, ionc_table_last); "
+               "const real ionc_tt = ionc_table_t(ionc_x, ionc_k); ")
+        polys = "".join(f"{o.name} = ionc_table_poly(ionc_table, ionc_k, {j}, ionc_tt); "
+                        for j, o in enumerate(stmt.outputs))
+        return f"{declare}{row}{polys}}}"
+
     def declaration(self, signature: KernelSignature, real: str = "real",
                     restrict: str = "IONC_RESTRICT") -> str:
         parts = []
@@ -109,7 +131,7 @@ class CBackend(Backend):
             if not p.is_array:
                 parts.append(f"{ctype} {p.name}")
                 continue
-            const = "const " if p.kind == IN else ""
+            const = "const " if p.kind in (IN, TABLE) else ""
             qualifier = f"{restrict} " if restrict else ""
             parts.append(f"{const}{ctype} *{qualifier}{p.name}")
         return f"void {signature.name}({', '.join(parts)})"
@@ -164,6 +186,11 @@ class NumPyBackend(Backend):
 
     def store(self, stmt: Store, context: str) -> str:
         return f"{self.spell(stmt.target, context, True)} = {self.spell(stmt.source, context)}"
+
+    def lookup(self, stmt: Lookup, context: str) -> str:
+        outs = "".join(f"{o.name}, " for o in stmt.outputs)
+        return (f"{outs}= ionc_table_lookup(ionc_table, {self.spell(stmt.x, context)}, "
+                "ionc_table_lo, ionc_table_inv_h, ionc_table_last)")
 
 
 #: Every back end by target name: the one place target names are listed.

@@ -232,11 +232,31 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
         fns[f"d{g.name}"] = element(
             f"d{g.name}", (*inputs, table.internal(g.name), *others, *params, *own),
             [(f"d{ident[g.name]}", derivs[g.name])], False, f"d{g.name}/dt at V")
+    if method == "table":
+        fns["update_table"] = _table_step(spec, table)
     for sym, expr in derived.items():
         used = tuple(s for s in params if s in expr.free_symbols)
         fns[sym.name] = ElementFunction(f"{FUNCTION_PREFIX}_{sym.name}", used, (),
                                         ((sym.name, expr),), "temperature factor")
     return ChannelModel(spec, method, report, rates, derived, fns, table)
+
+
+def table_inputs(spec: ChannelSpec, table: SymbolTable) -> tuple[sp.Symbol, ...]:
+    """The tabulated values of ``method='table'`` in table column order: ``inf_<g>`` and
+    ``frac_<g>`` of each gate (see :mod:`.tables`), as element-function locals."""
+    return tuple(symbol(f"{role}_{table.identifier(g.name)}")
+                 for g in spec.gates for role in ("inf", "frac"))
+
+
+def _table_step(spec: ChannelSpec, table: SymbolTable) -> ElementFunction:
+    """One step from tabulated values: ``g + (inf - g) frac`` per gate, as the exact
+    exponential-Euler step ``g + (inf - g) (-expm1(-k dt))`` with both factors given."""
+    gates = tuple(table.internal(g.name) for g in spec.gates)
+    values = table_inputs(spec, table)
+    outputs = tuple((table.identifier(g.name), s + (inf - s) * frac)
+                    for g, s, inf, frac in zip(spec.gates, gates, values[::2], values[1::2]))
+    return ElementFunction(f"{FUNCTION_PREFIX}_update_table", (*gates, *values), (), outputs,
+                           "one step from the tabulated steady states and step fractions")
 
 
 def _task_identifier(task: str, table: SymbolTable) -> str:

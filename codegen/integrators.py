@@ -44,6 +44,7 @@ INTEGRATORS: dict[str, Callable[[sp.Expr, sp.Symbol, sp.Symbol], sp.Expr]] = {
     "exp_auto": exp_euler_step,
     "exp_euler": exp_euler_step,
     "euler": euler_step,
+    "table": exp_euler_step,          # the exact step beside the tables (outside their range)
 }
 
 

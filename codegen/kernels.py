@@ -21,16 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from .elements import ChannelModel, ElementFunction
+from .elements import ChannelModel, ElementFunction, table_inputs
 from .spec import SpecError
 
 #: Kinds of kernel parameters.
 COUNT, INT, REAL = "count", "int", "real"            # int64 n, int64 scalar, real scalar
 IN, INOUT, OUT = "in", "inout", "out"                # real arrays
 FLAGS, COUNTS = "flags", "counts"                    # uint8 flags written, int32 counters
+TABLE = "table"                                      # real array of any length, read only
 SCALAR_KINDS = (COUNT, INT, REAL)
 #: Element type of each array kind.
-ELEMENT_TYPES = {IN: "real", INOUT: "real", OUT: "real", FLAGS: "uint8", COUNTS: "int32"}
+ELEMENT_TYPES = {IN: "real", INOUT: "real", OUT: "real", FLAGS: "uint8", COUNTS: "int32",
+                 TABLE: "real"}
 
 #: Roles: what a parameter binds to.
 SIZE, STEPS, EVERY, STEP = "size", "steps", "every", "dt"
@@ -38,6 +40,11 @@ SIZE, STEPS, EVERY, STEP = "size", "steps", "every", "dt"
 STRIDE = "stride"
 INPUT, STATE, PARAMETER, OUTPUT, RECORD, TRACE = (
     "input", "state", "parameter", "output", "record", "trace")
+#: The rate table of ``method='table'`` (role ``'table'``): its coefficients, its range
+#: ``[lo, hi]``, ``1/h`` and the index of its last interval, by key.
+TABLE_PARAMETERS = (("ionc_table", TABLE, "coefficients"), ("ionc_table_lo", REAL, "lo"),
+                    ("ionc_table_hi", REAL, "hi"), ("ionc_table_inv_h", REAL, "inv_h"),
+                    ("ionc_table_last", INT, "last"))
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,27 @@ class Crossing:
     threshold: Ref
 
 
-Statement = Union[Call, Store, Crossing]
+@dataclass(frozen=True)
+class Lookup:
+    """``outputs = ionc_table(x)``: the polynomials of x's interval, one per output in
+    the table's column order (:mod:`.tables`)."""
+
+    x: Ref
+    outputs: tuple[Ref, ...]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Where a table applies: ``value`` (an input or a state) within ``[lo, hi]``.
+    Elements outside run the exact ``body``; C decides per block of elements,
+    CUDA per element, NumPy per call."""
+
+    value: Ref
+    lo: Ref = Ref("ionc_table_lo", "scalar")
+    hi: Ref = Ref("ionc_table_hi", "scalar")
+
+
+Statement = Union[Call, Store, Crossing, Lookup]
 
 
 @dataclass(frozen=True)
@@ -142,6 +169,8 @@ class MapKernel:
     prologue: tuple[Statement, ...]
     body: tuple[Statement, ...]
     transcendental: bool = True        # calls exp & co. (decides where threads pay off)
+    guard: Guard | None = None         # with a table: where ``fast`` replaces ``body``
+    fast: tuple[Statement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +197,8 @@ class ScanKernel:
     records: tuple[tuple[str, tuple[Statement, ...]], ...]
     counter: Counter | None = None
     transcendental: bool = True
+    guard: Guard | None = None         # with a table: where ``fast`` replaces ``step``
+    fast: tuple[Statement, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +211,7 @@ class KernelSet:
     scans: dict[str, ScanKernel]
     notes: tuple[str, ...] = ()                   # comment lines (singularities removed)
     count_nonfinite: str = "ionc_count_nonfinite"
+    table_columns: tuple[str, ...] = ()           # tabulated functions (method='table')
 
     @property
     def signatures(self) -> dict[str, KernelSignature]:
@@ -260,10 +292,28 @@ def _map_kernel(model: ChannelModel, task: str, outputs: dict[str, tuple[str, st
             kind, role, key = outputs[name]
             params.append(KernelParameter(name, kind, role, key))
     hoisted, per_element = _derived_calls(model, fn, array_params)
+    guard, fast = None, ()
+    if task == "update" and model.method == "table":
+        params += _table_parameters()
+        guard = Guard(Ref("V", "element"))
+        fast = _table_step(model, Ref("V", "element"), "state")
     signature = KernelSignature(f"ionc_{fn.name[len('ionc_f_'):]}_kernel", ordered(params))
     return MapKernel(signature, tuple(hoisted),
                      tuple(per_element) + (Call(fn.name, tuple(ins), tuple(outs)),),
-                     transcendental=bool(fn.transcendentals))
+                     transcendental=bool(fn.transcendentals), guard=guard, fast=fast)
+
+
+def _table_parameters() -> list[KernelParameter]:
+    """The rate table's kernel parameters (:data:`TABLE_PARAMETERS`)."""
+    return [KernelParameter(name, kind, TABLE, key) for name, kind, key in TABLE_PARAMETERS]
+
+
+def _table_step(model: ChannelModel, v: Ref, where: str, prefix: str = "") -> tuple:
+    """A step of every gate from the table: look up, then ``g + (inf - g) frac``."""
+    fn = model.functions["update_table"]
+    values = tuple(Ref(prefix + s.name, "local") for s in table_inputs(model.spec, model.table))
+    gates = tuple(Ref(prefix + model.table.identifier(g), where) for g in model.gate_names)
+    return (Lookup(v, values), Call(fn.name, gates + values, gates))
 
 
 def _run_kernel(model: ChannelModel, array_params: frozenset) -> ScanKernel:
@@ -296,9 +346,14 @@ def _run_kernel(model: ChannelModel, array_params: frozenset) -> ScanKernel:
     records = [(f"rec_{g}", (Store(Ref(f"rec_{g}", "record"), Ref(g, "state")),)) for g in gates]
     records.append(("rec_I", (Call(current.name, tuple(ref(s.name) for s in current.inputs),
                                    (Ref("rec_I", "record"),)),)))
+    guard, fast = None, ()
+    if model.method == "table":
+        params += _table_parameters()
+        guard = Guard(Ref("V", "trace"))
+        fast = _table_step(model, Ref("V", "trace"), "state")
     return ScanKernel(KernelSignature("ionc_run_kernel", ordered(params)), tuple(hoisted),
                       gates, "V", step, tuple(records),
-                      transcendental=bool(update.transcendentals))
+                      transcendental=bool(update.transcendentals), guard=guard, fast=fast)
 
 
 def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) -> KernelSet:
@@ -323,5 +378,8 @@ def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) 
                                        array_params)
     functions = tuple(fns.values())
     notes = tuple(str(s) for s in model.singularities)
+    columns = (tuple(f"{role}_{g}" for g in model.gate_names for role in ("inf", "frac"))
+               if model.method == "table" else ())
     return KernelSet(model.spec.name, functions, kernels,
-                     {"run": _run_kernel(model, array_params)}, notes)
+                     {"run": _run_kernel(model, array_params)}, notes,
+                     table_columns=columns)

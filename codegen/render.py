@@ -21,6 +21,7 @@ from .kernels import KernelSet, KernelSignature, channel_kernels
 from .neuron import NeuronSpec, neuron_kernels
 from .printing import PrintedFunction, check_dtype, float_literal, print_function
 from .spec import ChannelSpec
+from .tables import DEFAULT_DEGREE
 
 RATE_MAX = {"float32": "1e18", "float64": "1e150"}
 #: Loops shorter than this run on one thread (thread start-up costs more):
@@ -60,6 +61,8 @@ class GeneratedSource:
     rates: tuple[str, ...]
     array_params: frozenset = field(default_factory=frozenset)
     count_nonfinite: str = "ionc_count_nonfinite"
+    table_columns: tuple[str, ...] = ()      # method='table': the tabulated functions
+    table_degree: int = 0                    # and their polynomials' degree
 
     @property
     def hash(self) -> str:
@@ -84,7 +87,8 @@ def _c_parameters(fn: PrintedFunction) -> str:
 
 
 def header_context(name: str, dtype: str, singularities: list[str],
-                   printed: list[PrintedFunction]) -> dict:
+                   printed: list[PrintedFunction], table_terms: int = 0,
+                   table_width: int = 0) -> dict:
     """What the per-element header (element.h.j2) needs: types, numerics, functions."""
     f32 = dtype == "float32"
     return dict(
@@ -94,7 +98,7 @@ def header_context(name: str, dtype: str, singularities: list[str],
         **{f"libm_{f}": f + ("f" if f32 else "") for f in ("exp", "expm1", "fma")},
         zero=float_literal(0, dtype), one=float_literal(1, dtype), two=float_literal(2, dtype),
         **exp_constants(dtype),
-        singularities=singularities,
+        singularities=singularities, table_terms=table_terms, table_width=table_width,
         functions=[dict(name=f.name, inputs=f.inputs, locals=f.locals, outputs=f.outputs,
                         doc=f.doc, parameters=_c_parameters(f)) for f in printed])
 
@@ -106,8 +110,10 @@ def math_header(dtype: str) -> str:
     return _ENV.get_template("element.h.j2").render(**header_context("ionc", dtype, [], []))
 
 
-def render_set(kernel_set: KernelSet, backend: Backend, dtype: str) -> tuple[str, str]:
-    """``(source, FFI declarations)`` of ``kernel_set`` for ``backend`` and ``dtype``."""
+def render_set(kernel_set: KernelSet, backend: Backend, dtype: str,
+               table_degree: int = 0) -> tuple[str, str]:
+    """``(source, FFI declarations)`` of ``kernel_set`` for ``backend`` and ``dtype``
+    (with a rate table of polynomials of ``table_degree`` when the set has one)."""
     printer = backend.printer(dtype)
     printed = [print_function(fn, printer) for fn in kernel_set.functions]
     real = "float" if dtype == "float32" else "double"
@@ -115,19 +121,26 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str) -> tuple[str
     def lines(statements, context):
         return [backend.statement(s, context) for s in statements]
 
+    def guard(kernel, context):
+        return backend.guard(kernel.guard, context) if kernel.guard else ""
+
     declaration = backend.declaration
     kernels = [dict(name=k.signature.name, args=list(k.signature.names),
                     declaration=declaration(k.signature),
                     prologue=lines(k.prologue, MAP), body=lines(k.body, MAP),
+                    fast=lines(k.fast, MAP), guard=guard(k, MAP),
                     omp_threshold=omp_threshold(k.transcendental))
                for k in kernel_set.kernels.values()]
     scans = [dict(name=s.signature.name, args=list(s.signature.names),
                   declaration=declaration(s.signature), trace=s.trace, states=list(s.states),
                   prologue=lines(s.prologue, SCAN), step=lines(s.step, SCAN),
+                  fast=lines(s.fast, SCAN), guard=guard(s, SCAN),
                   records=[dict(name=r, lines=lines(body, SCAN)) for r, body in s.records],
                   counter=s.counter, omp_threshold=omp_threshold(s.transcendental))
              for s in kernel_set.scans.values()]
-    context = dict(header_context(kernel_set.name, dtype, list(kernel_set.notes), printed),
+    terms = table_degree + 1 if kernel_set.table_columns else 0
+    context = dict(header_context(kernel_set.name, dtype, list(kernel_set.notes), printed,
+                                  terms, terms * len(kernel_set.table_columns)),
                    count_nonfinite=kernel_set.count_nonfinite, omp_threshold=OMP_THRESHOLD,
                    kernels=kernels, scans=scans)
     source = _ENV.get_template(backend.template).render(**context)
@@ -136,26 +149,34 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str) -> tuple[str
 
 @lru_cache(maxsize=None)
 def _render_channel(spec: ChannelSpec, target: str, dtype: str, method: str,
-                    array_params: frozenset) -> GeneratedSource:
+                    array_params: frozenset, table_degree: int) -> GeneratedSource:
     backend = get_backend(target)
     model = lower_channel(spec, method)
     kernel_set = channel_kernels(model, array_params)
-    source, declarations = render_set(kernel_set, backend, dtype)
+    source, declarations = render_set(kernel_set, backend, dtype, table_degree)
     return GeneratedSource(spec.name, backend.name, dtype, method, source, declarations,
                            kernel_set.signatures, model.gate_names, model.parameter_names,
-                           tuple(model.rates), array_params, kernel_set.count_nonfinite)
+                           tuple(model.rates), array_params, kernel_set.count_nonfinite,
+                           kernel_set.table_columns, table_degree)
 
 
 def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
-                   method: str = "exp_auto", array_params=frozenset()) -> GeneratedSource:
+                   method: str = "exp_auto", array_params=frozenset(),
+                   table_degree: int | None = None) -> GeneratedSource:
     """Emit the kernels of ``spec`` for ``target`` (``'c'``, ``'cuda'`` or ``'numpy'``).
 
     ``array_params`` names the parameters given per neuron; the others are
     scalar kernel arguments, and quantities depending only on them are
-    computed once per call.
+    computed once per call.  ``method='table'`` adds the rate table's fast step
+    (polynomials of ``table_degree``, by default :data:`.tables.DEFAULT_DEGREE`);
+    the table itself is a kernel argument (:func:`.tables.build_table`).
     """
-    return _render_channel(spec, get_backend(target).name, check_dtype(dtype), method,
-                           frozenset(array_params))
+    dtype = check_dtype(dtype)
+    degree = 0
+    if method == "table":
+        degree = DEFAULT_DEGREE[dtype] if table_degree is None else int(table_degree)
+    return _render_channel(spec, get_backend(target).name, dtype, method,
+                           frozenset(array_params), degree)
 
 
 @lru_cache(maxsize=None)

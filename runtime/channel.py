@@ -33,6 +33,7 @@ from .build import (CacheError, CompilerNotFoundError, CudaUnavailableError, com
                     cuda_device)
 from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, get_backend,
                       lower_channel, render_kernels)
+from .codegen.tables import MIN_RTOL, RateTable, build_table, table_parameters
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import Kernels, bind
 
@@ -40,7 +41,9 @@ TARGETS = ("cpu", "cuda", "numpy", "auto")
 NAN_POLICIES = ("raise", "propagate")
 #: Keywords of the constructor: a parameter of the same name goes in ``parameters=``.
 CONSTRUCTOR_KEYWORDS = frozenset({"size", "keep_size", "method", "name", "mode", "dtype",
-                                  "target", "nan_policy", "dt", "parameters"})
+                                  "target", "nan_policy", "dt", "parameters", "table_range",
+                                  "table_rtol", "table_degree"})
+METHODS = ("exp_auto", "exp_euler", "euler", "table")
 #: Attributes every channel object sets itself.
 INSTANCE_ATTRIBUTES = frozenset({"varshape", "size", "keep_size", "method", "mode", "name",
                                  "nan_policy", "dt", "target", "dtype"})
@@ -127,7 +130,10 @@ class Channel:
     def __init__(self, size, keep_size: bool = False, method: str = "exp_auto",
                  name: str | None = None, mode: Any = None, *, dtype: str = "float64",
                  target: str = "cpu", nan_policy: str = "raise", dt: float = 0.1,
-                 parameters: Mapping[str, Any] | None = None, **keyword_parameters):
+                 parameters: Mapping[str, Any] | None = None,
+                 table_range: tuple[float, float] | None = None,
+                 table_rtol: float | None = None, table_degree: int | None = None,
+                 **keyword_parameters):
         values = dict(parameters or {})
         both = set(values) & set(keyword_parameters)
         if both:
@@ -139,8 +145,8 @@ class Channel:
                             f"its parameters are {list(self.spec.parameters)}")
         if nan_policy not in NAN_POLICIES:
             raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
-        if method not in ("exp_auto", "exp_euler", "euler"):
-            raise ValueError(f"unknown method {method!r}; use 'exp_auto', 'exp_euler' or 'euler'")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         self._lock = threading.RLock()
@@ -159,6 +165,8 @@ class Channel:
         self._parameter_values = {
             p: (lambda v: v(self.varshape) if callable(v) else v)(values.get(p, default))
             for p, default in self.spec.parameters.items()}
+        self._table_options = _table_options(self, table_range, table_rtol, table_degree)
+        self._tables: dict[float, tuple[RateTable, dict]] = {}
         try:
             layout = self._layout_for(self.varshape)
         except CacheError as exc:
@@ -177,8 +185,13 @@ class Channel:
         params = {p: resolve_parameter(p, v, shape, self.dtype)
                   for p, v in self._parameter_values.items()}
         arrays = frozenset(p for p, v in params.items() if isinstance(v, np.ndarray))
+        if self.method == "table" and arrays & set(table_parameters(self.spec)):
+            raise ValueError(
+                f"{self.spec.name}: method='table' tabulates the rates for one value of "
+                f"{sorted(arrays & set(table_parameters(self.spec)))}; give them as scalars "
+                f"(or use method='exp_auto' for per-neuron values)")
         generated = render_kernels(self.spec, get_backend(self.target).name, self.dtype.name,
-                                   self.method, arrays)
+                                   self.method, arrays, self._table_options.get("degree"))
         k = bind(generated)
         params = {p: (k.as_array(v, shape, self.dtype, p) if p in arrays else v)
                   for p, v in params.items()}
@@ -188,7 +201,11 @@ class Channel:
         """Make ``layout`` and ``states`` current in one step; prepare ``update`` with
         dt and the inputs left as per-call slots."""
         free = (("dt", "dt"),) + tuple(("input", i) for i in ("V", *self.spec.inputs))
+        if self.method == "table":
+            free += tuple(("table", key) for key in TABLE_KEYS)
         args, slots = layout.kernels.prepare("update", _bindings(layout, states), free=free)
+        if layout is not getattr(self, "_layout", None):
+            self._tables = {}         # table arrays live where the kernels do
         self._layout, self._states = layout, states
         self._update_args, self._update_slots = args, slots
         self._last_voltage = (None, None, None)
@@ -341,6 +358,10 @@ class Channel:
             slots = self._update_slots
             args_[slots[("dt", "dt")]] = k.scalar(step)
             args_[slots[("input", "V")]] = ptr
+            if self.method == "table":
+                sig = self._generated.kernels["update"]
+                for key, value in self._table_values(step).items():
+                    args_[slots[key]] = k.argument(sig.parameter(*key), value)
             for key, value in extra.items():
                 args_[slots[key]] = k.pointer(value)
             k.functions["update"](self._n, *args_)
@@ -404,6 +425,8 @@ class Channel:
             values[("every", "every")] = every
             values[("stride", "stride")] = stride
             values[("dt", "dt")] = step
+            if self.method == "table":
+                values.update(self._table_values(step))
             for k0, k1 in _chunks(steps, every, 50 if progress else 1, self.spec.name):
                 r0, r1 = k0 // every, k1 // every
                 values[("steps", "steps")] = k1 - k0
@@ -588,13 +611,46 @@ class Channel:
             self._install(layout, states)
             return self
 
+    # ---- rate tables ----------------------------------------------------
+    def rate_table(self, dt: float | None = None) -> RateTable:
+        """The rate table ``method='table'`` steps with at ``dt`` (default: the channel's
+        ``dt``), built and proven against 50-digit mpmath on first use; its
+        ``report()`` gives the grid, the size and the measured error."""
+        if self.method != "table":
+            raise ValueError(f"{self.spec.name} was built with method={self.method!r}; "
+                             f"rate tables need method='table'")
+        with self._lock:
+            return self._table(self.dt if dt is None else check_dt(dt))[0]
+
+    def _table(self, dt: float) -> tuple[RateTable, dict]:
+        """The table for ``dt`` and its kernel values keyed ``(role, key)`` (cached)."""
+        entry = self._tables.get(dt)
+        if entry is None:
+            used = {p: self._parameter_values[p] for p in table_parameters(self.spec)}
+            table = build_table(self.spec, self.dtype.name, dt, used,
+                                **{k: v for k, v in self._table_options.items()
+                                   if k != "degree"},
+                                degree=self._generated.table_degree)
+            coefficients = self._kernels.as_array(table.coefficients.ravel(),
+                                                  (table.coefficients.size,), self.dtype,
+                                                  "table")
+            values = {("table", "coefficients"): coefficients, ("table", "lo"): table.lo,
+                      ("table", "hi"): table.hi, ("table", "inv_h"): 1.0 / table.h,
+                      ("table", "last"): table.intervals - 1}
+            entry = self._tables[dt] = (table, values)
+        return entry
+
+    def _table_values(self, dt: float) -> dict:
+        return self._table(dt)[1]
+
     # ---- inspection ---------------------------------------------------
     def source(self, target: str | None = None) -> str:
         """The emitted source of this channel for ``target`` (``'cpu'``/``'c'``, ``'cuda'``
         or ``'numpy'``; default: its own target), with this channel's parameter layout."""
         lang = self._generated.target if target is None else get_backend(target).name
         return render_kernels(self.spec, lang, self.dtype.name, self.method,
-                              self._generated.array_params).source
+                              self._generated.array_params,
+                              self._generated.table_degree or None).source
 
     @property
     def singularities(self) -> SingularityReport:
@@ -615,6 +671,41 @@ class Channel:
         return (f"{self.spec.name}(name={self.name!r}, shape={self._shape}, "
                 f"dtype={self.dtype.name}, target={self.target!r}, method={self.method!r}, "
                 f"kernel={self.kernel_hash})")
+
+
+#: Keys of the rate table's kernel values (role ``'table'``).
+TABLE_KEYS = ("coefficients", "lo", "hi", "inv_h", "last")
+
+
+def _table_options(channel: Channel, table_range, rtol, degree) -> dict:
+    """The table keywords, checked (only with ``method='table'``)."""
+    given = {k: v for k, v in (("table_range", table_range), ("table_rtol", rtol),
+                               ("table_degree", degree)) if v is not None}
+    if channel.method != "table":
+        if given:
+            raise TypeError(f"{sorted(given)} apply to method='table' only, not "
+                            f"{channel.method!r}")
+        return {}
+    options = {}
+    if table_range is not None:
+        try:
+            lo, hi = (float(x) for x in table_range)
+        except (TypeError, ValueError):
+            raise TypeError(f"table_range must be (lo, hi) in mV, got {table_range!r}") from None
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+            raise ValueError(f"table_range must be finite with lo < hi, got {table_range!r}")
+        options.update(lo=lo, hi=hi)
+    if rtol is not None:
+        if not float(rtol) >= MIN_RTOL[channel.dtype.name]:
+            raise ValueError(f"table_rtol must be at least {MIN_RTOL[channel.dtype.name]:.3g} "
+                             f"in {channel.dtype.name} (the rounding of the step itself), "
+                             f"got {rtol!r}")
+        options["rtol"] = float(rtol)
+    if degree is not None:
+        if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
+            raise TypeError(f"table_degree must be an int, got {degree!r}")
+        options["degree"] = int(degree)
+    return options
 
 
 def _bindings(layout: _Layout, states: dict) -> dict:

@@ -23,7 +23,9 @@ class INa_Ba2002(Channel):
     ``dtype`` (``'float32'``/``'float64'``), ``target`` (``'cpu'``, ``'cuda'``,
     ``'numpy'``, ``'auto'``: the GPU if usable, else the CPU), ``nan_policy``
     (``'raise'``: a NaN or infinity in V is refused and the states are left unchanged;
-    ``'propagate'``) and ``dt`` (ms, for ``update(V)``).
+    ``'propagate'``) and ``dt`` (ms, for ``update(V)``).  ``method='table'`` steps with
+    error-bounded rate tables (``table_range``, ``table_rtol``, ``table_degree``; see
+    :mod:`ionc.codegen.tables`).
     """
 
     spec = specs.INa_Ba2002
@@ -31,9 +33,13 @@ class INa_Ba2002(Channel):
     def __init__(self, size, keep_size: bool = False, T: Any = 36., E: Any = 50.,
                  g_max: Any = 90., V_sh: Any = -50., method: str = "exp_auto",
                  name: str | None = None, mode: Any = None, *, dtype: str = "float64",
-                 target: str = "cpu", nan_policy: str = "raise", dt: float = 0.1):
+                 target: str = "cpu", nan_policy: str = "raise", dt: float = 0.1,
+                 table_range: tuple[float, float] | None = None, table_rtol: float | None = None,
+                 table_degree: int | None = None):
         super().__init__(size, keep_size, method, name, mode, dtype=dtype, target=target,
-                         nan_policy=nan_policy, dt=dt, T=T, E=E, g_max=g_max, V_sh=V_sh)
+                         nan_policy=nan_policy, dt=dt, T=T, E=E, g_max=g_max, V_sh=V_sh,
+                         table_range=table_range, table_rtol=table_rtol,
+                         table_degree=table_degree)
 
 
 def library_class(spec, positional: list[str] | None = None) -> type[Channel]:
@@ -60,7 +66,8 @@ def library_class(spec, positional: list[str] | None = None) -> type[Channel]:
 
     doc = (f"{spec.doc}\n\nParameters (BrainPy's names and defaults): "
            + ", ".join(f"{k}={v}" for k, v in spec.parameters.items())
-           + ". ionc adds dtype, target, nan_policy and dt as for INa_Ba2002.")
+           + ". ionc adds dtype, target, nan_policy, dt and the table_* options as for "
+           "INa_Ba2002.")
     return type(spec.name, (Channel,), {"spec": spec, "__init__": __init__, "__doc__": doc,
                                         "__module__": __name__})
 
