@@ -9,7 +9,8 @@ median is reported in ns per neuron per step, with ratios to ionc's update on
 all threads (each timed call follows an untimed one, so that thread pools are
 awake and caches warm whatever ran before).  ionc is timed as ``update`` in a Python loop and as
 the fused
-``run``, on all threads and on one.  JAX (jit, steps inside ``lax.fori_loop``)
+``run``, on all threads and on one, and both again with ``method='table'`` (rate
+tables at the default tolerance).  JAX (jit, steps inside ``lax.fori_loop``)
 and Numba (``njit(parallel=True)``, no fastmath) are timed when installed.
 Two floors: memory, 40 bytes (float64; 20 for float32) per neuron-step at the
 bandwidth of a NumPy triad ``c = a + s*b`` measured in the same run; and
@@ -145,6 +146,9 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
     Vs = list(trace)
     ch = INa_Ba2002(n, dtype=dtype)
     ch.reset_state(Vs[0])
+    tab = INa_Ba2002(n, dtype=dtype, method="table")      # rate tables, default tolerance
+    tab.reset_state(Vs[0])
+    tab.rate_table()                                      # built (and proven) before timing
     step = numpy_step(dt_)
     p = np.full(n, 0.1, dtype)
     q = np.full(n, 0.9, dtype)
@@ -156,6 +160,13 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
 
     def ionc_run():
         ch.run(trace, dt=0.1, record=())
+
+    def table_update():
+        for V in Vs:
+            tab.update(V)
+
+    def table_run():
+        tab.run(trace, dt=0.1, record=())
 
     def one_thread(fn):
         def timed():
@@ -170,6 +181,7 @@ def measure(n: int, dtype: str, repeats: int) -> dict[str, float]:
 
     contenders = {"ionc update": ionc_update, "ionc run": ionc_run,
                   "ionc update 1T": one_thread(ionc_update), "ionc run 1T": one_thread(ionc_run),
+                  "ionc table update": table_update, "ionc table run": table_run,
                   "numpy": numpy_update}
     for name, make in (("jax fori_loop", lambda: jax_runner(dtype, n, steps)),
                        ("numba", lambda: _numba_runner(dtype, trace))):

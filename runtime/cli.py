@@ -10,7 +10,9 @@ from pathlib import Path
 
 from .build import (BuildError, CacheError, CompilerNotFoundError, CudaUnavailableError,
                     cache_dir, cached_artifacts, remove_artifacts)
-from .codegen import LIBRARY, get_backend, get_channel, lower_channel, render_kernels
+from .codegen import LIBRARY, SpecError, get_backend, get_channel, lower_channel, render_kernels
+from .codegen.tables import build_table
+from .inputs import check_dt
 from .demo import neuron_count
 
 
@@ -71,6 +73,15 @@ def _inspect(args) -> None:
           f"{step.powers} exponential(s) computed as powers of others)")
     for gate, (_, expr) in zip(model.gate_names, model.functions["update"].outputs):
         print(f"  {gate} <- {model.display(expr)}")
+    if args.method == "table":
+        print("\nwith method='table' (default parameters; the channel builds its own):")
+        for dtype in ("float64", "float32"):
+            try:
+                table = build_table(spec, dtype, check_dt(args.dt), dict(spec.parameters))
+            except (SpecError, ValueError) as exc:
+                print(f"  {dtype}: no table: {exc}")
+                continue
+            print("  " + table.report().replace("\n", "\n  "))
     generated = render_kernels(spec, "c", "float64", args.method)
     print("\nC kernels (float64):")
     for line in generated.declarations.splitlines():
@@ -164,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="equations, singularities, update formula, kernels")
     p.add_argument("channel")
     p.add_argument("--method", default="exp_auto")
+    p.add_argument("--dt", type=float, default=0.025,
+                   help="step (ms) of the rate tables shown with --method table")
     p.set_defaults(run=_inspect)
 
     p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")

@@ -31,6 +31,13 @@ def test_inspect_shows_singularities_and_kernels():
         assert needle in r.stdout, needle
 
 
+def test_inspect_reports_the_rate_tables():
+    r = ionc("inspect", "IK_HH1952", "--method", "table", "--dt", "0.05")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("rate table: V in [-150, ") == 2 and "dt = 0.05 ms" in r.stdout
+    assert "frac_p" in r.stdout and "ionc_table_inv_h" in r.stdout
+
+
 def test_cache_list_and_clear(tmp_path):
     env_cache = os.environ["IONC_CACHE_DIR"]
     r = ionc("cache", "list")
