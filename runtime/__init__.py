@@ -11,6 +11,7 @@ from .channel import Channel
 from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKDR_Ba2002, IL, ICaT_HM1992,
                        Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
 from .neuron import HH, CondNeuGroup
+from .nmodl import NmodlMechanism, from_nmodl
 from .codegen import LIBRARY, get_channel, render_kernels
 from .threads import get_num_threads, num_threads, set_num_threads
 
@@ -25,5 +26,5 @@ __all__ = [
     "CondNeuGroup", "HH",
     "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991", "IK_TM1991", "IL",
     "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "LIBRARY", "emit", "get_channel", "render_kernels",
-    "get_num_threads", "num_threads", "set_num_threads",
+    "get_num_threads", "num_threads", "set_num_threads", "from_nmodl", "NmodlMechanism",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from .build import (BuildError, CacheError, CompilerNotFoundError, CudaUnavailableError,
                     cache_dir, cached_artifacts, remove_artifacts)
 from .codegen import LIBRARY, SpecError, get_backend, get_channel, lower_channel, render_kernels
+from .codegen.nmodl import parse_nmodl
 from .codegen.tables import build_table
 from .inputs import check_dt
 from .demo import neuron_count
@@ -20,7 +21,24 @@ class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
+def _nmodl(name: str):
+    """The front end's result for a .mod path, or None for a library name."""
+    if not name.endswith(".mod"):
+        return None
+    try:
+        text = Path(name).read_text()
+    except OSError as exc:
+        raise CliError(f"cannot read {name}: {exc.strerror}") from None
+    try:
+        return parse_nmodl(text)
+    except SpecError as exc:
+        raise CliError(f"{name}: {exc}") from None
+
+
 def _spec(name: str):
+    info = _nmodl(name)
+    if info is not None:
+        return info.spec
     try:
         return get_channel(name)
     except KeyError:
@@ -50,6 +68,15 @@ def _inspect(args) -> None:
     spec = _spec(args.channel)
     model = lower_channel(spec, args.method)
     print(f"{spec.name}: {spec.doc}")
+    info = _nmodl(args.channel)
+    if info is not None:
+        print(f"NMODL: SUFFIX {info.suffix}, SOLVE METHOD {info.solve} (ionc: {info.method}); "
+              f"ions " + ", ".join(f"{ion} READ {' '.join(r) or '-'} WRITE {' '.join(w) or '-'}"
+                                  for ion, (r, w) in info.ions.items()))
+        for c, expr in info.currents.items():
+            print(f"  {c} = {expr}   (mA/cm2, outward positive)")
+        for note in info.notes:
+            print(f"  note: {note}")
     print("parameters: " + ", ".join(f"{k} = {v}" for k, v in spec.parameters.items()))
     for sym, value in spec.intermediate_symbols.items():
         print(f"intermediate: {sym} = {value}")

@@ -1,5 +1,6 @@
 """The ionc command line, run as a subprocess: output, files and error paths."""
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -36,6 +37,18 @@ def test_inspect_reports_the_rate_tables():
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("rate table: V in [-150, ") == 2 and "dt = 0.05 ms" in r.stdout
     assert "frac_p" in r.stdout and "ionc_table_inv_h" in r.stdout
+
+
+def test_inspect_reads_a_mod_file():
+    pytest.importorskip("neuron")
+    mod = Path(__file__).parent / "nmodl" / "tguard.mod"
+    r = ionc("inspect", str(mod))
+    assert r.returncode == 0, r.stderr
+    for needle in ("SUFFIX tguard", "SOLVE METHOD cnexp", "equality nudge at V == -25",
+                   "removable 0/0 at V = -25", "ina = gbar*h*m**3*(V - ena)"):
+        assert needle in r.stdout, needle
+    r = ionc("emit", str(mod), "--target", "numpy")
+    assert r.returncode == 0 and "def ionc_update_kernel" in r.stdout
 
 
 def test_cache_list_and_clear(tmp_path):

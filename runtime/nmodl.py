@@ -1,0 +1,51 @@
+"""Channels from NEURON ``.mod`` files: :func:`from_nmodl`.
+
+The front end (:mod:`ionc.codegen.nmodl`) turns the file into a spec; the
+class it returns is an ordinary :class:`~ionc.channel.Channel` over it, whose
+default method is the file's SOLVE method (``cnexp``: exponential Euler, exact
+for a gate linear in itself at frozen V) and whose ``current(V)`` is the
+file's total current density in mA/cm2 with NEURON's sign (outward positive).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .channel import Channel
+from .codegen.nmodl import NmodlChannel, parse_nmodl
+
+
+class NmodlMechanism(Channel):
+    """A channel compiled from an NMODL density mechanism (see :func:`from_nmodl`)."""
+
+    nmodl: NmodlChannel
+
+    def __init__(self, size, keep_size: bool = False, method: str | None = None,
+                 name: str | None = None, mode: Any = None, **kwargs):
+        super().__init__(size, keep_size, method or self.nmodl.method, name, mode, **kwargs)
+
+
+def from_nmodl(source: str | os.PathLike, name: str | None = None) -> type[NmodlMechanism]:
+    """The channel class of a ``.mod`` file (a path) or of NMODL text.
+
+    ``Ch(size, dtype=..., target=..., **parameters)``: parameters are the
+    file's PARAMETERs, ``celsius`` and the ion variables it reads (NEURON's
+    defaults); concentrations it reads (``cai``, ...) are per-call inputs.
+    """
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                           and source.rstrip().endswith(".mod")):
+        path = Path(source)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot read {path}: {exc.strerror}") from None
+    elif isinstance(source, str):
+        text = source
+    else:
+        raise TypeError(f"from_nmodl takes a path or NMODL text, got {type(source).__name__}")
+    info = parse_nmodl(text, name)
+    doc = f"{info.spec.doc}\n\nFrom NMODL (SUFFIX {info.suffix}, METHOD {info.solve})."
+    return type(info.spec.name, (NmodlMechanism,), {"spec": info.spec, "nmodl": info,
+                                                    "__doc__": doc,
+                                                    "__module__": __name__})
