@@ -17,7 +17,7 @@ import sympy as sp
 from .exponentials import EXP_LIKE, reductions, share_exponentials
 from .functions import capped_rate
 from .integrators import get_integrator, linear_coefficients
-from .singularities import SingularityReport, analyse_rates
+from .singularities import SingularityReport, analyse_current, analyse_rates
 from .strength import reduce_exponentials
 from .spec import V, ChannelSpec, SpecError, dt, symbol
 from .symbols import INPUT, PARAMETER, SymbolTable, symbol_table
@@ -152,6 +152,8 @@ def _derivative(model_rates, gate, table: SymbolTable, rewritten, phi: sp.Expr, 
 def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
     """Analyse ``spec`` and build its element functions for ``method``."""
     rewritten, report = analyse_rates(spec)
+    current_expr, found = analyse_current(spec)
+    report = SingularityReport(spec.name, (*report, *found))
     if report.poles:
         raise SpecError(f"{spec.name} has non-removable singularities:\n{report}")
     table = symbol_table(spec)
@@ -218,7 +220,7 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
         raise SpecError(f"{spec.name}: {exc}") from None
     fns["update"] = element("update", (*inputs, dt, *gates, *params, *extra), steps, True,
                             f"one {method} step of every gate at frozen V")
-    current = table.rename(spec.current)
+    current = table.rename(current_expr)
     fns["current"] = element("current", (*inputs, *gates, *params), [("I", current)], False,
                              "channel current at V with the given gates")
     fns["conductance"] = element(

@@ -260,6 +260,11 @@ class _Interpreter:
                 default = _kids(part)[0]
         kept = []
         for cond, body in arms:
+            if cond == sp.false:          # decided by constant arguments: i == 1 with i = 0
+                continue
+            if cond == sp.true:
+                default = body
+                break
             guard = _guard(cond)
             if guard:   # the guarded branch approximates the formula the else-branch gives
                 self.notes.append(f"{guard}: replaced by the exact formula, whose 0/0 is "

@@ -48,8 +48,8 @@ class Singularity:
 
     @property
     def rate_name(self) -> str:
-        """``'alpha_p'`` etc."""
-        return f"{self.role}_{self.gate}"
+        """``'alpha_p'`` etc. (``'current'`` for the channel's current)."""
+        return f"{self.role}_{self.gate}" if self.gate else self.role
 
     def __str__(self) -> str:
         if self.conditional:
@@ -281,6 +281,15 @@ def analyse_rates(spec: ChannelSpec) -> tuple[dict[str, sp.Expr], SingularityRep
     return rates, SingularityReport(spec.name, found)
 
 
+def analyse_current(spec: ChannelSpec) -> tuple[sp.Expr, list[Singularity]]:
+    """The current with its removable 0/0 points rewritten (a GHK current at V = 0), and
+    what was found; the current as written when there is nothing to rewrite."""
+    new, found = remove_singularities(spec.current, spec, "", "current")
+    return (new if any(s.removable for s in found) else spec.current), found
+
+
 def find_removable_singularities(spec: ChannelSpec) -> SingularityReport:
-    """The singularities of every rate of ``spec`` (removable ones and poles)."""
-    return analyse_rates(spec)[1]
+    """The singularities of every rate and of the current of ``spec`` (removable ones and
+    poles)."""
+    report = analyse_rates(spec)[1]
+    return SingularityReport(spec.name, (*report, *analyse_current(spec)[1]))

@@ -34,7 +34,7 @@ def installed(name: str) -> Path:
 def own_mechanisms(tmp_path_factory):
     """ionc's test .mod files compiled by nrnivmodl and loaded into NEURON."""
     work = tmp_path_factory.mktemp("nrnivmodl")
-    for f in OWN.glob("*.mod"):
+    for f in [*OWN.glob("*.mod"), *(installed(name) for name in DEMO)]:
         shutil.copy(f, work)
     exe = shutil.which("nrnivmodl") or str(Path(os.sys.executable).parent / "nrnivmodl")
     r = subprocess.run([exe], cwd=work, capture_output=True, text=True)
@@ -85,6 +85,42 @@ def compare(Ch, mechanism, states, grid, zero, celsius=6.3, dtype="float64", **k
         worst = max(worst, max(abs(getattr(getattr(seg, mechanism), s) - host(one.states[s])[0])
                                for s in states))
     return np.abs(ours - init), worst
+
+
+#: NEURON's demo channels: file -> (SUFFIX, states, conductance to zero, singular points).
+DEMO = {"nachan.mod": ("HHna", ("m", "h"), "gnabar", (-40.0,)),
+        "khhchan.mod": ("HHk", ("n",), "gkbar", (-55.0,)),
+        "cachan1.mod": ("cachan1", ("S",), "imax", ()),
+        "camchan.mod": ("cachan", ("oca",), "pcabar", (-40.0, 0.0))}
+
+
+def _usetable_off() -> None:
+    for name in ("hh", *(suffix for suffix, *_ in DEMO.values())):
+        if hasattr(h, f"usetable_{name}"):
+            setattr(h, f"usetable_{name}", 0)
+
+
+@pytest.mark.parametrize("name", sorted(DEMO))
+def test_neurons_demo_channels_match_neuron(own_mechanisms, name):
+    suffix, states, conductance, singular = DEMO[name]
+    Ch = ionc.from_nmodl(installed(name))
+    _usetable_off()
+    grid = np.concatenate([np.linspace(-99.7, 50.3, 31),
+                           [s + d for s in singular for d in (0.0, 1e-9, -1e-9)]])
+    for celsius in (6.3, 22.0):
+        init, worst = compare(Ch, suffix, states, grid, {conductance: 0}, celsius)
+        assert init.max() <= 1e-10 and worst <= 1e-10, (celsius, init.max(), worst)
+    # the current with the conductance on, after finitialize (NEURON's sign and units)
+    h.celsius = 6.3
+    sec, seg = section(suffix)
+    ch = Ch(len(grid))
+    ch.reset_state(grid)
+    got = host(ch.current(grid))
+    ion = next(iter(Ch.nmodl.currents))
+    for k, v in enumerate(grid):
+        h.finitialize(v)
+        want = getattr(seg, ion)
+        assert abs(got[k] - want) <= 1e-12 * max(abs(want), 1e-12), (v, got[k], want)
 
 
 HH_GRID = np.concatenate([np.linspace(-100, 60, 41), [-40, -40 + 1e-9, -40 - 1e-9, -55,
