@@ -24,6 +24,8 @@ from .symbols import INPUT, PARAMETER, SymbolTable, symbol_table
 
 #: The symbol of the channel's temperature factor inside element functions.
 PHI = symbol("ionc_phi")
+#: NEURON's voltage increment (mV) for its numerical di/dv.
+NEURON_DV = sp.Rational(1, 1000)
 #: Prefix of the element functions of a channel (a neuron numbers its channels).
 FUNCTION_PREFIX = "ionc_f"
 
@@ -227,6 +229,10 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
         "conductance", (*inputs, *gates, *params),
         [("G", sp.factor_terms(-sp.diff(current, V)))], False,
         "-dI/dV at V with the given gates (the membrane's linear coefficient)")
+    fns["conductance_numeric"] = element(
+        "conductance_numeric", (*inputs, *gates, *params),
+        [("G", (current - current.subs(V, V + NEURON_DV)) / NEURON_DV)], False,
+        "-dI/dV as NEURON estimates it: (I(V) - I(V + 0.001)) / 0.001")
     for g in spec.gates:
         own = tuple(s for s in extra if s in derivs[g.name].free_symbols)
         others = tuple(s for s in gates if s != table.internal(g.name)

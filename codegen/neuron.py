@@ -11,6 +11,10 @@ and V by exponential Euler with the linear coefficient ``-G/C``,
 
     V' = V + dt (I_ext + I) / C * exprel(-G dt / C)
 
+``method='neuron'`` is NEURON's fixed step instead: V by linearised backward
+Euler with NEURON's numerical ``di/dv`` (the current at V + 0.001 mV),
+``V' = V + dt (I_ext + I) / (C + G dt)``, then the gates (cnexp) at the new V.
+
 :func:`neuron_kernels` lowers the step to the same kernel IR as a channel's
 (:mod:`.kernels`): a map kernel ``update`` and a scan kernel ``run``, for
 every back end.  In generated code channel ``j``'s gate ``p`` is
@@ -39,7 +43,15 @@ I_SUM, G_SUM = symbol("ionc_I"), symbol("ionc_G")
 #: The membrane's own parameters and their defaults (BrainPy's HH).
 MEMBRANE_PARAMETERS = {"C": 1.0, "V_th": 20.0}
 #: Element functions of a channel that a neuron step calls.
-NEURON_TASKS = ("current", "conductance", "update")
+NEURON_TASKS = ("current", "conductance", "conductance_numeric", "update")
+#: NEURON's fixed step as a neuron method: the membrane by linearised backward Euler with
+#: NEURON's numerical di/dv at the old gates, then the gates (cnexp) at the new V.
+NEURON_METHOD = "neuron"
+
+
+def channel_method(method: str) -> str:
+    """The method a neuron's channels step with (``'neuron'``: cnexp, i.e. exp_auto)."""
+    return "exp_auto" if method == NEURON_METHOD else method
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +108,8 @@ def membrane_step(C: sp.Symbol, method: str) -> sp.Expr:
     f = (I_EXT + I_SUM) / C
     if method == "euler":
         return V + dt * f
+    if method == NEURON_METHOD:     # (C/dt + G) (V' - V) = I_ext + I
+        return V + dt * (I_EXT + I_SUM) / (C + G_SUM * dt)
     # exprel(z) = 1/exprelr(z): exponential Euler, exact for a linear membrane
     return V + dt * f / exprelr(-G_SUM * dt / C)
 
@@ -103,7 +117,8 @@ def membrane_step(C: sp.Symbol, method: str) -> sp.Expr:
 @lru_cache(maxsize=None)
 def lower_neuron(spec: NeuronSpec, method: str = "exp_auto") -> NeuronModel:
     """Lower every channel of ``spec`` and build the membrane's element function."""
-    channels = {label: lower_channel(ch, method) for label, ch in spec.channels.items()}
+    channels = {label: lower_channel(ch, channel_method(method))
+                for label, ch in spec.channels.items()}
     C = symbol("C")
     currents = tuple(symbol(f"ionc_I{j}") for j in range(len(channels)))
     conductances = tuple(symbol(f"ionc_G{j}") for j in range(len(channels)))
@@ -190,7 +205,9 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
                 ins = tuple(operand(j, s.name, m) for s in fn.inputs)
                 call = Call(renamed[(id(m), sym.name)], ins, (Ref(f"c{j}_{sym.name}", "local"),))
                 (body if any(r.where == "element" for r in ins) else prologue).append(call)
-            for task, out in (("current", f"ionc_I{j}"), ("conductance", f"ionc_G{j}")):
+            conductance = ("conductance_numeric" if method == NEURON_METHOD
+                           else "conductance")
+            for task, out in (("current", f"ionc_I{j}"), (conductance, f"ionc_G{j}")):
                 fn = m.functions[task]
                 body.append(Call(renamed[(id(m), task)],
                                  tuple(operand(j, s.name, m) for s in fn.inputs),
@@ -204,8 +221,11 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
             if not m.gate_names:
                 continue
             fn = m.functions["update"]
-            body.append(Call(renamed[(id(m), "update")],
-                             tuple(operand(j, s.name, m) for s in fn.inputs),
+            ins = tuple(operand(j, s.name, m) for s in fn.inputs)
+            if method == NEURON_METHOD:   # NEURON advances the states at the new V
+                ins = tuple(Ref("ionc_Vn", "local") if r == Ref("V", "state") else r
+                            for r in ins)
+            body.append(Call(renamed[(id(m), "update")], ins,
                              tuple(Ref(where[(j, m.table.identifier(g))], "state")
                                    for g in m.gate_names)))
         V_th = Ref("V_th", "element" if "V_th" in array_params else "scalar")

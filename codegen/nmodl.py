@@ -9,8 +9,10 @@ NEURON computes them (INITIAL, then DERIVATIVE, then BREAKPOINT).  The result is
 a spec whose gates are the STATEs, given as ODEs (``m' = (minf - m)/mtau``),
 whose parameters are the PARAMETERs, ``celsius`` and the ion variables the file
 READs (NEURON's defaults, not the file's), and whose inputs are the
-concentrations it reads.  The current is the file's total current density
-(mA/cm2, NEURON's sign: outward positive).
+concentrations it reads.  The spec's current is in ionc's convention (uA/cm2,
+inward positive: ``-1000`` times the file's total, so that ``.mod`` channels
+mix with the library's in a neuron); ``NmodlChannel.currents`` keeps the file's
+own (mA/cm2, outward positive).
 
 Hand-written guards of removable singularities are recognised and replaced by
 the exact formula they protect, whose 0/0 the compiler then removes exactly:
@@ -498,7 +500,7 @@ def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
     _check_initial(initial, gates, params, inputs)
     spec = ChannelSpec(name=name or suffix, doc=_title(blocks) or f"NMODL mechanism {suffix}",
                        parameters=params, gates=tuple(gates.values()),
-                       current=sum(currents.values(), sp.Integer(0)), inputs=inputs)
+                       current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs)
     return NmodlChannel(spec, suffix, method, solve, ions, currents,
                         tuple(dict.fromkeys(notes)))
 

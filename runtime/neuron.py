@@ -20,9 +20,12 @@ import numpy as np
 from .channel import Channel
 from .channels import IK_HH1952, IL, INa_HH1952
 from .codegen import NeuronSpec, render_neuron
-from .codegen.neuron import MEMBRANE_PARAMETERS
+from .codegen.neuron import MEMBRANE_PARAMETERS, NEURON_METHOD, channel_method
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import bind
+
+#: Neuron methods: BrainPy's (exp_auto, exp_euler, euler) and NEURON's fixed step.
+NEURON_METHODS = ("exp_auto", "exp_euler", "euler", NEURON_METHOD)
 
 _names = itertools.count()
 
@@ -33,7 +36,9 @@ class CondNeuGroup:
     ``channels`` are ionc channel objects of this group's size, dtype and
     target, passed by label (``INa=INa_Ba2002(n)``); their parameters (scalars
     or per neuron) are compiled in.  One step follows BrainPy's exp_auto: gates
-    at the old V, V by exponential Euler from the old gates.  The external
+    at the old V, V by exponential Euler from the old gates.  ``method='neuron'``
+    takes NEURON's fixed step instead (V by linearised backward Euler with NEURON's
+    numerical di/dv, then the gates at the new V; the channels use exp_auto).  The external
     input ``x`` of :meth:`update` is scaled by ``1e-3 / A`` as in BrainPy (``A``
     in cm^2; the default 1e-3 makes ``x`` a current density in uA/cm^2).
     """
@@ -50,6 +55,8 @@ class CondNeuGroup:
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         self.name = name or f"{type(self).__name__}{next(_names)}"
+        if method not in NEURON_METHODS:
+            raise ValueError(f"unknown method {method!r}; use one of {NEURON_METHODS}")
         self.method, self.mode, self.dt = method, mode, check_dt(dt)
         self.A = float(A)
         if not (self.A > 0 and np.isfinite(self.A)):
@@ -72,9 +79,9 @@ class CondNeuGroup:
                     f"channel {label!r} has shape {ch.varshape}, dtype {ch.dtype.name}, target "
                     f"{ch.target!r}; this group needs shape {self._shape}, dtype "
                     f"{self.dtype.name} and one target for every channel")
-            if ch.method != method:
-                raise ValueError(f"channel {label!r} uses method {ch.method!r}, the group "
-                                 f"{method!r}")
+            if ch.method != channel_method(method):
+                raise ValueError(f"channel {label!r} uses method {ch.method!r}; the group's "
+                                 f"{method!r} needs {channel_method(method)!r}")
         self.channels: dict[str, Channel] = dict(channels)
         self.spec = NeuronSpec(type(self).__name__,
                                {label: ch.spec for label, ch in self.channels.items()},

@@ -5,6 +5,8 @@ class it returns is an ordinary :class:`~ionc.channel.Channel` over it, whose
 default method is the file's SOLVE method (``cnexp``: exponential Euler, exact
 for a gate linear in itself at frozen V) and whose ``current(V)`` is the
 file's total current density in mA/cm2 with NEURON's sign (outward positive).
+In a :class:`~ionc.CondNeuGroup` it mixes with library channels (the spec
+carries ionc's convention, uA/cm2 inward positive).
 """
 from __future__ import annotations
 
@@ -24,6 +26,13 @@ class NmodlMechanism(Channel):
     def __init__(self, size, keep_size: bool = False, method: str | None = None,
                  name: str | None = None, mode: Any = None, **kwargs):
         super().__init__(size, keep_size, method or self.nmodl.method, name, mode, **kwargs)
+
+    def current(self, V, out=None, **inputs):
+        """The file's total current density at ``V`` in mA/cm2 with NEURON's sign (outward
+        positive).  (In a neuron the channel contributes ``-1000`` times it, in uA/cm2.)"""
+        out = super().current(V, out, **inputs)
+        out *= -1e-3
+        return out
 
 
 def from_nmodl(source: str | os.PathLike, name: str | None = None) -> type[NmodlMechanism]:

@@ -227,3 +227,54 @@ def test_bad_files_get_clear_errors(tmp_path):
     text = (OWN / "tkca.mod").read_text().replace("rates(v, cai)\n    n = ninf", "n = 0")
     with pytest.raises(SpecError, match="INITIAL sets n"):
         parse_nmodl(text)
+
+
+def _spike_steps(v: np.ndarray, v0: float = -65.0, threshold: float = 0.0) -> np.ndarray:
+    """Steps (1-based: after which fadvance) at which v crosses the threshold upwards."""
+    v = np.concatenate([[v0], v])
+    return np.nonzero((v[:-1] < threshold) & (v[1:] >= threshold))[0]
+
+
+@pytest.mark.parametrize("target", ["cpu", "numpy"])
+def test_hh_and_pas_cell_fires_at_neurons_steps(target):
+    """NEURON single compartments (hh + pas, an IClamp step each) against a CondNeuGroup of
+    the same two files with method='neuron', 100 ms at dt = 0.025 ms."""
+    HH = ionc.from_nmodl(installed("hh.mod"))
+    PAS = ionc.from_nmodl(installed("passive.mod"))
+    rng = np.random.default_rng(2)
+    amps = np.concatenate([[0.0, 0.02, 0.05], rng.uniform(0.0, 0.3, 21)])
+    h.celsius, h.dt = 6.3, DT
+    _usetable_off()
+    cells, records = [], []
+    for a in amps:
+        sec = h.Section()
+        sec.L = sec.diam = float(np.sqrt(100 / np.pi))
+        sec.insert("hh")
+        sec.insert("pas")
+        stim = h.IClamp(sec(0.5))
+        stim.delay, stim.dur, stim.amp = 0, 1e9, float(a)
+        records.append(h.Vector().record(sec(0.5)._ref_v))
+        cells.append((sec, stim))
+    steps = 4000
+    h.finitialize(-65.0)
+    for _ in range(steps):
+        h.fadvance()
+    v_neuron = np.array([np.array(r)[1:] for r in records])
+    I = amps * 1e5 / cells[0][0](0.5).area()          # nA on the compartment -> uA/cm2
+    n = len(amps)
+    group = ionc.CondNeuGroup(n, method="neuron", dt=DT, V_th=0.0, V_initializer=-65.0,
+                              hh=HH(n, target=target), pas=PAS(n, target=target))
+    v_ionc = host(group.run(I, steps=steps, record=("V",))["V"]).T
+    assert np.abs(v_ionc - v_neuron).max() <= 1e-8
+    total = 0
+    for k in range(n):
+        want, got = _spike_steps(v_neuron[k]), _spike_steps(v_ionc[k])
+        np.testing.assert_array_equal(got, want)
+        total += len(want)
+    assert total > 30                       # the comparison includes many spikes
+    # BrainPy's exp_auto on the same cells: the same spikes to within a few steps
+    other = ionc.CondNeuGroup(n, method="exp_auto", dt=DT, V_th=0.0, V_initializer=-65.0,
+                              hh=HH(n, target=target), pas=PAS(n, target=target))
+    v_exp = host(other.run(I, steps=steps, record=("V",))["V"]).T
+    counts = [len(_spike_steps(v)) for v in v_exp]
+    assert abs(sum(counts) - total) <= max(2, total // 20)
