@@ -342,6 +342,13 @@ def _line_of(text: str, keyword: str) -> int:
     return 0
 
 
+def _line_of_word(text: str, word: str) -> int:
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.search(rf"\b{re.escape(word)}\b", line.split(":")[0]):
+            return i
+    return 0
+
+
 def _refuse_unsupported(tree: dict, text: str) -> None:
     def walk(node):
         if isinstance(node, dict):
@@ -376,6 +383,10 @@ def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
     blocks: dict[str, list] = {}
     for b in tree["Program"]:
         blocks.setdefault(_kind(b), []).append(b)
+    if "LocalListStatement" in blocks:
+        names = [_name(v) for b in blocks["LocalListStatement"] for v in _kids(b)]
+        raise SpecError(f"file-level LOCAL {', '.join(names)} (line {_line_of(text, 'LOCAL')}) "
+                        f"keeps state between calls; not supported by ionc's NMODL front end")
     suffix, ions, nonspecific = None, {}, []
     for nb in blocks.get("NeuronBlock", []):
         for stmt in _kids(_kids(nb)[0]):
@@ -383,7 +394,9 @@ def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
             if k == "Suffix":
                 kids = _kids(stmt)
                 if _name(kids[0]) != "SUFFIX":
-                    raise SpecError(f"{_name(kids[0])} is not supported (density mechanisms "
+                    kind = _name(kids[0])
+                    raise SpecError(f"{kind} (line {_line_of_word(text, kind)}) is not "
+                                    f"supported by ionc's NMODL front end (density mechanisms "
                                     f"with SUFFIX only)")
                 suffix = _name(kids[1])
             elif k == "Useion":

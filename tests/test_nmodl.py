@@ -217,6 +217,22 @@ def test_unsupported_constructs_are_refused_with_their_line(construct):
     assert "line" in str(err.value)
 
 
+def test_every_installed_mod_file_compiles_or_is_refused_by_construct():
+    compiled, refused = [], {}
+    for f in sorted(SHARE.rglob("*.mod")):
+        try:
+            parse_nmodl(f.read_text())
+            compiled.append(f.name)
+        except SpecError as exc:
+            refused[f.name] = str(exc)
+    assert {"hh.mod", "passive.mod", "nachan.mod", "khhchan.mod", "cachan1.mod",
+            "camchan.mod"} <= set(compiled)
+    assert len(refused) >= 10
+    for name, message in refused.items():
+        assert "not supported" in message and "(line " in message, (name, message)
+        assert "(line 0)" not in message, (name, message)
+
+
 def test_bad_files_get_clear_errors(tmp_path):
     with pytest.raises(SpecError, match="parse error"):
         parse_nmodl("NEURON { SUFFIX x \n")
