@@ -34,6 +34,13 @@ def exp_euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
     return g + (steady_state(f, g) - g) * (-expm1(sp.factor_terms(A) * dt))
 
 
+def implicit_euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
+    """Backward Euler, ``g' = g + dt f(g')``, solved exactly for a gate linear in itself:
+    ``(g + dt B) / (1 - dt A)`` (NMODL's ``derivimplicit``: Newton converges in one step)."""
+    A, B = linear_coefficients(f, g)
+    return (g + dt * B) / (1 - dt * A)
+
+
 def euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
     """Forward Euler: ``g + dt * f(g)`` (conditionally stable; exp_auto is the default)."""
     return g + dt * f
@@ -44,6 +51,7 @@ INTEGRATORS: dict[str, Callable[[sp.Expr, sp.Symbol, sp.Symbol], sp.Expr]] = {
     "exp_auto": exp_euler_step,
     "exp_euler": exp_euler_step,
     "euler": euler_step,
+    "implicit_euler": implicit_euler_step,
     "table": exp_euler_step,          # the exact step beside the tables (outside their range)
 }
 

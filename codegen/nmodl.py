@@ -57,7 +57,7 @@ FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "fabs": sp.Abs,
              "pow": lambda a, b: a ** b, "log10": lambda a: sp.log(a, 10),
              "tanh": sp.tanh, "sin": sp.sin, "cos": sp.cos}
 #: NMODL methods of SOLVE and the ionc method each becomes.
-METHODS = {"cnexp": "exp_auto", "euler": "euler"}
+METHODS = {"cnexp": "exp_auto", "euler": "euler", "derivimplicit": "implicit_euler"}
 #: A branch on |x| < eps with eps at most this is a singularity guard.
 GUARD_EPS = 1e-3
 
@@ -503,13 +503,16 @@ def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
     odes = {s: _strip_guards(derivatives[s], notes) for s in states}
     method = METHODS.get(solve)
     if method is None:
-        raise SpecError(f"SOLVE ... METHOD {solve} is not supported (cnexp, euler)")
+        raise SpecError(f"SOLVE ... METHOD {solve} is not supported ({', '.join(METHODS)})")
     gates = {s: _gate(s, odes[s]) for s in states}
     nonlinear = [s for s, g in gates.items() if g.kind == "ode"]
     if method == "exp_auto" and nonlinear:
         method = "euler"
         notes.append(f"cnexp on {nonlinear}, not linear in their own state: forward "
                      f"Euler, as NEURON does")
+    if method == "implicit_euler" and nonlinear:
+        raise SpecError(f"derivimplicit on {nonlinear}, not linear in their own state: "
+                        f"NEURON's Newton iteration is not supported yet")
     _check_initial(initial, gates, params, inputs)
     spec = ChannelSpec(name=name or suffix, doc=_title(blocks) or f"NMODL mechanism {suffix}",
                        parameters=params, gates=tuple(gates.values()),

@@ -43,7 +43,7 @@ NAN_POLICIES = ("raise", "propagate")
 CONSTRUCTOR_KEYWORDS = frozenset({"size", "keep_size", "method", "name", "mode", "dtype",
                                   "target", "nan_policy", "dt", "parameters", "table_range",
                                   "table_rtol", "table_degree"})
-METHODS = ("exp_auto", "exp_euler", "euler", "table")
+METHODS = ("exp_auto", "exp_euler", "euler", "implicit_euler", "table")
 #: Attributes every channel object sets itself.
 INSTANCE_ATTRIBUTES = frozenset({"varshape", "size", "keep_size", "method", "mode", "name",
                                  "nan_policy", "dt", "target", "dtype"})

@@ -202,6 +202,21 @@ def test_a_calcium_reading_channel_takes_cai_as_an_input(own_mechanisms, cai):
         assert abs(seg.tkca.n - ch.states["n"][k]) <= 1e-13
 
 
+def test_derivimplicit_is_backward_euler_as_in_neuron(own_mechanisms):
+    Ch = ionc.from_nmodl(OWN / "tderiv.mod")
+    assert Ch.nmodl.solve == "derivimplicit" and Ch.nmodl.method == "implicit_euler"
+    grid = np.linspace(-99.7, 50.3, 16)
+    init, worst = compare(Ch, "tderiv", ("n",), grid, dict(gbar=0))
+    assert init.max() <= 1e-13 and worst <= 1e-12, (init.max(), worst)
+    # and it is not the exponential step: the cnexp file moves n differently
+    cn = ionc.from_nmodl(OWN / "tkca.mod")(1)
+    bw = Ch(1)
+    for ch in (cn, bw):
+        ch.reset_state(-65.0)
+        ch.update(np.array([0.0]), dt=1.0)
+    assert abs(host(cn.states["n"])[0] - host(bw.states["n"])[0]) > 1e-4
+
+
 REFUSED = {
     "KINETIC": "NEURON { SUFFIX k1 }\nSTATE { a b }\nBREAKPOINT { SOLVE s METHOD sparse }\n"
                "KINETIC s {\n  ~ a <-> b (1, 2)\n}\n",
