@@ -10,12 +10,15 @@ carries ionc's convention, uA/cm2 inward positive).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
 from .channel import Channel
+from .codegen import render_kernels
 from .codegen.nmodl import NmodlChannel, parse_nmodl
+from .kernels import bind
 
 
 class NmodlMechanism(Channel):
@@ -33,6 +36,37 @@ class NmodlMechanism(Channel):
         out = super().current(V, out, **inputs)
         out *= -1e-3
         return out
+
+    def currents(self, V, **inputs) -> dict:
+        """Each current the file writes (``ina``, ``ik``, a nonspecific ``il``, ...) at ``V``
+        with the present gates, in mA/cm2 with NEURON's sign.  Each is a kernel of its own,
+        compiled on first use."""
+        with self._lock:
+            arr = self._voltage(V)
+            extra = self._inputs(inputs)
+            out = {}
+            for name, kernels in self._current_kernels().items():
+                buf = self._kernels.empty(self._shape, self.dtype)
+                values = self._values()
+                values.update({("input", "V"): arr, ("output", "I"): buf, **extra})
+                kernels.call("current", self._n, values)
+                buf *= -1e-3
+                out[name] = buf
+            return out
+
+    def _current_kernels(self) -> dict:
+        """One compiled ``current`` kernel per current of the file, for this layout."""
+        key = (self._generated.target, self._generated.dtype, self._generated.array_params)
+        cache = self.__dict__.setdefault("_per_current", {})
+        if key not in cache:
+            cache[key] = {
+                name: bind(render_kernels(
+                    dataclasses.replace(self.spec, name=f"{self.spec.name}_{name}",
+                                        current=-1000 * expr),
+                    self._generated.target, self._generated.dtype, "exp_auto",
+                    self._generated.array_params))
+                for name, expr in self.nmodl.currents.items()}
+        return cache[key]
 
 
 def from_nmodl(source: str | os.PathLike, name: str | None = None) -> type[NmodlMechanism]:

@@ -147,10 +147,14 @@ def test_hh_current_has_neurons_sign_and_units():
     ch = Ch(len(grid))
     ch.reset_state(grid)
     got = ch.current(grid)
+    each = ch.currents(grid)
+    assert set(each) == {"ina", "ik", "il"}
     for k, v in enumerate(grid):
         h.finitialize(v)
         want = seg.ina + seg.ik + seg.hh.il
         assert abs(got[k] - want) <= 1e-12 * max(1.0, abs(want)), (v, got[k], want)
+        for name, value in (("ina", seg.ina), ("ik", seg.ik), ("il", seg.hh.il)):
+            assert abs(each[name][k] - value) <= 1e-12 * max(1e-3, abs(value)), (name, v)
 
 
 def test_passive_mod_matches_pas():
