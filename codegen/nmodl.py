@@ -73,6 +73,7 @@ class NmodlChannel:
     ions: dict                                    # ion -> (reads, writes)
     currents: dict                                # current variable -> expression (mA/cm2)
     notes: tuple[str, ...] = field(default=())    # guards replaced, TABLEs, methods
+    guards: tuple = field(default=())             # (description, zero expression, condition)
 
 
 def _kind(node: dict) -> str:
@@ -111,13 +112,16 @@ UNDEFINED = _Undefined()
 class _Interpreter:
     """Symbolic execution of the file's blocks."""
 
-    def __init__(self, functions: dict, procedures: dict, known: dict, constants: dict):
+    def __init__(self, functions: dict, procedures: dict, known: dict, constants: dict,
+                 keep_guards: bool = False):
         self.functions, self.procedures = functions, procedures
+        self.keep_guards = keep_guards    # as written (the lint), not as compiled
         self.known = known            # global name -> symbol (parameters, states, inputs, v)
         self.constants = constants
         self.globals: dict = {}       # ASSIGNED values computed so far
         self.depth = 0
         self.notes: list[str] = []    # guards replaced
+        self.guards: list = []        # (description, the expression that is zero there)
 
     # ---- expressions -----------------------------------------------------
     def value(self, name: str, scope: dict):
@@ -267,10 +271,11 @@ class _Interpreter:
             if cond == sp.true:
                 default = body
                 break
-            guard = _guard(cond)
+            guard = "" if self.keep_guards else _guard(cond)
             if guard:   # the guarded branch approximates the formula the else-branch gives
                 self.notes.append(f"{guard}: replaced by the exact formula, whose 0/0 is "
                                   f"removed exactly")
+                self.guards.append((guard, guard_zero(cond), cond))
             else:
                 kept.append((cond, body))
         if not kept:
@@ -321,18 +326,37 @@ def _strip_guards(expr: sp.Expr, notes: list) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Piecewise), fix)
 
 
+def _small_abs(cond):
+    """``(x, eps)`` when ``cond`` is ``|x| < eps`` (or ``eps > |x|``) with a small positive
+    eps; SymPy may have pulled constant factors out of the Abs (``c |V| < eps``)."""
+    if isinstance(cond, (sp.StrictLessThan, sp.LessThan)):
+        side, eps = cond.lhs, cond.rhs
+    elif isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)):
+        side, eps = cond.rhs, cond.lhs
+    else:
+        return None
+    if not (side.has(sp.Abs) and eps.is_number and 0 < float(eps) <= GUARD_EPS):
+        return None
+    return side.replace(sp.Abs, lambda x: x), eps
+
+
 def _guard(cond) -> str:
     """A description when ``cond`` is a singularity guard, else ''."""
-    if isinstance(cond, (sp.StrictLessThan, sp.LessThan)) and isinstance(cond.lhs, sp.Abs) \
-            and cond.rhs.is_number and 0 < float(cond.rhs) <= GUARD_EPS:
-        return f"guard |{cond.lhs.args[0]}| < {cond.rhs}"
-    if isinstance(cond, (sp.StrictGreaterThan, sp.GreaterThan)) and \
-            isinstance(cond.rhs, sp.Abs) and cond.lhs.is_number and \
-            0 < float(cond.lhs) <= GUARD_EPS:
-        return f"guard |{cond.rhs.args[0]}| < {cond.lhs}"
+    small = _small_abs(cond)
+    if small:
+        return f"guard |{small[0]}| < {small[1]}"
     if isinstance(cond, sp.Eq) and V in cond.free_symbols:
         return f"equality nudge at {cond.lhs} == {cond.rhs}"
     return ""
+
+
+def guard_zero(cond) -> sp.Expr | None:
+    """The expression a guard protects the zero of (inside the Abs; lhs - rhs of a nudge),
+    or None when ``cond`` is not a guard."""
+    if isinstance(cond, sp.Eq) and V in cond.free_symbols:
+        return cond.lhs - cond.rhs
+    small = _small_abs(cond)
+    return small[0] if small else None
 
 
 def _line_of(text: str, keyword: str) -> int:
@@ -368,6 +392,16 @@ def _refuse_unsupported(tree: dict, text: str) -> None:
 
 def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
     """The channel of NMODL source ``text`` (a density mechanism of HH type)."""
+    return _parse(text, name)
+
+
+def rates_as_written(text: str) -> dict[str, sp.Expr]:
+    """The rates of each gate as the file computes them, guards and nudges kept (keyed like
+    the compiled channel's: ``alpha_m``, ``inf_h``, ...), parameters as symbols."""
+    return _parse(text, None, keep_guards=True)
+
+
+def _parse(text: str, name: str | None, keep_guards: bool = False):
     try:
         from neuron import nmodl
     except ImportError as exc:  # pragma: no cover - the test extra installs neuron
@@ -465,7 +499,7 @@ def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
     known["v"] = V
     functions = {_name(_kids(f)[0]): f for f in blocks.get("FunctionBlock", [])}
     procedures = {_name(_kids(p)[0]): p for p in blocks.get("ProcedureBlock", [])}
-    interp = _Interpreter(functions, procedures, known, constants)
+    interp = _Interpreter(functions, procedures, known, constants, keep_guards)
     notes: list[str] = interp.notes
     if any(_has_table(b) for b in (*functions.values(), *procedures.values())):
         notes.append("TABLE statements ignored: the rates are computed exactly (NEURON's "
@@ -499,7 +533,15 @@ def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
         value = scope.get(c, interp.globals.get(c))
         if value is None or value is UNDEFINED:
             raise SpecError(f"BREAKPOINT does not assign the current {c}")
-        currents[c] = _strip_guards(sp.sympify(value), notes)
+        currents[c] = sp.sympify(value) if keep_guards else _strip_guards(sp.sympify(value),
+                                                                          notes)
+    if keep_guards:
+        out = {}
+        for s in states:
+            for role, expr in _gate_parts(s, derivatives[s])[1].items():
+                out[f"{role}_{s}"] = _ite_free(expr)
+        out["current"] = _ite_free(-1000 * sum(currents.values(), sp.Integer(0)))
+        return out
     odes = {s: _strip_guards(derivatives[s], notes) for s in states}
     method = METHODS.get(solve)
     if method is None:
@@ -518,7 +560,7 @@ def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
                        parameters=params, gates=tuple(gates.values()),
                        current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs)
     return NmodlChannel(spec, suffix, method, solve, ions, currents,
-                        tuple(dict.fromkeys(notes)))
+                        tuple(dict.fromkeys(notes)), tuple(dict.fromkeys(interp.guards)))
 
 
 def _default_potential(name: str) -> float:
@@ -559,8 +601,19 @@ def _solve(blocks: dict) -> tuple[str, str]:
 
 
 def _gate(name: str, f: sp.Expr) -> Gate:
-    """``name' = f`` as a gate.  Linear in the gate, ``f = B + A g`` (taken without
-    expanding): when ``-A`` is a sum containing ``B`` (``alpha (1 - g) - beta g``,
+    """``name' = f`` as a gate (see :func:`_gate_parts`)."""
+    kind, fields = _gate_parts(name, f)
+    return Gate(name, **fields)
+
+
+def _ite_free(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with SymPy's ITE (a Piecewise inside a condition) as Piecewise."""
+    return expr.replace(lambda e: isinstance(e, sp.ITE), lambda e: e.to_nnf())
+
+
+def _gate_parts(name: str, f: sp.Expr) -> tuple[str, dict]:
+    """``name' = f`` as a gate's kind and fields.  Linear in the gate, ``f = B + A g``
+    (taken without expanding): when ``-A`` is a sum containing ``B`` (``alpha (1 - g) - beta g``,
     however the file spelled it: ``(minf - m)/mtau`` with ``minf = a/(a + b)`` and
     ``mtau = 1/(q10 (a + b))``), the gate gets rates ``alpha = B`` and
     ``beta = -A - B``, each analysed on its own; otherwise ``inf = -B/A`` and
@@ -568,13 +621,13 @@ def _gate(name: str, f: sp.Expr) -> Gate:
     g = symbol(name)
     A = sp.diff(f, g)
     if g in A.free_symbols:
-        return Gate(name, ode=f)
+        return "ode", {"ode": f}
     B = f.subs(g, 0)
     total = sp.expand_mul(-A, deep=False)
     beta = total - B
     if B != 0 and sp.count_ops(beta) < sp.count_ops(total):
-        return Gate(name, alpha=B, beta=beta)
-    return Gate(name, inf=-B / A, tau=-1 / A)
+        return "rates", {"alpha": B, "beta": beta}
+    return "inf_tau", {"inf": -B / A, "tau": -1 / A}
 
 
 def _check_initial(initial: dict, gates: dict, params, inputs) -> None:

@@ -106,7 +106,7 @@ def _exact(expr: sp.Expr) -> sp.Expr:
     return expr.xreplace({f: sp.Rational(str(f)) for f in expr.atoms(sp.Float)})
 
 
-def _reference(exprs: list[sp.Expr]):
+def reference_evaluator(exprs: list[sp.Expr]):
     """``[f(V) for f in exprs]`` at :data:`DIGITS` digits, common subexpressions shared
     and constants converted once; a removable 0/0 gives its two-sided limit."""
     constants: dict = {}
@@ -121,12 +121,13 @@ def _reference(exprs: list[sp.Expr]):
                   for c in constants]
 
     def value(v: mpmath.mpf) -> list:
-        try:
-            y = f(v, *values)
-            if all(mpmath.isfinite(x) for x in y):
-                return y
-        except ZeroDivisionError:
-            pass
+        with mpmath.workdps(DIGITS):
+            try:
+                y = f(v, *values)
+                if all(mpmath.isfinite(x) for x in y):
+                    return y
+            except ZeroDivisionError:
+                pass
         with mpmath.workdps(DIGITS + 30):
             d = mpmath.mpf(10) ** -(DIGITS + 5)
             return [(a + b) / 2 for a, b in zip(f(v + d, *values), f(v - d, *values))]
@@ -271,7 +272,7 @@ def _build_table(spec, dtype, dt, values, lo, hi, rtol, degree, budget) -> RateT
         raise ValueError(f"table_degree must be between 1 and 9, got {degree}")
     functions = tabulated_functions(spec, dt, dict(values))
     names = tuple(functions)
-    ref = _reference([functions[n] for n in names])
+    ref = reference_evaluator([functions[n] for n in names])
     itemsize = np.dtype(dtype).itemsize
     h = 2.0 ** math.ceil(math.log2((hi - lo) / 16))
     samples = SIZING_SAMPLES

@@ -116,6 +116,14 @@ def _inspect(args) -> None:
     print(f"\nsource hash {generated.hash}; compiled modules are cached in {cache_dir('c')}")
 
 
+def _lint(args) -> None:
+    from .nmodl import lint_nmodl
+    if not args.file.endswith(".mod"):
+        raise CliError(f"lint reads .mod files, got {args.file!r}")
+    _nmodl(args.file)                       # a clear error for a bad file
+    print(lint_nmodl(args.file)[0])
+
+
 def _cache(args) -> None:
     """List or remove the compiled modules ionc wrote (those its manifests list; any
     other file in the directory is left alone)."""
@@ -205,6 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dt", type=float, default=0.025,
                    help="step (ms) of the rate tables shown with --method table")
     p.set_defaults(run=_inspect)
+
+    p = sub.add_parser("lint", help="a .mod file's removable singularities: what the file "
+                                     "does about each, its error in ulp against ionc's")
+    p.add_argument("file")
+    p.set_defaults(run=_lint)
 
     p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")
     p.add_argument("--neurons", type=neuron_count, default=100_000)

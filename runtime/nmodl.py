@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mpmath
+import numpy as np
+import sympy as sp
+
 from .channel import Channel
-from .codegen import render_kernels
-from .codegen.nmodl import NmodlChannel, parse_nmodl
+from .codegen import V, render_kernels, symbol
+from .codegen.nmodl import NmodlChannel, guard_zero, parse_nmodl, rates_as_written
+from .codegen.tables import reference_evaluator
 from .kernels import bind
 
 
@@ -69,6 +75,20 @@ class NmodlMechanism(Channel):
         return cache[key]
 
 
+def _read(source) -> str:
+    """The NMODL text of a path (a ``.mod`` file) or the text itself."""
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
+                                           and source.rstrip().endswith(".mod")):
+        path = Path(source)
+        try:
+            return path.read_text()
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot read {path}: {exc.strerror}") from None
+    if isinstance(source, str):
+        return source
+    raise TypeError(f"from_nmodl takes a path or NMODL text, got {type(source).__name__}")
+
+
 def from_nmodl(source: str | os.PathLike, name: str | None = None) -> type[NmodlMechanism]:
     """The channel class of a ``.mod`` file (a path) or of NMODL text.
 
@@ -76,19 +96,133 @@ def from_nmodl(source: str | os.PathLike, name: str | None = None) -> type[Nmodl
     file's PARAMETERs, ``celsius`` and the ion variables it reads (NEURON's
     defaults); concentrations it reads (``cai``, ...) are per-call inputs.
     """
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
-                                           and source.rstrip().endswith(".mod")):
-        path = Path(source)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise FileNotFoundError(f"cannot read {path}: {exc.strerror}") from None
-    elif isinstance(source, str):
-        text = source
-    else:
-        raise TypeError(f"from_nmodl takes a path or NMODL text, got {type(source).__name__}")
-    info = parse_nmodl(text, name)
+    info = parse_nmodl(_read(source), name)
     doc = f"{info.spec.doc}\n\nFrom NMODL (SUFFIX {info.suffix}, METHOD {info.solve})."
     return type(info.spec.name, (NmodlMechanism,), {"spec": info.spec, "nmodl": info,
                                                     "__doc__": doc,
                                                     "__module__": __name__})
+
+
+@dataclass(frozen=True)
+class SingularPoint:
+    """One removable 0/0 of a ``.mod`` file: where, its limit, what the file does about it,
+    and the error in ulp (float64) of the file's formula and of ionc's compiled one at the
+    point and 1e-9 mV to either side, against 50-digit mpmath."""
+
+    rate: str
+    V: float
+    limit: float
+    handling: str
+    file_ulp: tuple
+    ionc_ulp: tuple
+
+
+#: Where the lint measures: the point and 1e-9 mV to either side.
+LINT_OFFSETS = (0.0, 1e-9, -1e-9)
+
+
+def lint_nmodl(source: str | os.PathLike) -> tuple[str, list[SingularPoint]]:
+    """Every removable singularity of a ``.mod`` file at its default parameters, what the
+    file does about it (a guard, an equality nudge, or nothing: NaN in NEURON) and the
+    file's error in ulp against ionc's.  Returns the report text and the entries.
+
+    The file's formula is evaluated in float64 as SymPy orders its operations, which may
+    differ from NEURON's C code by a few ulp; a NaN or a nudge shows as it does in NEURON."""
+    text = _read(source)
+    Ch = from_nmodl(text)
+    spec = Ch.spec
+    written = rates_as_written(text)
+    params = {symbol(k): sp.Rational(repr(float(v))) for k, v in spec.parameters.items()}
+    params.update({symbol(k): sp.Rational(repr(float(v))) for k, v in spec.inputs.items()})
+    ch = Ch(len(LINT_OFFSETS), target="cpu")
+    for arr in ch.states.values():
+        arr[...] = 0.5                      # the current's singular factors do not read them
+    gates = {symbol(g.name): sp.Rational(1, 2) for g in spec.gates}
+    exact_rates = {f"{role}_{g.name}": e for g in spec.gates
+                   for role, e in g.rate_expressions().items()}
+    exact_rates["current"] = spec.current
+    entries, seen = [], set()
+    for s in ch.singularities.removable:
+        v0 = s.location.subs(params)
+        if not v0.is_number or s.rate_name not in written:
+            continue
+        v0 = float(v0)
+        if (s.rate_name, v0) in seen:      # two terms of one rate (a GHK current)
+            continue
+        seen.add((s.rate_name, v0))
+        points = np.array([v0 + d for d in LINT_OFFSETS])
+        subs = {**params, **gates}
+        exact_f = reference_evaluator([exact_rates[s.rate_name].subs(subs)])
+        exact = [exact_f(mpmath.mpf(float(x)))[0] for x in points]
+        as_written = sp.lambdify(V, written[s.rate_name].subs(subs), "numpy")
+        with np.errstate(all="ignore"):
+            file_values = np.array([float(as_written(np.float64(x))) for x in points])
+        if s.rate_name == "current":
+            ionc_values = Channel.current(ch, points)
+        else:
+            ionc_values = ch.rate(s.rate_name, points)
+        handling = _handling(Ch.nmodl.guards, v0, params, file_values[0],
+                             written[s.rate_name])
+        entries.append(SingularPoint(s.rate_name, v0, float(exact[0]), handling,
+                                     _ulps(file_values, exact), _ulps(ionc_values, exact)))
+    lines = [f"{spec.name}: {len(entries)} removable singularit"
+             f"{'y' if len(entries) == 1 else 'ies'} at the default parameters"]
+    for e in entries:
+        lines.append(f"  {e.rate} at V = {e.V:.12g} mV (limit {e.limit:.17g}): {e.handling}")
+        lines.append("      error in ulp (float64)   at V0   V0+1e-9   V0-1e-9")
+        for who, ulps in (("the file's formula", e.file_ulp), ("ionc", e.ionc_ulp)):
+            lines.append(f"      {who:<22} " + " ".join(f"{u:>8}" for u in ulps))
+    return "\n".join(lines), entries
+
+
+def _handling(guards, v0: float, params: dict, at_point: float, written: sp.Expr) -> str:
+    """What the file does about the singular point at ``v0`` in the rate it computes as
+    ``written`` (every guard of that rate that covers the point)."""
+    found = []
+    # the guard conditions the rate as written contains (SymPy may reshape a condition)
+    conditions = [c for pw in written.atoms(sp.Piecewise) for _, c in pw.args]
+    conditions += [a for c in list(conditions) for a in c.atoms(sp.Rel)]
+    zeros = {kind: [guard_zero(c) for c in conditions
+                    if guard_zero(c) is not None and isinstance(c, sp.Eq) == (kind == "nudge")]
+             for kind in ("nudge", "guard")}
+
+    def covers(zero) -> bool:
+        try:
+            return abs(float(zero.subs(params).subs(V, v0))) <= 1e-9 * max(1.0, abs(v0))
+        except TypeError:
+            return False
+
+    for description, zero, condition in guards:
+        kind = "nudge" if isinstance(condition, sp.Eq) else "guard"
+        if not (written.has(condition) or (covers(zero) and any(map(covers, zeros[kind])))):
+            continue
+        try:
+            value = float(zero.subs(params).subs(V, v0))
+        except TypeError:
+            continue
+        if abs(value) <= 1e-9 * max(1.0, abs(v0)) and description not in found:
+            found.append(description)
+    if found:
+        notes = []
+        if any(d.startswith("equality nudge") for d in found):
+            notes.append("a nudge is off at the point itself and protects nothing beside it")
+        if any(d.startswith("guard") for d in found):
+            notes.append("a guard takes a Taylor branch near the point")
+        return "; ".join(found) + " (" + "; ".join(notes) + ")"
+    if not np.isfinite(at_point):
+        return "nothing: 0/0 gives NaN in NEURON at the point"
+    return "nothing (finite at the point, cancellation near it)"
+
+
+def _ulps(values, exact) -> tuple:
+    """|value - exact| in units in the last place of the exact value ('NaN' for NaN)."""
+    out = []
+    for v, y in zip(values, exact):
+        if not np.isfinite(v):
+            out.append("NaN")
+            continue
+        ref = float(y)
+        spacing = np.spacing(abs(ref)) if ref != 0 else np.finfo(float).tiny
+        with mpmath.workdps(50):
+            out.append(str(int(round(float(abs(mpmath.mpf(float(v)) - y)) / spacing))))
+    return tuple(out)

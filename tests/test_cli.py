@@ -49,6 +49,11 @@ def test_inspect_reads_a_mod_file():
         assert needle in r.stdout, needle
     r = ionc("emit", str(mod), "--target", "numpy")
     assert r.returncode == 0 and "def ionc_update_kernel" in r.stdout
+    r = ionc("lint", str(mod))
+    assert r.returncode == 0, r.stderr
+    assert "alpha_m at V = -25 mV" in r.stdout and "error in ulp" in r.stdout
+    r = ionc("lint", str(mod.with_name("missing.mod")))
+    assert r.returncode != 0 and "missing.mod" in r.stderr
 
 
 def test_cache_list_and_clear(tmp_path):

@@ -313,3 +313,38 @@ def test_hh_and_pas_cell_fires_at_neurons_steps(target):
     v_exp = host(other.run(I, steps=steps, record=("V",))["V"]).T
     counts = [len(_spike_steps(v)) for v in v_exp]
     assert abs(sum(counts) - total) <= max(2, total // 20)
+
+
+NO_GUARD = """
+NEURON { SUFFIX nog USEION k READ ek WRITE ik }
+PARAMETER { gbar = 0.01 }
+STATE { n }
+ASSIGNED { v ek ik }
+BREAKPOINT { SOLVE states METHOD cnexp  ik = gbar*n*(v - ek) }
+INITIAL { n = a(v)/(a(v) + b(v)) }
+DERIVATIVE states { n' = a(v)*(1 - n) - b(v)*n }
+FUNCTION a(v) { a = 0.01*(v + 55)/(1 - exp(-(v + 55)/10)) }
+FUNCTION b(v) { b = 0.125*exp(-(v + 65)/80) }
+"""
+
+
+def test_lint_reports_each_guard_and_the_error_in_ulp():
+    from ionc.nmodl import lint_nmodl
+    text, entries = lint_nmodl(OWN / "tguard.mod")
+    by_rate = {e.rate: e for e in entries}
+    assert set(by_rate) == {"alpha_m", "beta_m"} and "equality nudge" in text
+    for e in entries:
+        assert e.V == -25.0 and "nudge" in e.handling
+        assert all(int(u) <= 4 for u in e.ionc_ulp), e            # the accuracy contract
+    assert "guard" not in by_rate["alpha_m"].handling              # alpha_m has no vtrap
+    assert "guard |" in by_rate["beta_m"].handling                 # beta_m's trap() has one
+    assert int(by_rate["alpha_m"].file_ulp[0]) > 1e6              # the nudge's own error
+    assert int(by_rate["alpha_m"].file_ulp[1]) > 1e6              # unprotected 1e-9 away
+    _, entries = lint_nmodl(installed("hh.mod"))
+    assert {e.rate for e in entries} == {"alpha_m", "alpha_n"}
+    assert all("guard" in e.handling and all(int(u) <= 4 for u in e.ionc_ulp)
+               for e in entries)
+    _, entries = lint_nmodl(NO_GUARD)
+    (e,) = entries
+    assert e.rate == "alpha_n" and e.V == -55.0 and "NaN" in e.handling
+    assert e.file_ulp[0] == "NaN" and int(e.file_ulp[1]) > 1e3 and int(e.ionc_ulp[0]) <= 4
