@@ -17,6 +17,12 @@ on all threads, and the number of spikes, which must agree (printed beside).
   ionc's dependencies): ``make goldens`` creates one (``.venv-dev``).  Skipped with a
   line saying so when there is none.
 - NumPy: the same exp_auto step written with array functions (N <= 1e5 only).
+- NEURON (float64, N <= 1e5, when the ``neuron`` package is installed): n single
+  compartments with NEURON's ``hh`` (its own parameters, not BrainPy's) under an IClamp
+  of the same current density, its fixed step on one thread, spikes by NetCon; beside it
+  ionc's ``CondNeuGroup(method="neuron")`` of the ``hh.mod`` NEURON installs, whose
+  spikes must equal NEURON's (a pair of its own: NEURON's model fires differently from
+  BrainPy's ``HH``).
 - Floors: memory, the bytes of the input trace (8 per neuron-step in float64) at the
   bandwidth of a NumPy triad; exp, the range reductions of one HH step times the time
   of ionc's inline expm1 per element on all threads.
@@ -124,6 +130,54 @@ def numpy_contender(n: int, dtype: str, steps: int):
     return go
 
 
+def neuron_contenders(n: int, steps: int) -> dict:
+    """NEURON's hh cells and ionc's CondNeuGroup of hh.mod with method='neuron' ({} without
+    the neuron package)."""
+    try:
+        import neuron
+        from neuron import h
+    except ImportError:
+        return {}
+    h.load_file("stdrun.hoc")
+    h.celsius, h.dt = 6.3, DT
+    h.usetable_hh = 0
+    amps = inputs(n, "float64")
+    cells, spikes = [], h.Vector()
+    for a in amps:
+        sec = h.Section()
+        sec.L = sec.diam = float(np.sqrt(100 / np.pi))
+        sec.insert("hh")
+        stim = h.IClamp(sec(0.5))
+        stim.delay, stim.dur = 0, 1e9
+        stim.amp = float(a) * sec(0.5).area() / 1e5       # uA/cm2 -> nA
+        nc = h.NetCon(sec(0.5)._ref_v, None, sec=sec)
+        nc.threshold = 0.0
+        nc.record(spikes)
+        cells.append((sec, stim, nc))
+    hh_mod = next(Path(neuron.__file__).parent.joinpath(".data", "share").rglob("hh.mod"))
+    HH = ionc.from_nmodl(hh_mod)
+    group = ionc.CondNeuGroup(n, method="neuron", dt=DT, V_th=0.0, V_initializer=-65.0,
+                              hh=HH(n))
+    current = np.array([float(c[1].amp) * 1e5 / c[0](0.5).area() for c in cells])
+
+    def nrn():
+        h.finitialize(-65.0)
+        spikes.resize(0)
+        t = time.perf_counter()
+        for _ in range(steps):
+            h.fadvance()
+        return time.perf_counter() - t, int(spikes.size())
+
+    nrn.cells = cells           # the sections live as long as the contender (then go away)
+
+    def ours():
+        group.reset_state()
+        t = time.perf_counter()
+        out = group.run(current, steps=steps, record=("spike",))
+        return time.perf_counter() - t, int(out["spike"].sum())
+    return {"NEURON 1T (its hh)": nrn, "ionc hh.mod method=neuron": ours}
+
+
 BRAINPY = textwrap.dedent("""
     import json, sys, time
     import numpy as np
@@ -186,6 +240,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--brainpy-python", default=os.environ.get("IONC_BRAINPY_PYTHON", ""))
     parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument("--no-neuron", action="store_true", help="skip NEURON's contenders")
     args = parser.parse_args(argv)
     steps = args.steps
     print(f"# HH population, {steps} steps of {DT} ms; {_cpu_name()}, {os.cpu_count()} cores, "
@@ -193,7 +248,8 @@ def main(argv=None) -> int:
           f"ratio = time / ionc run; spikes in brackets")
     if not args.brainpy_python:
         print("# BrainPy: not measured (no --brainpy-python / IONC_BRAINPY_PYTHON)")
-    names = ["ionc run", "ionc run 1T", "brainpy for_loop", "numpy", "memory floor", "exp floor"]
+    names = ["ionc run", "ionc run 1T", "brainpy for_loop", "numpy", "NEURON 1T (its hh)",
+             "ionc hh.mod method=neuron", "memory floor", "exp floor"]
     print("| dtype | N | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 2) + "|")
     rows = []
@@ -202,6 +258,8 @@ def main(argv=None) -> int:
             contenders = ionc_contenders(n, dtype, steps)
             if n <= 100_000:
                 contenders["numpy"] = numpy_contender(n, dtype, steps)
+                if dtype == "float64" and not args.no_neuron:
+                    contenders.update(neuron_contenders(n, steps))
             result, spikes = {}, {}
             for name, fn in contenders.items():
                 fn()                                         # warm-up

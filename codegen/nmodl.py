@@ -74,6 +74,7 @@ class NmodlChannel:
     currents: dict                                # current variable -> expression (mA/cm2)
     notes: tuple[str, ...] = field(default=())    # guards replaced, TABLEs, methods
     guards: tuple = field(default=())             # (description, zero expression, condition)
+    limits: dict = field(default_factory=dict)    # PARAMETER <lo, hi> by name
 
 
 def _kind(node: dict) -> str:
@@ -560,7 +561,8 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
                        parameters=params, gates=tuple(gates.values()),
                        current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs)
     return NmodlChannel(spec, suffix, method, solve, ions, currents,
-                        tuple(dict.fromkeys(notes)), tuple(dict.fromkeys(interp.guards)))
+                        tuple(dict.fromkeys(notes)), tuple(dict.fromkeys(interp.guards)),
+                        {k: v for k, v in limits.items() if k in params})
 
 
 def _default_potential(name: str) -> float:

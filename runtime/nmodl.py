@@ -34,6 +34,14 @@ class NmodlMechanism(Channel):
 
     def __init__(self, size, keep_size: bool = False, method: str | None = None,
                  name: str | None = None, mode: Any = None, **kwargs):
+        given = {**(kwargs.get("parameters") or {}),
+                 **{k: v for k, v in kwargs.items() if k in self.spec.parameters}}
+        for p, (lo, hi) in self.nmodl.limits.items():
+            if p in given and not callable(given[p]):
+                value = np.asarray(given[p], dtype=float)
+                if np.any(value < lo) or np.any(value > hi):
+                    raise ValueError(f"{self.spec.name}: {p} = {given[p]!r} is outside the "
+                                     f"limits <{lo:g}, {hi:g}> the file declares")
         super().__init__(size, keep_size, method or self.nmodl.method, name, mode, **kwargs)
 
     def current(self, V, out=None, **inputs):

@@ -95,7 +95,7 @@ DEMO = {"nachan.mod": ("HHna", ("m", "h"), "gnabar", (-40.0,)),
 
 
 def _usetable_off() -> None:
-    for name in ("hh", *(suffix for suffix, *_ in DEMO.values())):
+    for name in ("hh", "tguard", *(suffix for suffix, *_ in DEMO.values())):
         if hasattr(h, f"usetable_{name}"):
             setattr(h, f"usetable_{name}", 0)
 
@@ -174,7 +174,8 @@ def test_passive_mod_matches_pas():
 def test_guards_nudges_q10_and_nested_functions_match_neuron(own_mechanisms, celsius):
     Ch = ionc.from_nmodl(OWN / "tguard.mod")
     notes = " ".join(Ch.nmodl.notes)
-    assert "equality nudge at V == -25" in notes and "guard |" in notes
+    assert "equality nudge at V == -25" in notes and "guard |" in notes and "TABLE" in notes
+    _usetable_off()
     grid = np.concatenate([np.linspace(-99.7, 50.3, 31), [-25 + 1e-9, -25 - 1e-9, -60, -60.5]])
     init, worst = compare(Ch, "tguard", "mh", grid, dict(gbar=0), celsius)
     assert init.max() <= 1e-10 and worst <= 1e-10, (init.max(), worst)
@@ -257,6 +258,8 @@ def test_bad_files_get_clear_errors(tmp_path):
         parse_nmodl("NEURON { SUFFIX x \n")
     with pytest.raises(SpecError, match="SUFFIX"):
         parse_nmodl("PARAMETER { a = 1 }\n")
+    with pytest.raises(ValueError, match="gbar = -1.0 is outside the limits <0, 1e\\+09>"):
+        ionc.from_nmodl(OWN / "tguard.mod")(3, gbar=-1.0)
     with pytest.raises(FileNotFoundError, match="nothere.mod"):
         ionc.from_nmodl(tmp_path / "nothere.mod")
     text = (OWN / "tkca.mod").read_text().replace("rates(v, cai)\n    n = ninf", "n = 0")

@@ -15,6 +15,9 @@ PARAMETER {
     gbar = 0.05 (S/cm2) <0, 1e9>
     vhalf = -30 (mV)
 }
+CONSTANT {
+    q10base = 2.3 (1)
+}
 STATE { m h }
 ASSIGNED {
     v (mV)
@@ -41,7 +44,8 @@ DERIVATIVE states {
 }
 PROCEDURE rates(v (mV)) {
     LOCAL a, b, q10
-    q10 = 2.3^((celsius - 23)/10)
+    TABLE minf, mtau, hinf, htau DEPEND celsius FROM -100 TO 100 WITH 200
+    q10 = q10base^((celsius - 23)/10)
     if (v == -25) {
         v = v + 0.0001   : the nudge changes this local copy of v only
     }
