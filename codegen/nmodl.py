@@ -23,6 +23,7 @@ does not cover is refused with the construct and its line.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -40,7 +41,8 @@ UNIT_FACTORS = {("faraday", "coulomb"): FARADAY, ("faraday", "coulombs"): FARADA
                 ("k-mole", "joule/degc"): sp.Rational("8.31446261815324"),
                 ("k", "joule/degc"): sp.Rational("1.380649e-23"),
                 ("e", "coulomb"): sp.Rational("1.602176634e-19"),
-                ("e", "coulombs"): sp.Rational("1.602176634e-19")}
+                ("e", "coulombs"): sp.Rational("1.602176634e-19"),
+                ("pi", "1"): sp.Rational(repr(math.pi))}
 #: Blocks and statements outside the subset, by the NMODL AST's type name.
 REFUSED = {"KineticBlock": "KINETIC", "NetReceiveBlock": "NET_RECEIVE", "Verbatim": "VERBATIM",
            "FromStatement": "FROM loop", "WhileStatement": "WHILE loop",
@@ -118,6 +120,7 @@ class _Interpreter:
         self.functions, self.procedures = functions, procedures
         self.keep_guards = keep_guards    # as written (the lint), not as compiled
         self.known = known            # global name -> symbol (parameters, states, inputs, v)
+        self.assignable: set = set()  # PARAMETERs a block assigns (a computed value then)
         self.constants = constants
         self.globals: dict = {}       # ASSIGNED values computed so far
         self.depth = 0
@@ -178,7 +181,8 @@ class _Interpreter:
         raise SpecError(f"{REFUSED.get(k, k)} is not supported in an expression")
 
     # ---- statements ------------------------------------------------------
-    def call(self, block: dict, args: list, returns: str | None = None):
+    def call(self, block: dict, args: list, returns: str | None = None,
+             statement: bool = False):
         """Inline a FUNCTION (its value) or a PROCEDURE (its effect on ASSIGNED values)."""
         kids = _kids(block)
         params = [_name(_kids(a)[0]) for a in kids if _kind(a) == "Argument"]
@@ -194,7 +198,7 @@ class _Interpreter:
         body = next(k for k in kids if _kind(k) == "StatementBlock")
         self.run(body, scope)
         self.depth -= 1
-        if returns:
+        if returns and not statement:
             return self.value(returns, scope)
         return None
 
@@ -205,10 +209,10 @@ class _Interpreter:
     def assign(self, name: str, value, scope: dict) -> None:
         if name in scope:
             scope[name] = value
-        elif name in self.known:
+        elif name in self.known and name not in self.assignable:
             raise SpecError(f"assignment to {name}, which is not an ASSIGNED variable or a "
-                            f"LOCAL (PARAMETERs, STATEs outside INITIAL and v cannot be set; "
-                            f"a PROCEDURE argument v is a local copy)")
+                            f"LOCAL (STATEs outside INITIAL and v cannot be set; a PROCEDURE "
+                            f"argument v is a local copy)")
         else:
             self.globals[name] = value
 
@@ -240,8 +244,8 @@ class _Interpreter:
                 args = [self.expr(a, scope) for a in _kids(inner)[1:]]
                 if name in self.procedures:
                     self.call(self.procedures[name], args)
-                elif name in self.functions:
-                    self.call(self.functions[name], args, returns=name)
+                elif name in self.functions:   # called for its effect: the value is unused
+                    self.call(self.functions[name], args, returns=name, statement=True)
                 else:
                     raise SpecError(f"call of {name}(), which is not a PROCEDURE of the file")
                 return
@@ -472,6 +476,10 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
             if _kind(fd) != "FactorDef":
                 continue
             kids = _kids(fd)
+            numbers = [x for x in kids if _kind(x) in ("Integer", "Double")]
+            if numbers:                         # FARADAY = 96485.309 (coul/mole): as written
+                constants[_name(kids[0])] = _number(_leaf(numbers[0]))
+                continue
             units = tuple(_name(u).lower() for u in kids if _kind(u) == "Unit")
             if units not in UNIT_FACTORS:
                 raise SpecError(f"UNITS {_name(kids[0])} = {units}: unit factor not known to "
@@ -501,6 +509,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
     functions = {_name(_kids(f)[0]): f for f in blocks.get("FunctionBlock", [])}
     procedures = {_name(_kids(p)[0]): p for p in blocks.get("ProcedureBlock", [])}
     interp = _Interpreter(functions, procedures, known, constants, keep_guards)
+    interp.assignable = {p for p in params if p not in NEURON_DEFAULTS}
     notes: list[str] = interp.notes
     if any(_has_table(b) for b in (*functions.values(), *procedures.values())):
         notes.append("TABLE statements ignored: the rates are computed exactly (NEURON's "
@@ -534,8 +543,8 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
         value = scope.get(c, interp.globals.get(c))
         if value is None or value is UNDEFINED:
             raise SpecError(f"BREAKPOINT does not assign the current {c}")
-        currents[c] = sp.sympify(value) if keep_guards else _strip_guards(sp.sympify(value),
-                                                                          notes)
+        currents[c] = (sp.sympify(value) if keep_guards
+                       else _ite_free(_strip_guards(sp.sympify(value), notes)))
     if keep_guards:
         out = {}
         for s in states:
@@ -543,7 +552,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
                 out[f"{role}_{s}"] = _ite_free(expr)
         out["current"] = _ite_free(-1000 * sum(currents.values(), sp.Integer(0)))
         return out
-    odes = {s: _strip_guards(derivatives[s], notes) for s in states}
+    odes = {s: _ite_free(_strip_guards(derivatives[s], notes)) for s in states}
     method = METHODS.get(solve)
     if method is None:
         raise SpecError(f"SOLVE ... METHOD {solve} is not supported ({', '.join(METHODS)})")

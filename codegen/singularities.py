@@ -195,7 +195,7 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
     found: list[Singularity] = []
     expand = spec.expand_intermediates
     states = set(spec.gate_symbols)
-    where = f"{spec.name}: {role}_{gate}"
+    where = f"{spec.name}: {role}_{gate}" if gate else f"{spec.name}: {role}"
 
     def depends(e: sp.Expr) -> bool:
         return V in expand(e).free_symbols

@@ -253,6 +253,34 @@ def test_every_installed_mod_file_compiles_or_is_refused_by_construct():
         assert "(line 0)" not in message, (name, message)
 
 
+IDIOMS = """
+NEURON { SUFFIX idioms USEION k READ ek WRITE ik RANGE gk }
+UNITS { FARADAY = 96485.309 (coul/mole)  PI = (pi) (1) }
+PARAMETER { gbar = 0.01  gk }
+STATE { n }
+ASSIGNED { v ek ik ninf ntau }
+BREAKPOINT { SOLVE states METHOD cnexp  gk = gbar*n*n  ik = gk*(v - ek) }
+INITIAL { rates(v)  n = ninf }
+DERIVATIVE states { rates(v)  n' = (ninf - n)/ntau }
+FUNCTION rates(v) {
+    ninf = 1/(1 + exp(-(v + 30)/(PI*FARADAY/96485.309)))
+    ntau = 2
+}
+"""
+
+
+def test_common_idioms_of_real_files():
+    """A FUNCTION called for its effect (no value assigned: NEURON's 0), a PARAMETER
+    assigned in BREAKPOINT, UNITS constants given as numbers, and PI."""
+    info = parse_nmodl(IDIOMS)
+    (gate,) = info.spec.gates
+    ch = ionc.from_nmodl(IDIOMS)(1)
+    ch.reset_state(-30.0 + np.pi)
+    assert abs(ch.states["n"][0] - 1 / (1 + np.exp(-1.0))) <= 1e-15
+    v = np.array([-20.0])
+    assert abs(ch.current(v)[0] - 0.01 * ch.states["n"][0] ** 2 * (-20.0 + 77.0)) <= 1e-15
+
+
 def test_bad_files_get_clear_errors(tmp_path):
     with pytest.raises(SpecError, match="parse error"):
         parse_nmodl("NEURON { SUFFIX x \n")
