@@ -121,6 +121,7 @@ class _Interpreter:
         self.keep_guards = keep_guards    # as written (the lint), not as compiled
         self.known = known            # global name -> symbol (parameters, states, inputs, v)
         self.assignable: set = set()  # PARAMETERs a block assigns (a computed value then)
+        self.file_locals: set = set()
         self.constants = constants
         self.globals: dict = {}       # ASSIGNED values computed so far
         self.depth = 0
@@ -139,6 +140,10 @@ class _Interpreter:
             return self.constants[name]
         if name in self.known:
             return self.known[name]
+        if name in self.file_locals:
+            raise SpecError(f"file-level LOCAL {name} is read before it is assigned: it keeps "
+                            f"state between calls, which is not supported by ionc's NMODL "
+                            f"front end")
         raise SpecError(f"{name} is used before it is assigned")
 
     def expr(self, node: dict, scope: dict) -> sp.Expr:
@@ -422,10 +427,9 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
     blocks: dict[str, list] = {}
     for b in tree["Program"]:
         blocks.setdefault(_kind(b), []).append(b)
-    if "LocalListStatement" in blocks:
-        names = [_name(v) for b in blocks["LocalListStatement"] for v in _kids(b)]
-        raise SpecError(f"file-level LOCAL {', '.join(names)} (line {_line_of(text, 'LOCAL')}) "
-                        f"keeps state between calls; not supported by ionc's NMODL front end")
+    # file-level LOCALs are variables of the file: fine while each block assigns them before
+    # reading them; one read first would keep state between calls (refused when read)
+    file_locals = {_name(v) for b in blocks.get("LocalListStatement", []) for v in _kids(b)}
     suffix, ions, nonspecific = None, {}, []
     for nb in blocks.get("NeuronBlock", []):
         for stmt in _kids(_kids(nb)[0]):
@@ -510,6 +514,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
     procedures = {_name(_kids(p)[0]): p for p in blocks.get("ProcedureBlock", [])}
     interp = _Interpreter(functions, procedures, known, constants, keep_guards)
     interp.assignable = {p for p in params if p not in NEURON_DEFAULTS}
+    interp.file_locals = file_locals
     notes: list[str] = interp.notes
     if any(_has_table(b) for b in (*functions.values(), *procedures.values())):
         notes.append("TABLE statements ignored: the rates are computed exactly (NEURON's "
