@@ -121,7 +121,7 @@ class _Interpreter:
         self.keep_guards = keep_guards    # as written (the lint), not as compiled
         self.known = known            # global name -> symbol (parameters, states, inputs, v)
         self.assignable: set = set()  # PARAMETERs a block assigns (a computed value then)
-        self.file_locals: set = set()
+        self.file_locals: dict = {}   # file-level LOCAL -> its line
         self.constants = constants
         self.globals: dict = {}       # ASSIGNED values computed so far
         self.depth = 0
@@ -141,9 +141,9 @@ class _Interpreter:
         if name in self.known:
             return self.known[name]
         if name in self.file_locals:
-            raise SpecError(f"file-level LOCAL {name} is read before it is assigned: it keeps "
-                            f"state between calls, which is not supported by ionc's NMODL "
-                            f"front end")
+            raise SpecError(f"file-level LOCAL {name} (line {self.file_locals[name]}) is read "
+                            f"before it is assigned: it keeps state between calls, which is "
+                            f"not supported by ionc's NMODL front end")
         raise SpecError(f"{name} is used before it is assigned")
 
     def expr(self, node: dict, scope: dict) -> sp.Expr:
@@ -429,7 +429,8 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
         blocks.setdefault(_kind(b), []).append(b)
     # file-level LOCALs are variables of the file: fine while each block assigns them before
     # reading them; one read first would keep state between calls (refused when read)
-    file_locals = {_name(v) for b in blocks.get("LocalListStatement", []) for v in _kids(b)}
+    file_locals = {_name(v): _line_of_word(text, _name(v))
+                   for b in blocks.get("LocalListStatement", []) for v in _kids(b)}
     suffix, ions, nonspecific = None, {}, []
     for nb in blocks.get("NeuronBlock", []):
         for stmt in _kids(_kids(nb)[0]):
