@@ -274,6 +274,16 @@ class _Interpreter:
                 arms.append((self.expr(_kids(part)[0], scope), _kids(part)[1]))
             elif _kind(part) == "ElseStatement":
                 default = _kids(part)[0]
+        first = arms[0][0]
+        if (len(arms) == 1 and isinstance(first, sp.Ne) and V in first.free_symbols
+                and not self.keep_guards):
+            # if (v != c) { exact formula } else { its limit }: the same guard, reversed
+            guard = f"equality guard at {first.lhs} != {first.rhs}"
+            self.notes.append(f"{guard}: the exact formula is used at the point too, whose 0/0 "
+                              f"is removed exactly")
+            self.guards.append((guard, first.lhs - first.rhs, sp.Eq(first.lhs, first.rhs)))
+            self.run(arms[0][1], scope, derivatives)
+            return
         kept = []
         for cond, body in arms:
             if cond == sp.false:          # decided by constant arguments: i == 1 with i = 0

@@ -281,6 +281,19 @@ def test_common_idioms_of_real_files():
     assert abs(ch.current(v)[0] - 0.01 * ch.states["n"][0] ** 2 * (-20.0 + 77.0)) <= 1e-15
 
 
+def test_a_reversed_equality_guard_is_recognised():
+    text = NO_GUARD.replace(
+        "FUNCTION a(v) { a = 0.01*(v + 55)/(1 - exp(-(v + 55)/10)) }",
+        "FUNCTION a(v) {\n if (-v - 55 != 0) {\n  a = 0.01*(v + 55)/(1 - exp(-(v + 55)/10))\n"
+        " } else {\n  a = 0.1\n }\n}")
+    assert "!= 0" in text
+    Ch = ionc.from_nmodl(text)
+    assert any("equality guard" in n for n in Ch.nmodl.notes)
+    ch = Ch(3)
+    got = ch.rate("alpha_n", np.array([-55.0, -55.0 + 1e-9, -55.0 - 1e-9]))
+    assert np.all(np.abs(got - 0.1) <= 1e-10)
+
+
 def test_bad_files_get_clear_errors(tmp_path):
     with pytest.raises(SpecError, match="parse error"):
         parse_nmodl("NEURON { SUFFIX x \n")
