@@ -654,6 +654,12 @@ def _gate_parts(name: str, f: sp.Expr) -> tuple[str, dict]:
     beta = total - B
     if B != 0 and sp.count_ops(beta) < sp.count_ops(total):
         return "rates", {"alpha": B, "beta": beta}
+    # (inf - g) * R, as the file wrote it: inf and tau = 1/R as written
+    for factor in sp.Mul.make_args(f):
+        if factor.is_Add and sp.diff(factor, g) == -1:
+            rest = sp.Mul(*(x for x in sp.Mul.make_args(f) if x is not factor))
+            if g not in rest.free_symbols:
+                return "inf_tau", {"inf": factor + g, "tau": 1 / rest}
     return "inf_tau", {"inf": -B / A, "tau": -1 / A}
 
 

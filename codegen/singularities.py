@@ -120,6 +120,22 @@ def _is_linear(expr: sp.Expr) -> bool:
     return sp.simplify(sp.diff(expr, V, 2)) == 0
 
 
+def _same_sign_exponentials(d: sp.Expr) -> bool:
+    """True when ``d`` is a sum of terms ``c exp(a) exp(b) ...`` (and constants) whose
+    numeric coefficients ``c`` all have one sign: such a sum of rates has no real zero.
+    (SymPy's solveset can take minutes on sums of incommensurate exponentials.)"""
+    signs = set()
+    for term in sp.Add.make_args(d):
+        coeff, rest = term.as_independent(V, as_Add=False)
+        if not coeff.is_number or coeff == 0:
+            return False
+        if rest != 1 and not all(isinstance(f, sp.exp) and f.args[0].is_real is not False
+                                 for f in sp.Mul.make_args(rest)):
+            return False
+        signs.add(bool(coeff > 0))
+    return len(signs) == 1
+
+
 def _zeros(d: sp.Expr, where: str) -> tuple[list[sp.Expr], str]:
     """The real zeros of ``d`` (a function of V and parameters) and, when they exist
     only for some parameter values, that condition as text.
@@ -139,7 +155,13 @@ def _zeros(d: sp.Expr, where: str) -> tuple[list[sp.Expr], str]:
             c0 = sp.simplify(a - c1 * V)
             v0 = sp.simplify((sp.log(r) - c0) / c1)
             return [v0], ("" if r.is_positive else f"{r} > 0")
-    zeros = sp.solveset(d, V, sp.S.Reals)
+    if _same_sign_exponentials(d):
+        return [], ""
+    try:
+        zeros = sp.solveset(d, V, sp.S.Reals)
+    except NotImplementedError:
+        raise SpecError(f"{where}: cannot locate the zeros of the denominator {d} on the real "
+                        f"line (SymPy's solveset cannot solve it)") from None
     if zeros is sp.S.EmptySet:
         return [], ""
     if isinstance(zeros, sp.FiniteSet):

@@ -281,6 +281,44 @@ def test_common_idioms_of_real_files():
     assert abs(ch.current(v)[0] - 0.01 * ch.states["n"][0] ** 2 * (-20.0 + 77.0)) <= 1e-15
 
 
+SLOW_TAU = """
+NEURON { SUFFIX slowtau USEION k READ ek WRITE ik RANGE gbar }
+PARAMETER { gbar = 0.001  timesTau = 1  plusTau = 0 }
+STATE { u }
+ASSIGNED { v ek ik celsius uinf utau }
+BREAKPOINT { SOLVE states METHOD cnexp  ik = gbar*u*(v - ek) }
+INITIAL { rates(v)  u = uinf }
+DERIVATIVE states { rates(v)  u' = (uinf - u)/utau }
+PROCEDURE rates(v) { LOCAL alpha, beta, sum, q10
+    q10 = 5^((celsius - 23)/10)
+    alpha = 0.016/exp((v + 52.7)/-23)
+    beta = 0.016/exp((v + 52.7)/18.8)
+    sum = alpha + beta
+    uinf = alpha/sum
+    utau = timesTau/(sum*q10) + plusTau
+}
+"""
+
+
+def test_inf_and_tau_are_taken_as_the_file_writes_them():
+    """``u' = (uinf - u)/utau`` gives back uinf and utau, not -B/A: the latter put utau (with
+    parameters of unknown sign) in a denominator, and SymPy's solveset then ran for minutes.
+    In a child process with a time limit, so that a regression fails instead of hanging."""
+    code = ("import sys, numpy as np, ionc\n"
+            "ch = ionc.from_nmodl(sys.stdin.read())(2)\n"
+            "ch.reset_state(np.array([-52.7, 0.0]))\n"
+            "print(*ch.states['u'])\n")
+    r = subprocess.run([os.sys.executable, "-c", code], input=SLOW_TAU, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = np.array([float(x) for x in r.stdout.split()[-2:]])
+    a = 0.016 / np.exp(np.array([0.0, 52.7]) / -23)
+    b = 0.016 / np.exp(np.array([0.0, 52.7]) / 18.8)
+    assert np.allclose(got, a / (a + b), rtol=1e-14, atol=0)
+    (gate,) = parse_nmodl(SLOW_TAU).spec.gates
+    assert gate.kind == "inf_tau" and "plusTau" in str(gate.tau) and "plusTau" not in str(gate.inf)
+
+
 def test_a_reversed_equality_guard_is_recognised():
     text = NO_GUARD.replace(
         "FUNCTION a(v) { a = 0.01*(v + 55)/(1 - exp(-(v + 55)/10)) }",
