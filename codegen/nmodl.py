@@ -326,26 +326,6 @@ class _Interpreter:
                 table[name] = sp.Piecewise(*[(v, r[0]) for v, r in zip(values, results)])
 
 
-def _strip_guards(expr: sp.Expr, notes: list) -> sp.Expr:
-    """Replace hand-written singularity guards by the formula they protect."""
-    def fix(pw: sp.Piecewise):
-        args = list(pw.args)
-        kept = []
-        for e, c in args:
-            guard = _guard(c)
-            if guard:
-                notes.append(f"{guard}: replaced by the exact formula, whose 0/0 is removed "
-                             f"exactly")
-                continue
-            kept.append((e, c))
-        if len(kept) == len(args):
-            return pw
-        if len(kept) == 1 or kept[0][1] == sp.true:
-            return kept[0][0]
-        return sp.Piecewise(*kept)
-    return expr.replace(lambda e: isinstance(e, sp.Piecewise), fix)
-
-
 def _small_abs(cond):
     """``(x, eps)`` when ``cond`` is ``|x| < eps`` (or ``eps > |x|``) with a small positive
     eps; SymPy may have pulled constant factors out of the Abs (``c |V| < eps``)."""
@@ -379,16 +359,12 @@ def guard_zero(cond) -> sp.Expr | None:
     return small[0] if small else None
 
 
-def _line_of(text: str, keyword: str) -> int:
+def _line_of(text: str, word: str, at_start: bool = True) -> int:
+    """The first line (1-based) with ``word``: as its first word (a keyword), or anywhere
+    outside a ``:`` comment; 0 when there is none."""
+    pattern = rf"\s*{re.escape(word)}\b" if at_start else rf".*?\b{re.escape(word)}\b"
     for i, line in enumerate(text.splitlines(), 1):
-        if re.match(rf"\s*{re.escape(keyword)}\b", line):
-            return i
-    return 0
-
-
-def _line_of_word(text: str, word: str) -> int:
-    for i, line in enumerate(text.splitlines(), 1):
-        if re.search(rf"\b{re.escape(word)}\b", line.split(":")[0]):
+        if re.match(pattern, line if at_start else line.split(":")[0]):
             return i
     return 0
 
@@ -439,7 +415,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
         blocks.setdefault(_kind(b), []).append(b)
     # file-level LOCALs are variables of the file: fine while each block assigns them before
     # reading them; one read first would keep state between calls (refused when read)
-    file_locals = {_name(v): _line_of_word(text, _name(v))
+    file_locals = {_name(v): _line_of(text, _name(v), at_start=False)
                    for b in blocks.get("LocalListStatement", []) for v in _kids(b)}
     suffix, ions, nonspecific = None, {}, []
     for nb in blocks.get("NeuronBlock", []):
@@ -449,7 +425,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
                 kids = _kids(stmt)
                 if _name(kids[0]) != "SUFFIX":
                     kind = _name(kids[0])
-                    raise SpecError(f"{kind} (line {_line_of_word(text, kind)}) is not "
+                    raise SpecError(f"{kind} (line {_line_of(text, kind, at_start=False)}) is not "
                                     f"supported by ionc's NMODL front end (density mechanisms "
                                     f"with SUFFIX only)")
                 suffix = _name(kids[1])
@@ -560,7 +536,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
         if value is None or value is UNDEFINED:
             raise SpecError(f"BREAKPOINT does not assign the current {c}")
         currents[c] = (sp.sympify(value) if keep_guards
-                       else _ite_free(_strip_guards(sp.sympify(value), notes)))
+                       else _ite_free(sp.sympify(value)))
     if keep_guards:
         out = {}
         for s in states:
@@ -568,7 +544,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
                 out[f"{role}_{s}"] = _ite_free(expr)
         out["current"] = _ite_free(-1000 * sum(currents.values(), sp.Integer(0)))
         return out
-    odes = {s: _ite_free(_strip_guards(derivatives[s], notes)) for s in states}
+    odes = {s: _ite_free(derivatives[s]) for s in states}
     method = METHODS.get(solve)
     if method is None:
         raise SpecError(f"SOLVE ... METHOD {solve} is not supported ({', '.join(METHODS)})")

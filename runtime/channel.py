@@ -208,6 +208,7 @@ class Channel:
             self._tables = {}         # table arrays live where the kernels do
         self._layout, self._states = layout, states
         self._update_args, self._update_slots = args, slots
+        self._update_table_dt = None      # the dt whose table the update slots hold
         self._last_voltage = (None, None, None)
 
     @property
@@ -358,10 +359,10 @@ class Channel:
             slots = self._update_slots
             args_[slots[("dt", "dt")]] = k.scalar(step)
             args_[slots[("input", "V")]] = ptr
-            if self.method == "table":
-                sig = self._generated.kernels["update"]
-                for key, value in self._table_values(step).items():
-                    args_[slots[key]] = k.argument(sig.parameter(*key), value)
+            if self.method == "table" and step != self._update_table_dt:
+                for key, arg in self._table(step)[2].items():   # converted once per dt
+                    args_[slots[key]] = arg
+                self._update_table_dt = step
             for key, value in extra.items():
                 args_[slots[key]] = k.pointer(value)
             k.functions["update"](self._n, *args_)
@@ -622,8 +623,9 @@ class Channel:
         with self._lock:
             return self._table(self.dt if dt is None else check_dt(dt))[0]
 
-    def _table(self, dt: float) -> tuple[RateTable, dict]:
-        """The table for ``dt`` and its kernel values keyed ``(role, key)`` (cached)."""
+    def _table(self, dt: float) -> tuple[RateTable, dict, dict]:
+        """The table for ``dt``, its kernel values keyed ``(role, key)``, and those values
+        as ``update``'s arguments (all cached per dt)."""
         entry = self._tables.get(dt)
         if entry is None:
             used = {p: self._parameter_values[p] for p in table_parameters(self.spec)}
@@ -637,7 +639,10 @@ class Channel:
             values = {("table", "coefficients"): coefficients, ("table", "lo"): table.lo,
                       ("table", "hi"): table.hi, ("table", "inv_h"): 1.0 / table.h,
                       ("table", "last"): table.intervals - 1}
-            entry = self._tables[dt] = (table, values)
+            sig = self._generated.kernels["update"]
+            args = {key: self._kernels.argument(sig.parameter(*key), v)
+                    for key, v in values.items()}
+            entry = self._tables[dt] = (table, values, args)
         return entry
 
     def _table_values(self, dt: float) -> dict:
