@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .kernels import (COUNT, COUNTS, FLAGS, IN, INOUT, INT, OUT, REAL, TABLE, Call, Crossing,
-                      Guard, KernelSignature, Lookup, Ref, Store)
+from .ffi import ffi_interface, handler_symbol
+from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INPUT, INT, OUT, REAL, STEP, STEPS,
+                      STRIDE, TABLE, TRACE, Call, Crossing, Guard, KernelSignature, Lookup, Ref,
+                      Store)
 from .printing import CPrinter, CudaPrinter, NumPyArrayPrinter
 
 MAP, SCAN = "map", "scan"
@@ -80,6 +82,10 @@ class Backend:
     def cdefs(self, signatures, real: str) -> str:
         """Declarations for an FFI (``''`` when the target needs none)."""
         return ""
+
+    def context(self, signatures: dict, dtype: str) -> dict:
+        """What the template needs beyond the kernels (nothing for most targets)."""
+        return {}
 
 
 class CBackend(Backend):
@@ -193,8 +199,98 @@ class NumPyBackend(Backend):
                 "ionc_table_lo, ionc_table_inv_h, ionc_table_last)")
 
 
+class XlaBackend(CBackend):
+    """XLA's typed FFI (``jax.ffi``): one C++ handler per kernel of the C target.
+
+    The source is the handlers only: the kernels they call are the C target's,
+    compiled from the C target's source with its flags and linked in, so a
+    result inside JAX is the C target's to the bit.  Each handler takes the
+    kernel's buffers as :func:`.ffi.ffi_interface` lays them out, checks their
+    sizes, dt and (on request) the inputs' finiteness, then runs the kernel
+    once per chunk (a batch member under ``jax.vmap``).
+    """
+
+    name = "xla"
+    template = "kernel.xla.cc.j2"
+    suffix = ".cc"
+    FFI_TYPES = {"float32": "ffi::F32", "float64": "ffi::F64"}
+
+    def cdefs(self, signatures, real: str) -> str:
+        return ""
+
+    def context(self, signatures: dict, dtype: str) -> dict:
+        real = "float" if dtype == "float32" else "double"
+        return dict(handlers=[self.handler(task, sig, real, self.FFI_TYPES[dtype])
+                              for task, sig in signatures.items()])
+
+    def handler(self, task: str, sig: KernelSignature, real: str, ffi_type: str) -> dict:
+        """One handler's pieces: its C++ parameters and bindings, the size of each
+        buffer per chunk, the checks, the copies of unaliased states and the
+        kernel's arguments per chunk."""
+        interface = ffi_interface(sig)
+        buffer, result = f"ffi::Buffer<{ffi_type}>", f"ffi::ResultBuffer<{ffi_type}>"
+        params, bindings, sizes, arguments = [], [], [], []
+        for p in interface.operands:
+            params.append(f"{buffer} {p.name}")
+            bindings.append(f"Arg<{buffer}>()")
+        for p in interface.results:
+            out = f"{p.name}_out" if p.kind == INOUT else p.name
+            params.append(f"{result} {out}")
+            bindings.append(f"Ret<{buffer}>()")
+        for a in interface.attributes:
+            params.append(f"int64_t ionc_{a}")
+            bindings.append(f'Attr<int64_t>("{a}")')
+        rows = "ionc_steps / ionc_every * ionc_n"
+        for p in interface.operands:
+            per_chunk = {REAL: "1", INOUT: "ionc_n"}.get(p.kind) or (
+                "ionc_steps * ionc_n" if p.role == TRACE else "ionc_n")
+            sizes.append(dict(expr=f"{p.name}.element_count()", name=p.name, per_chunk=per_chunk,
+                              optional=False))
+        for p in interface.results:
+            if p.kind == OUT:
+                sizes.append(dict(expr=f"{p.name}->element_count()", name=p.name,
+                                  per_chunk=rows if p.optional else "ionc_n",
+                                  optional=p.optional))
+        for p in sig.parameters:
+            if p.kind == COUNT or p.role == STRIDE:
+                arguments.append("ionc_n")
+            elif p.role == STEPS:
+                arguments.append("ionc_steps")
+            elif p.role == EVERY:
+                arguments.append("ionc_every")
+            elif p.kind == REAL:
+                arguments.append(f"{p.name}.typed_data()[ionc_k]")
+            elif p.kind == IN:
+                step = "ionc_steps * ionc_n" if p.role == TRACE else "ionc_n"
+                arguments.append(f"{p.name}.typed_data() + ionc_k * {step}")
+            elif p.kind == INOUT:
+                arguments.append(f"{p.name}_out->typed_data() + ionc_k * ionc_n")
+            elif p.optional:
+                arguments.append(f"({p.name}->element_count() ? {p.name}->typed_data() + "
+                                 f"ionc_k * {rows} : nullptr)")
+            else:
+                arguments.append(f"{p.name}->typed_data() + ionc_k * ionc_n")
+        reals = [p.name for p in interface.operands if p.kind == REAL]
+        arrays = [p.name for p in interface.operands if p.kind != REAL]
+        if reals:
+            chunks = f"(int64_t){reals[0]}.element_count()"
+        elif arrays:
+            chunks = f"(ionc_n > 0 ? (int64_t){arrays[0]}.element_count() / ionc_n : 1)"
+        else:
+            chunks = "1"
+        return dict(
+            task=task, symbol=handler_symbol(task), kernel=sig.name, scan=interface.is_scan,
+            declaration=self.declaration(sig, real, restrict="") + ";",
+            parameters=params, bindings=bindings, chunks=chunks, sizes=sizes,
+            steps=[p.name for p in interface.operands if p.role == STEP],
+            finite=[p.name for p in interface.operands if p.role in (INPUT, TRACE)],
+            states=[p.name for p in interface.operands if p.kind == INOUT],
+            arguments=arguments)
+
+
 #: Every back end by target name: the one place target names are listed.
-BACKENDS: dict[str, Backend] = {b.name: b for b in (CBackend(), CudaBackend(), NumPyBackend())}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (CBackend(), CudaBackend(), NumPyBackend(),
+                                                    XlaBackend())}
 #: Other names users give targets (the runtime's ``target='cpu'`` is the C back end).
 ALIASES = {"cpu": "c"}
 

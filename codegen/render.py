@@ -142,7 +142,8 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str,
     context = dict(header_context(kernel_set.name, dtype, list(kernel_set.notes), printed,
                                   terms, terms * len(kernel_set.table_columns)),
                    count_nonfinite=kernel_set.count_nonfinite, omp_threshold=OMP_THRESHOLD,
-                   kernels=kernels, scans=scans)
+                   kernels=kernels, scans=scans,
+                   **backend.context(kernel_set.signatures, dtype))
     source = _ENV.get_template(backend.template).render(**context)
     return source, backend.cdefs(kernel_set.signatures.values(), real)
 

@@ -127,18 +127,19 @@ def _lint(args) -> None:
 def _cache(args) -> None:
     """List or remove the compiled modules ionc wrote (those its manifests list; any
     other file in the directory is left alone)."""
-    root = cache_dir("c")
-    if args.action == "list":
-        total = 0
-        entries = cached_artifacts(root)
-        for p in entries:
-            size = p.stat().st_size
-            total += size
-            print(f"{size / 1024:9.1f} KiB  {p.name}")
-        print(f"{len(entries)} compiled module(s), {total / 1024:.1f} KiB in {root}")
-    else:
-        count, size = remove_artifacts(root)
-        print(f"removed {count} compiled module(s), {size / 1024:.1f} KiB, from {root}")
+    for kind in ("c", "xla"):        # cffi modules; XLA handler libraries
+        root = cache_dir(kind)
+        if args.action == "list":
+            total = 0
+            entries = cached_artifacts(root)
+            for p in entries:
+                size = p.stat().st_size
+                total += size
+                print(f"{size / 1024:9.1f} KiB  {p.name}")
+            print(f"{len(entries)} compiled module(s), {total / 1024:.1f} KiB in {root}")
+        else:
+            count, size = remove_artifacts(root)
+            print(f"removed {count} compiled module(s), {size / 1024:.1f} KiB, from {root}")
 
 
 def _demo(args) -> None:
@@ -201,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("emit", help="print or write the emitted kernel source")
     p.add_argument("channel")
-    p.add_argument("--target", default="c", help="c (alias cpu), cuda or numpy")
+    p.add_argument("--target", default="c",
+                   help="c (alias cpu), cuda, numpy or xla (JAX's FFI handlers over the C kernels)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     p.add_argument("--method", default="exp_auto")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")

@@ -1,0 +1,133 @@
+"""Compile XLA FFI handlers and the C kernels they call into one shared library, cached.
+
+The kernels are compiled as C from the C target's source with the C target's
+flags (so they are the same machine code as ``target='cpu'``), the handlers as
+C++17 against the FFI headers that jaxlib ships; both are linked into one
+shared library.  The cache key covers both sources, both compilers and their
+flags, and the FFI headers' version (the jaxlib version).  As for the C
+target, the build runs in a private temporary directory and the library is
+renamed into the cache atomically, followed by a manifest with its SHA-256; a
+corrupted entry is rebuilt, not loaded.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .c_extension import BuildError, first_errors
+from .cache import CacheError, artifact_is_intact, cache_dir, content_hash, remove_stale, \
+    write_manifest
+from .compiler import CompilerNotFoundError, CompilerSettings, _version, compiler_settings
+from .progress import progress_while
+
+#: Flags of the handlers' translation unit (the FFI headers warn under gcc's -Wall).
+CXX_FLAGS = ("-std=c++17", "-O2", "-g0", "-fPIC", "-w")
+
+
+@dataclass(frozen=True)
+class XlaLibrary:
+    """A loaded library of FFI handlers: ``handle`` is its ``ctypes.CDLL``."""
+
+    handle: ctypes.CDLL
+    path: Path
+    key: str
+    built: bool          # True when this call compiled it, False when it came from the cache
+    seconds: float
+
+
+_LOADED: dict[str, XlaLibrary] = {}
+_LOCK = threading.Lock()
+
+
+def cxx_command() -> tuple[str, ...]:
+    """The C++ compiler: ``$CXX``, else ``c++``, else ``g++``."""
+    if os.environ.get("CXX"):
+        return tuple(shlex.split(os.environ["CXX"]))
+    for name in ("c++", "g++"):
+        if shutil.which(name):
+            return (name,)
+    raise CompilerNotFoundError("no C++ compiler found for the XLA back end: looked for "
+                                "$CXX, c++ and g++ (install g++ or set CXX)")
+
+
+def _run(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if result.returncode:
+        raise BuildError(f"compiling {what} failed with {command[0]}:\n"
+                         f"{first_errors(result.stdout + result.stderr)}")
+
+
+def _compile(name: str, kernels: str, handlers: str, include_dir: str,
+             settings: CompilerSettings, cxx: tuple[str, ...], target: Path) -> None:
+    try:
+        workdir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".build-{name}-"))
+    except OSError as exc:
+        raise CacheError(f"cannot write to the cache directory {target.parent}: "
+                         f"{exc.strerror or exc} (set IONC_CACHE_DIR to a writable "
+                         f"directory)") from None
+    try:
+        (workdir / "kernels.c").write_text(kernels)
+        (workdir / "handlers.cc").write_text(handlers)
+        with progress_while(f"ionc: compiling {name}"):
+            _run([*settings.command, *settings.compile_flags, "-fPIC", "-c",
+                  str(workdir / "kernels.c"), "-o", str(workdir / "kernels.o")],
+                 f"{name} (kernels)")
+            _run([*cxx, *CXX_FLAGS, f"-I{include_dir}", "-c", str(workdir / "handlers.cc"),
+                  "-o", str(workdir / "handlers.o")], f"{name} (XLA handlers)")
+            _run([*cxx, "-shared", str(workdir / "kernels.o"), str(workdir / "handlers.o"),
+                  *settings.link_flags, "-lm", "-o", str(workdir / "lib.so")], f"{name} (link)")
+        os.replace(workdir / "lib.so", target)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def build_xla_library(kernels: str, handlers: str, include_dir: str, ffi_version: str,
+                      settings: CompilerSettings | None = None) -> XlaLibrary:
+    """Compile (or fetch from the cache) the C ``kernels`` and the C++ ``handlers``
+    into one shared library, loaded.  ``include_dir`` holds ``xla/ffi/api/ffi.h``;
+    ``ffi_version`` (jaxlib's version) is part of the cache key."""
+    settings = settings or compiler_settings()
+    cxx = cxx_command()
+    key = content_hash(kernels, handlers, *settings.command, settings.version,
+                       *settings.compile_flags, *settings.link_flags, *cxx, _version(cxx[0]),
+                       *CXX_FLAGS, ffi_version)
+    with _LOCK:
+        if key in _LOADED:
+            return _LOADED[key]
+        name = f"_ionc_xla_{key}"
+        start = time.perf_counter()
+        for attempt in range(3):     # a concurrent cache clear may remove a fresh entry
+            handle, built = None, False
+            for writable in (False, True):
+                directory = cache_dir("xla", writable=writable)
+                path = directory / f"{name}.so"
+                if artifact_is_intact(path):
+                    try:
+                        handle = ctypes.CDLL(str(path))
+                        break
+                    except OSError:
+                        handle = None
+            if handle is None:
+                remove_stale(directory)
+                _compile(name, kernels, handlers, include_dir, settings, cxx, path)
+                try:
+                    write_manifest(path, compiler=settings.describe(), ffi=ffi_version,
+                                   source_hash=content_hash(kernels, handlers))
+                    handle = ctypes.CDLL(str(path))
+                except (FileNotFoundError, OSError):
+                    if attempt == 2:
+                        raise
+                    continue
+                built = True
+            break
+        library = XlaLibrary(handle, path, key, built, time.perf_counter() - start)
+        _LOADED[key] = library
+        return library

@@ -1,0 +1,93 @@
+"""The XLA FFI interface of a kernel: which of its parameters are buffers, results, attributes.
+
+An XLA custom call passes *buffers* (operands and results, each with a shape
+and a dtype) and static *attributes*.  :func:`ffi_interface` maps a typed
+:class:`~.kernels.KernelSignature` onto that call, for the back end that writes
+the handler (:class:`~.backends.XlaBackend`) and for the runtime that calls it
+(``ionc.jax``), so both read one definition:
+
+- real scalars (``dt``, scalar parameters) are 0-d operands, so that they may
+  be traced values under ``jax.jit``; under ``jax.vmap`` they get a batch axis
+  and the handler runs the kernel once per batch member (a *chunk*);
+- input arrays, states and per-neuron parameters are operands; a state is an
+  operand and a result, aliased, so a step updates it without a copy;
+- outputs are results; an optional record passed as a zero-size result is
+  not written (a NULL pointer for the kernel);
+- the element count ``n``, the trace's ``steps`` and the record interval
+  ``every`` are attributes (static under ``jit``); ``stride`` is ``n``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .kernels import (COUNT, EVERY, IN, INOUT, INT, OUT, REAL, STEPS, STRIDE, TABLE,
+                      KernelParameter, KernelSignature)
+
+#: The attributes every handler takes: elements per chunk, and 1 to refuse non-finite inputs.
+ATTRIBUTES = ("n", "check_finite")
+#: Attributes of a scan's handler besides: steps of the trace, and the record interval.
+SCAN_ATTRIBUTES = ("steps", "every")
+
+
+@dataclass(frozen=True)
+class FfiInterface:
+    """Operands, results and attributes of one kernel's custom call, in call order.
+
+    ``aliases`` maps an operand's index to the index of the result that shares
+    its buffer (the states).
+    """
+
+    kernel: KernelSignature
+    operands: tuple[KernelParameter, ...]
+    results: tuple[KernelParameter, ...]
+    attributes: tuple[str, ...]
+
+    @property
+    def aliases(self) -> dict[int, int]:
+        """``{operand index: result index}`` of the in-out states."""
+        out = {}
+        for i, p in enumerate(self.operands):
+            if p.kind == INOUT:
+                out[i] = self.results.index(p)
+        return out
+
+    @property
+    def is_scan(self) -> bool:
+        """True for a kernel over a trace (it takes ``steps``)."""
+        return any(p.role == STEPS for p in self.kernel.parameters)
+
+
+def ffi_interface(signature: KernelSignature) -> FfiInterface:
+    """The custom call of ``signature`` (see the module's docstring).
+
+    Raises ValueError for a kernel with parameters the call cannot carry (the
+    rate table of ``method='table'``).
+    """
+    operands, results = [], []
+    scan = False
+    for p in signature.parameters:
+        if p.kind == COUNT or p.role in (STRIDE, EVERY):
+            continue
+        if p.role == STEPS:
+            scan = True
+            continue
+        if p.kind in (TABLE, INT):
+            raise ValueError(f"{signature.name}: parameter {p.name} ({p.role} {p.key!r}) has "
+                             "no XLA custom-call form yet (method='table' is not supported "
+                             "on the XLA back end)")
+        if p.kind in (REAL, IN, INOUT):
+            operands.append(p)
+        if p.kind in (INOUT, OUT):
+            results.append(p)
+    attributes = ATTRIBUTES + (SCAN_ATTRIBUTES if scan else ())
+    return FfiInterface(signature, tuple(operands), tuple(results), attributes)
+
+
+def target_name(key: str, task: str) -> str:
+    """The name a handler is registered under with XLA (unique per compiled library)."""
+    return f"ionc_{key}_{task}"
+
+
+def handler_symbol(task: str) -> str:
+    """The exported C symbol of the handler of ``task``."""
+    return f"ionc_xla_{task}"

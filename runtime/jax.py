@@ -1,0 +1,323 @@
+"""ionc inside JAX: a channel's compiled kernels as XLA custom calls.
+
+``ops = ionc.jax.ops(INa_Ba2002, dtype="float64", g_max=...)`` gives pure
+functions over JAX arrays - ``steady_state``, ``step``, ``current`` and a fused
+``run`` over a voltage trace - that call the channel's C kernels through XLA's
+typed FFI (``jax.ffi``).  They work under ``jax.jit``, ``lax.scan``,
+``jax.vmap`` and ``shard_map``, and their results are the C target's to the
+bit: the kernels are compiled from the same source with the same flags.
+
+- States are dicts keyed by the channel's state names.  A step's states are
+  aliased to its results (``input_output_aliases``): inside ``jit`` and
+  ``scan`` the step writes them in place, without a copy.
+- ``jax.vmap`` uses ``vmap_method='broadcast_all'``: every operand gets the
+  batch axis in front and the handler runs the kernel once per batch member,
+  so batched scalars (``dt``, a scalar parameter) keep one value per member
+  and nothing is computed twice.
+- Bad input is refused with an error naming it: shapes, dtypes and state
+  names when the call is traced; a non-positive ``dt`` and (by default) a NaN
+  or infinite voltage when it runs, as an ``XlaRuntimeError`` from the handler
+  before anything is written.
+- The functions are not differentiable: ``jax.grad`` or ``jax.jvp`` through
+  them is a ``TypeError`` saying so, never silent zeros.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+
+try:
+    import jax
+    import jax.numpy as jnp
+    import jaxlib
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("ionc.jax needs jax and jaxlib: pip install 'ionc[jax]'") from exc
+
+from .build import build_xla_library
+from .channel import METHODS, NAN_POLICIES, Channel
+from .codegen import ChannelSpec, get_channel, render_kernels
+from .codegen.ffi import FfiInterface, ffi_interface, handler_symbol, target_name
+from .inputs import check_dt
+
+#: vmap_method of every ionc custom call (see the module's docstring).
+VMAP_METHOD = "broadcast_all"
+_REGISTERED: set[str] = set()
+
+
+@dataclass(frozen=True)
+class CompiledOps:
+    """One compiled library of handlers: its cache key and each task's interface."""
+
+    key: str
+    interfaces: dict[str, FfiInterface]
+    kernel_source: str
+    handler_source: str
+    path: str
+
+
+@lru_cache(maxsize=None)
+def compile_ops(spec: ChannelSpec, dtype: str, method: str,
+                array_params: frozenset = frozenset()) -> CompiledOps:
+    """Build (or load) the handlers of ``spec`` and register them with XLA (CPU)."""
+    kernels = render_kernels(spec, "c", dtype, method, array_params)
+    handlers = render_kernels(spec, "xla", dtype, method, array_params)
+    library = build_xla_library(kernels.source, handlers.source, jax.ffi.include_dir(),
+                                f"jaxlib {jaxlib.__version__}")
+    interfaces = {}
+    for task, signature in handlers.kernels.items():
+        name = target_name(library.key, task)
+        if name not in _REGISTERED:
+            symbol = getattr(library.handle, handler_symbol(task))
+            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")
+            _REGISTERED.add(name)
+        interfaces[task] = ffi_interface(signature)
+    return CompiledOps(library.key, interfaces, kernels.source, handlers.source,
+                       str(library.path))
+
+
+def _spec_of(channel) -> ChannelSpec:
+    if isinstance(channel, ChannelSpec):
+        return channel
+    if isinstance(channel, str):
+        return get_channel(channel)
+    if isinstance(channel, type) and issubclass(channel, Channel):
+        return channel.spec
+    if isinstance(channel, Channel):
+        return type(channel).spec
+    raise TypeError(f"ionc.jax.ops takes a channel class, a ChannelSpec or a library name, "
+                    f"got {channel!r}")
+
+
+def _not_differentiable(fn, what: str):
+    """``fn`` with a JVP rule that refuses, naming ``what``."""
+    wrapped = jax.custom_jvp(fn)
+
+    def jvp(primals, tangents):
+        raise TypeError(f"ionc.jax: {what} is not differentiable (the compiled kernel has "
+                        "no derivative rule); use jax.lax.stop_gradient on its inputs if the "
+                        "gradient is not needed through it")
+
+    wrapped.defjvp(jvp)
+    return wrapped
+
+
+class ChannelOps:
+    """Pure JAX functions of one channel, dtype and method (see :func:`ops`)."""
+
+    def __init__(self, channel, dtype: str = "float64", method: str | None = None,
+                 nan_policy: str = "raise", **parameters):
+        self.spec = _spec_of(channel)
+        nmodl = getattr(channel, "nmodl", None)
+        self.method = method or getattr(nmodl, "method", None) or "exp_auto"
+        self.dtype = np.dtype(dtype)
+        name = self.spec.name
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        if self.method not in METHODS or self.method == "table":
+            allowed = tuple(m for m in METHODS if m != "table")
+            raise ValueError(f"{name}: method {self.method!r} is not available in ionc.jax; "
+                             f"use one of {allowed}")
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+        if self.dtype == np.float64 and not jax.config.jax_enable_x64:
+            raise ValueError(f"{name}: float64 ops need JAX's 64-bit mode "
+                             "(jax.config.update('jax_enable_x64', True) before creating "
+                             "arrays), or use dtype='float32'")
+        self.nan_policy = nan_policy
+        self.gates = tuple(g.name for g in self.spec.gates)
+        self.parameters = self._parameters(parameters, {p: v for p, v in
+                                                        self.spec.parameters.items()})
+
+    # ---- arguments -------------------------------------------------------
+    def _parameters(self, given: Mapping[str, Any], base: Mapping[str, Any]) -> dict:
+        unknown = set(given) - set(self.spec.parameters)
+        if unknown:
+            raise TypeError(f"{self.spec.name} got unknown parameter(s) {sorted(unknown)}; "
+                            f"its parameters are {list(self.spec.parameters)}")
+        out = dict(base)
+        for p, value in given.items():
+            if callable(value):
+                raise TypeError(f"parameter {p}: ionc.jax takes numbers or arrays, not "
+                                "initializers (call it with the population's shape first)")
+            if isinstance(value, (int, float, np.number)) and not np.isfinite(value):
+                raise ValueError(f"parameter {p} must be finite, got {value}")
+            out[p] = value
+        return out
+
+    def _real(self, value, name: str):
+        arr = jnp.asarray(value)
+        if not jnp.issubdtype(arr.dtype, jnp.floating) and not jnp.issubdtype(arr.dtype,
+                                                                              jnp.integer):
+            raise TypeError(f"{self.spec.name}: {name} must be real, got dtype {arr.dtype}")
+        return arr.astype(self.dtype)
+
+    def _population(self, V, name: str = "V"):
+        arr = self._real(V, name)
+        if arr.ndim == 0:
+            raise ValueError(f"{self.spec.name}: {name} must be an array of the population's "
+                             f"shape, got a scalar (use jnp.full(shape, v))")
+        return arr
+
+    def _states(self, states: Mapping, shape: tuple[int, ...]) -> dict:
+        if not isinstance(states, Mapping):
+            raise TypeError(f"{self.spec.name}: states must be a dict keyed by "
+                            f"{list(self.gates)}, got {type(states).__name__}")
+        if set(states) != set(self.gates):
+            raise KeyError(f"{self.spec.name}: states must have exactly the keys "
+                           f"{list(self.gates)}, got {sorted(states)}")
+        out = {}
+        for g in self.gates:
+            arr = jnp.asarray(states[g])
+            if arr.dtype != self.dtype:
+                raise TypeError(f"{self.spec.name}: state {g} has dtype {arr.dtype}, these "
+                                f"ops are {self.dtype} (ops(..., dtype=...) decides)")
+            if arr.shape != shape:
+                raise ValueError(f"{self.spec.name}: state {g} has shape {arr.shape}, the "
+                                 f"voltage's population has shape {shape}")
+            out[g] = arr
+        return out
+
+    def _values(self, shape: tuple[int, ...], params: Mapping | None, inputs: Mapping
+                ) -> tuple[dict, frozenset]:
+        """Parameters and inputs keyed ``(role, key)``, and the per-neuron parameters."""
+        values, arrays = {}, set()
+        for p, v in self._parameters(dict(params or {}), self.parameters).items():
+            arr = self._real(v, f"parameter {p}")
+            if arr.ndim:
+                try:
+                    arr = jnp.broadcast_to(arr, shape)
+                except ValueError:
+                    raise ValueError(f"{self.spec.name}: parameter {p} has shape {arr.shape}, "
+                                     f"which does not broadcast to the population's shape "
+                                     f"{shape}") from None
+                arrays.add(p)
+            values[("parameter", p)] = arr
+        unknown = set(inputs) - set(self.spec.inputs)
+        if unknown:
+            raise TypeError(f"{self.spec.name} has no input(s) {sorted(unknown)}"
+                            + (f"; its inputs are {list(self.spec.inputs)}" if self.spec.inputs
+                               else "; it reads only V"))
+        for i, default in self.spec.inputs.items():
+            arr = self._real(inputs.get(i, default), i)
+            try:
+                values[("input", i)] = jnp.broadcast_to(arr, shape)
+            except ValueError:
+                raise ValueError(f"{self.spec.name}: input {i} has shape {arr.shape}, which "
+                                 f"does not broadcast to {shape}") from None
+        return values, frozenset(arrays)
+
+    def _dt(self, dt):
+        if isinstance(dt, (int, float, np.number)):
+            check_dt(dt)
+        arr = self._real(dt, "dt")
+        if arr.ndim:
+            raise ValueError(f"{self.spec.name}: dt must be a scalar, got shape {arr.shape} "
+                             "(jax.vmap over dt batches it)")
+        return arr
+
+    def _call(self, task: str, values: dict, arrays: frozenset, n: int, shapes: dict,
+              **attributes) -> dict:
+        """Run ``task``'s custom call; ``shapes`` gives each result's shape by (role, key)."""
+        compiled = compile_ops(self.spec, self.dtype.name, self.method, arrays)
+        interface = compiled.interfaces[task]
+        operands = [values[(p.role, p.key)] for p in interface.operands]
+        results = [jax.ShapeDtypeStruct(shapes[(p.role, p.key)], self.dtype)
+                   for p in interface.results]
+        call = jax.ffi.ffi_call(target_name(compiled.key, task), results,
+                                vmap_method=VMAP_METHOD,
+                                input_output_aliases=interface.aliases)
+        attributes = {k: np.int64(v) for k, v in attributes.items()}
+
+        def invoke(*args):
+            return tuple(call(*args, n=np.int64(n),
+                              check_finite=np.int64(self.nan_policy == "raise"), **attributes))
+
+        out = _not_differentiable(invoke, f"{self.spec.name}.{task}")(*operands)
+        return {(p.role, p.key): x for p, x in zip(interface.results, out)}
+
+    # ---- the functions -----------------------------------------------------
+    def steady_state(self, V, *, params: Mapping | None = None, **inputs) -> dict:
+        """Every state at its steady state at ``V`` (the channel's ``reset_state``)."""
+        V = self._population(V)
+        values, arrays = self._values(V.shape, params, inputs)
+        values[("input", "V")] = V
+        out = self._call("steady_state", values, arrays, V.size,
+                         {("state", g): V.shape for g in self.gates})
+        return {g: out[("state", g)] for g in self.gates}
+
+    def step(self, states: Mapping, V, dt, *, params: Mapping | None = None, **inputs) -> dict:
+        """The states one step of ``dt`` later, with the rates at ``V``."""
+        V = self._population(V)
+        values, arrays = self._values(V.shape, params, inputs)
+        values.update({("state", g): x for g, x in self._states(states, V.shape).items()})
+        values[("input", "V")] = V
+        values[("dt", "dt")] = self._dt(dt)
+        out = self._call("update", values, arrays, V.size,
+                         {("state", g): V.shape for g in self.gates})
+        return {g: out[("state", g)] for g in self.gates}
+
+    def current(self, states: Mapping, V, *, params: Mapping | None = None, **inputs):
+        """The channel's current at ``V`` with ``states`` (the C target's ``current``)."""
+        V = self._population(V)
+        values, arrays = self._values(V.shape, params, inputs)
+        values.update({("state", g): x for g, x in self._states(states, V.shape).items()})
+        values[("input", "V")] = V
+        return self._call("current", values, arrays, V.size, {("output", "I"): V.shape})[
+            ("output", "I")]
+
+    def run(self, states: Mapping, V_trace, dt, *, every: int = 1, record=None,
+            params: Mapping | None = None, **inputs) -> tuple[dict, dict]:
+        """All steps of ``V_trace[steps, *shape]`` in one call: ``(states, records)``.
+
+        ``records[name][r]`` is state ``name`` (or the current ``'I'``) after step
+        ``(r + 1) * every``; ``record`` names what to record (default: every state
+        and ``'I'``; ``()`` records nothing).
+        """
+        trace = self._population(V_trace, "V_trace")
+        if trace.ndim < 2:
+            raise ValueError(f"{self.spec.name}: V_trace must have shape (steps, *shape), "
+                             f"got {trace.shape}")
+        if not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive int, got {every!r}")
+        names = self.gates + ("I",)
+        record = names if record is None else tuple(record)
+        unknown = set(record) - set(names)
+        if unknown:
+            raise ValueError(f"{self.spec.name}: cannot record {sorted(unknown)}; "
+                             f"records are {list(names)}")
+        steps, shape = trace.shape[0], trace.shape[1:]
+        values, arrays = self._values(shape, params, inputs)
+        values.update({("state", g): x for g, x in self._states(states, shape).items()})
+        values[("trace", "V")] = trace
+        values[("dt", "dt")] = self._dt(dt)
+        rows = steps // every
+        shapes = {("state", g): shape for g in self.gates}
+        shapes.update({("record", r): ((rows, *shape) if r in record else (0,)) for r in names})
+        n = int(np.prod(shape))
+        out = self._call("run", values, arrays, n, shapes, steps=steps, every=int(every))
+        return ({g: out[("state", g)] for g in self.gates},
+                {r: out[("record", r)] for r in record})
+
+    def __repr__(self) -> str:
+        return (f"ionc.jax.ops({self.spec.name}, dtype={self.dtype.name}, "
+                f"method={self.method!r})")
+
+
+def ops(channel, dtype: str = "float64", method: str | None = None, nan_policy: str = "raise",
+        **parameters) -> ChannelOps:
+    """Pure JAX functions of ``channel`` (a channel class, e.g. ``ionc.INa_Ba2002`` or a
+    ``from_nmodl`` class; a ChannelSpec; or a library name).
+
+    ``parameters`` are numbers or arrays broadcastable to the population
+    (per-neuron values); each function also takes ``params={...}`` to override
+    them per call, traced values included.  ``method`` defaults to the channel's
+    (``exp_auto``, or a ``.mod`` file's SOLVE method).  ``nan_policy='raise'``
+    refuses non-finite voltages at run time; ``'propagate'`` lets them through.
+    """
+    return ChannelOps(channel, dtype, method, nan_policy, **parameters)
+
+
+__all__ = ["ChannelOps", "CompiledOps", "VMAP_METHOD", "compile_ops", "ops"]
