@@ -64,6 +64,19 @@ def numpy_step(dtype):
     return step
 
 
+def jax_step(p, q, V, dt=0.1):
+    """One exponential-Euler step of INa_Ba2002 written in jax.numpy."""
+    import jax.numpy as jnp
+    x = V + 50.0
+    u, w = (13.0 - x) / 4.0, (x - 40.0) / 5.0
+    ap = 1.28 * jnp.where(u == 0, 1.0, u / jnp.expm1(u))
+    bp = 1.4 * jnp.where(w == 0, 1.0, w / jnp.expm1(w))
+    aq = 0.128 * jnp.exp((17.0 - x) / 18.0)
+    bq = 4.0 / (1.0 + jnp.exp(-w))
+    sp_, sq = ap + bp, aq + bq
+    return p - (ap / sp_ - p) * jnp.expm1(-dt * sp_), q - (aq / sq - q) * jnp.expm1(-dt * sq)
+
+
 def jax_runner(dtype, n, steps):
     """``steps`` steps of a jitted JAX loop on JAX's default device, or None without JAX."""
     try:
@@ -75,16 +88,7 @@ def jax_runner(dtype, n, steps):
 
     def body(k, state):
         p, q, V = state
-        Vk = V + 0.001 * k
-        x = Vk + 50.0
-        u, w = (13.0 - x) / 4.0, (x - 40.0) / 5.0
-        ap = 1.28 * jnp.where(u == 0, 1.0, u / jnp.expm1(u))
-        bp = 1.4 * jnp.where(w == 0, 1.0, w / jnp.expm1(w))
-        aq = 0.128 * jnp.exp((17.0 - x) / 18.0)
-        bq = 4.0 / (1.0 + jnp.exp(-w))
-        sp_, sq = ap + bp, aq + bq
-        return (p - (ap / sp_ - p) * jnp.expm1(-0.1 * sp_),
-                q - (aq / sq - q) * jnp.expm1(-0.1 * sq), V)
+        return (*jax_step(p, q, V + 0.001 * k), V)
 
     run = jax.jit(lambda p, q, V: jax.lax.fori_loop(0, steps, body, (p, q, V))[:2])
     V = jnp.asarray(np.linspace(-80, 40, n), dtype)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .ffi import ffi_interface, handler_symbol
+from .ffi import TASKS, ffi_interface, handler_symbol
 from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INPUT, INT, OUT, REAL, STEP, STEPS,
                       STRIDE, TABLE, TRACE, Call, Crossing, Guard, KernelSignature, Lookup, Ref,
                       Store)
@@ -200,7 +200,8 @@ class NumPyBackend(Backend):
 
 
 class XlaBackend(CBackend):
-    """XLA's typed FFI (``jax.ffi``): one C++ handler per kernel of the C target.
+    """XLA's typed FFI (``jax.ffi``): a C++ handler for each kernel of the C target
+    that ``ionc.jax`` calls (:data:`.ffi.TASKS`).
 
     The source is the handlers only: the kernels they call are the C target's,
     compiled from the C target's source with its flags and linked in, so a
@@ -221,7 +222,7 @@ class XlaBackend(CBackend):
     def context(self, signatures: dict, dtype: str) -> dict:
         real = "float" if dtype == "float32" else "double"
         return dict(handlers=[self.handler(task, sig, real, self.FFI_TYPES[dtype])
-                              for task, sig in signatures.items()])
+                              for task, sig in signatures.items() if task in TASKS])
 
     def handler(self, task: str, sig: KernelSignature, real: str, ffi_type: str) -> dict:
         """One handler's pieces: its C++ parameters and bindings, the size of each

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from .kernels import (COUNT, EVERY, IN, INOUT, INT, OUT, REAL, STEPS, STRIDE, TABLE,
                       KernelParameter, KernelSignature)
 
+#: The kernels that get a handler: what ``ionc.jax`` calls.
+TASKS = ("steady_state", "update", "current", "conductance", "run")
 #: The attributes every handler takes: elements per chunk, and 1 to refuse non-finite inputs.
 ATTRIBUTES = ("n", "check_finite")
 #: Attributes of a scan's handler besides: steps of the trace, and the record interval.

@@ -18,8 +18,11 @@ bit: the kernels are compiled from the same source with the same flags.
   names when the call is traced; a non-positive ``dt`` and (by default) a NaN
   or infinite voltage when it runs, as an ``XlaRuntimeError`` from the handler
   before anything is written.
-- The functions are not differentiable: ``jax.grad`` or ``jax.jvp`` through
-  them is a ``TypeError`` saying so, never silent zeros.
+- ``current`` is differentiable in V (its derivative is the conductance
+  ``-dI/dV`` that SymPy derives exactly, a kernel of its own), which is what
+  BrainPy's ``exp_auto`` takes of a membrane equation.  Derivatives in the
+  states or parameters, and of ``step``, ``steady_state`` and ``run``, are a
+  ``TypeError`` saying so, never silent zeros.
 """
 from __future__ import annotations
 
@@ -33,13 +36,14 @@ try:
     import jax
     import jax.numpy as jnp
     import jaxlib
+    from jax.custom_derivatives import SymbolicZero
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("ionc.jax needs jax and jaxlib: pip install 'ionc[jax]'") from exc
 
 from .build import build_xla_library
 from .channel import METHODS, NAN_POLICIES, Channel
 from .codegen import ChannelSpec, get_channel, render_kernels
-from .codegen.ffi import FfiInterface, ffi_interface, handler_symbol, target_name
+from .codegen.ffi import TASKS, FfiInterface, ffi_interface, handler_symbol, target_name
 from .inputs import check_dt
 
 #: vmap_method of every ionc custom call (see the module's docstring).
@@ -68,6 +72,8 @@ def compile_ops(spec: ChannelSpec, dtype: str, method: str,
                                 f"jaxlib {jaxlib.__version__}")
     interfaces = {}
     for task, signature in handlers.kernels.items():
+        if task not in TASKS:
+            continue
         name = target_name(library.key, task)
         if name not in _REGISTERED:
             symbol = getattr(library.handle, handler_symbol(task))
@@ -218,31 +224,68 @@ class ChannelOps:
                              "(jax.vmap over dt batches it)")
         return arr
 
-    def _call(self, task: str, values: dict, arrays: frozenset, n: int, shapes: dict,
-              **attributes) -> dict:
-        """Run ``task``'s custom call; ``shapes`` gives each result's shape by (role, key)."""
+    def _invoke(self, task: str, arrays: frozenset, n: int, shapes: dict, attributes: dict):
+        """``(operand keys, f)``: ``f(*operands)`` runs ``task``'s custom call and returns
+        its results keyed ``(role, key)``; ``shapes`` gives each result's shape."""
         compiled = compile_ops(self.spec, self.dtype.name, self.method, arrays)
         interface = compiled.interfaces[task]
-        operands = [values[(p.role, p.key)] for p in interface.operands]
         results = [jax.ShapeDtypeStruct(shapes[(p.role, p.key)], self.dtype)
                    for p in interface.results]
         call = jax.ffi.ffi_call(target_name(compiled.key, task), results,
                                 vmap_method=VMAP_METHOD,
                                 input_output_aliases=interface.aliases)
         attributes = {k: np.int64(v) for k, v in attributes.items()}
+        check = np.int64(self.nan_policy == "raise")
 
-        def invoke(*args):
-            return tuple(call(*args, n=np.int64(n),
-                              check_finite=np.int64(self.nan_policy == "raise"), **attributes))
+        def f(*operands):
+            out = call(*operands, n=np.int64(n), check_finite=check, **attributes)
+            return {(p.role, p.key): x for p, x in zip(interface.results, out)}
 
-        out = _not_differentiable(invoke, f"{self.spec.name}.{task}")(*operands)
-        return {(p.role, p.key): x for p, x in zip(interface.results, out)}
+        return [(p.role, p.key) for p in interface.operands], f
+
+    def _call(self, task: str, values: dict, arrays: frozenset, n: int, shapes: dict,
+              **attributes) -> dict:
+        """Run ``task`` on ``values`` (keyed ``(role, key)``); not differentiable."""
+        keys, f = self._invoke(task, arrays, n, shapes, attributes)
+        wrapped = _not_differentiable(lambda *ops: f(*ops), f"{self.spec.name}.{task}")
+        return wrapped(*[values[k] for k in keys])
+
+    def _current(self, values: dict, arrays: frozenset, shape: tuple[int, ...]):
+        """The current, differentiable in V: its JVP is ``-G dV`` with ``G = -dI/dV``
+        from the channel's ``conductance`` kernel (SymPy's exact derivative)."""
+        n, shapes = int(np.prod(shape)), {("output", "I"): shape, ("output", "G"): shape}
+        keys, current = self._invoke("current", arrays, n, shapes, {})
+        _, conductance = self._invoke("conductance", arrays, n, shapes, {})
+        v = keys.index(("input", "V"))
+        name = self.spec.name
+
+        @jax.custom_jvp
+        def f(*operands):
+            return current(*operands)[("output", "I")]
+
+        def jvp(primals, tangents):
+            for key, t in zip(keys, tangents):
+                if key != ("input", "V") and not isinstance(t, SymbolicZero):
+                    raise TypeError(
+                        f"ionc.jax: {name}.current is differentiable in V only (its derivative "
+                        f"is the conductance -dI/dV); not in {key[0]} {key[1]!r}")
+            I = f(*primals)
+            dV = tangents[v]
+            if isinstance(dV, SymbolicZero):
+                return I, jnp.zeros_like(I)
+            G = _not_differentiable(conductance, f"{name}.conductance")(*primals)
+            return I, -G[("output", "G")] * dV
+
+        f.defjvp(jvp, symbolic_zeros=True)
+        return f(*[values[k] for k in keys])
 
     # ---- the functions -----------------------------------------------------
     def steady_state(self, V, *, params: Mapping | None = None, **inputs) -> dict:
         """Every state at its steady state at ``V`` (the channel's ``reset_state``)."""
         V = self._population(V)
         values, arrays = self._values(V.shape, params, inputs)
+        if not self.gates:
+            return {}
         values[("input", "V")] = V
         out = self._call("steady_state", values, arrays, V.size,
                          {("state", g): V.shape for g in self.gates})
@@ -255,18 +298,20 @@ class ChannelOps:
         values.update({("state", g): x for g, x in self._states(states, V.shape).items()})
         values[("input", "V")] = V
         values[("dt", "dt")] = self._dt(dt)
+        if not self.gates:
+            return {}
         out = self._call("update", values, arrays, V.size,
                          {("state", g): V.shape for g in self.gates})
         return {g: out[("state", g)] for g in self.gates}
 
     def current(self, states: Mapping, V, *, params: Mapping | None = None, **inputs):
-        """The channel's current at ``V`` with ``states`` (the C target's ``current``)."""
+        """The channel's current at ``V`` with ``states`` (the C target's ``current``);
+        differentiable in ``V``."""
         V = self._population(V)
         values, arrays = self._values(V.shape, params, inputs)
         values.update({("state", g): x for g, x in self._states(states, V.shape).items()})
         values[("input", "V")] = V
-        return self._call("current", values, arrays, V.size, {("output", "I"): V.shape})[
-            ("output", "I")]
+        return self._current(values, arrays, V.shape)
 
     def run(self, states: Mapping, V_trace, dt, *, every: int = 1, record=None,
             params: Mapping | None = None, **inputs) -> tuple[dict, dict]:

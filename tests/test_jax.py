@@ -182,14 +182,24 @@ def test_bad_input_is_refused_with_a_clear_error():
         ij.ops(ionc.INa_Ba2002, method="table")
 
 
-def test_gradients_are_refused_not_silently_zero():
+def test_current_is_differentiable_in_v_and_nothing_else_is():
     ops = ij.ops(ionc.INa_Ba2002)
     V = voltages(13)
     s = ops.steady_state(V)
+    # dI/dV at fixed gates is -g p^3 q, from SymPy's derivative (the conductance kernel)
+    grad = jax.jit(jax.grad(lambda v: ops.current(s, v).sum()))(V)
+    p, q = np.asarray(s["p"]), np.asarray(s["q"])
+    assert np.allclose(np.asarray(grad), -90.0 * p ** 3 * q, rtol=1e-14, atol=0)
+    tangent = jax.jvp(lambda v: ops.current(s, v), (V,), (np.ones(N),))[1]
+    assert same(tangent, grad)
+    with pytest.raises(TypeError, match="differentiable in V only"):
+        jax.grad(lambda p: ops.current({"p": p, "q": s["q"]}, V).sum())(s["p"])
     with pytest.raises(TypeError, match="not differentiable"):
-        jax.grad(lambda v: ops.current(s, v).sum())(V)
+        jax.grad(lambda v: ops.step(s, v, DT)["p"].sum())(V)
     with pytest.raises(TypeError, match="not differentiable"):
         jax.jacfwd(lambda g: ops.step(s, V, DT, params={"g_max": g})["p"])(1.0)
+    with pytest.raises(TypeError, match="not differentiable"):    # no second derivative
+        jax.grad(lambda v: jax.grad(lambda w: ops.current(s, w).sum())(v).sum())(V)
     # a gradient that does not pass through the op is untouched
     assert float(jax.grad(lambda v: ops.current(s, jax.lax.stop_gradient(v)).sum() + v.sum())(V)
                  .sum()) == N

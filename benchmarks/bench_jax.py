@@ -1,0 +1,183 @@
+"""ionc inside JAX: the XLA custom call against the same step in jax.numpy, and BrainPy.
+
+    python benchmarks/bench_jax.py [--sizes 1e3,1e4,1e5,1e6,1e7] [--dtypes float64,float32]
+                                   [--steps 50] [--repeats 5] [--no-brainpy]
+
+1. INa_Ba2002 inside one jitted ``lax.scan`` over ``steps`` steps, V changing
+   every step (``V0 + 0.001 k``): ``ionc.jax`` ops ``step`` against the same
+   exponential-Euler step written in jax.numpy (benchmarks/bench_update.py's),
+   and the fused ``ops.run`` over a trace.  ns per neuron per step, median of
+   the repeats, ratio jax.numpy / ionc.
+2. Per-call overhead inside ``scan`` at N = 1: ionc's step against an empty
+   custom call (one aliased buffer, no work), in ns per call.
+3. A BrainPy ``CondNeuGroup`` of Hodgkin-Huxley cells (INa_HH1952, IK_HH1952,
+   IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+from bench_update import jax_step
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import ionc  # noqa: E402
+import ionc.jax as ij  # noqa: E402
+from ionc.build import build_xla_library  # noqa: E402
+
+EMPTY = """
+#include "xla/ffi/api/ffi.h"
+namespace ffi = xla::ffi;
+static ffi::Error empty_impl(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y)
+{
+    return ffi::Error::Success();
+}
+XLA_FFI_DEFINE_HANDLER_SYMBOL(bench_empty, empty_impl,
+                              ffi::Ffi::Bind().Arg<ffi::AnyBuffer>().Ret<ffi::AnyBuffer>());
+"""
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()                                        # compile, warm the caches and the threads
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def scan_contenders(n: int, dtype: str, steps: int) -> dict:
+    """Callables running ``steps`` steps of each contender (blocking until done)."""
+    ops = ij.ops(ionc.INa_Ba2002, dtype=dtype)
+    V0 = jnp.asarray(np.linspace(-80.0, 40.0, n), dtype)
+    s0 = ops.steady_state(V0)
+    dt = 0.1
+
+    @jax.jit
+    def ionc_scan(s, V0):
+        def body(s, k):
+            return ops.step(s, V0 + 0.001 * k.astype(V0.dtype), dt), None
+        return jax.lax.scan(body, s, jnp.arange(steps))[0]
+
+    @jax.jit
+    def numpy_scan(s, V0):
+        def body(s, k):
+            p, q = jax_step(s["p"], s["q"], V0 + 0.001 * k.astype(V0.dtype), dt)
+            return {"p": p, "q": q}, None
+        return jax.lax.scan(body, s, jnp.arange(steps))[0]
+
+    trace = V0 + 0.001 * jnp.arange(steps, dtype=dtype)[:, None]
+    run = jax.jit(lambda s, t: ops.run(s, t, dt, record=())[0])
+    return {"ionc op (scan)": lambda: jax.block_until_ready(ionc_scan(s0, V0)),
+            "ionc run (fused)": lambda: jax.block_until_ready(run(s0, trace)),
+            "jax.numpy (scan)": lambda: jax.block_until_ready(numpy_scan(s0, V0))}
+
+
+def overhead(dtype: str, steps: int, repeats: int) -> dict:
+    """ns per call inside scan at N = 1: ionc's step and an empty custom call."""
+    from ionc.build import compiler_settings
+    lib = build_xla_library("", EMPTY, jax.ffi.include_dir(), "bench " + jax.__version__,
+                            compiler_settings())
+    jax.ffi.register_ffi_target("bench_empty", jax.ffi.pycapsule(lib.handle.bench_empty),
+                                platform="cpu")
+    empty = jax.ffi.ffi_call("bench_empty", jax.ShapeDtypeStruct((1,), dtype),
+                             input_output_aliases={0: 0})
+    ops = ij.ops(ionc.INa_Ba2002, dtype=dtype)
+    V = jnp.full((1,), -60.0, dtype)
+    s0 = ops.steady_state(V)
+
+    @jax.jit
+    def empty_scan(x):
+        return jax.lax.scan(lambda x, _: (empty(x), None), x, None, length=steps)[0]
+
+    @jax.jit
+    def ionc_scan(s):
+        return jax.lax.scan(lambda s, _: (ops.step(s, V, 0.1), None), s, None, length=steps)[0]
+
+    return {"empty custom call": median_time(lambda: jax.block_until_ready(empty_scan(V)),
+                                             repeats) / steps * 1e9,
+            "ionc step": median_time(lambda: jax.block_until_ready(ionc_scan(s0)),
+                                     repeats) / steps * 1e9}
+
+
+def brainpy_network(n: int, dtype: str, steps: int, repeats: int) -> dict:
+    """ns per neuron-step of an HH CondNeuGroup: BrainPy's channels and ionc's."""
+    import brainpy as bp
+    import brainpy.math as bm
+
+    import ionc.brainpy as ib
+    (bm.enable_x64 if dtype == "float64" else bm.disable_x64)()
+    out = {}
+    for label, mod in (("BrainPy channels", bp.dyn), ("ionc.brainpy channels", ib)):
+        net = bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0),
+                                  INa=mod.INa_HH1952(n), IK=mod.IK_HH1952(n),
+                                  IL=mod.IL(n, E=-54.387, g_max=0.03))
+        net.reset_state()
+        current = bm.asarray(np.linspace(0.0, 15.0, n))
+        bp.share.save(dt=0.025)
+
+        def step(i, net=net, current=current):
+            bp.share.save(t=i * 0.025, i=i, dt=0.025)
+            net.input.value = current
+            net.update()
+            return net.spike.value
+
+        def go():
+            return jax.block_until_ready(bm.for_loop(step, np.arange(steps)))
+
+        spikes = int(np.asarray(go()).sum())
+        out[label] = (median_time(go, repeats) / (n * steps) * 1e9, spikes)
+    jax.config.update("jax_enable_x64", True)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1e3,1e4,1e5,1e6,1e7")
+    parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-brainpy", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    print(f"# ionc.jax on {platform.processor() or platform.machine()}, {os.cpu_count()} "
+          f"cores, jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
+    for dtype in args.dtypes.split(","):
+        print(f"\n## INa_Ba2002 inside one jitted lax.scan, {dtype}: ns per neuron-step")
+        print("| N | ionc op (scan) | ionc run (fused) | jax.numpy (scan) | jax.numpy / ionc op |")
+        print("|---|---|---|---|---|")
+        for n in sizes:
+            steps = int(np.clip(args.steps * 1e6 // n, 4, 2000)) if n < 1e6 else args.steps // 5
+            t = {k: median_time(f, args.repeats) / (n * steps) * 1e9
+                 for k, f in scan_contenders(n, dtype, steps).items()}
+            print(f"| {n:.0e} | {t['ionc op (scan)']:.2f} | {t['ionc run (fused)']:.2f} | "
+                  f"{t['jax.numpy (scan)']:.2f} | "
+                  f"{t['jax.numpy (scan)'] / t['ionc op (scan)']:.2f}x |", flush=True)
+        o = overhead(dtype, 2000, args.repeats)
+        print(f"\nper call inside scan at N = 1: ionc step {o['ionc step']:.0f} ns, empty "
+              f"custom call {o['empty custom call']:.0f} ns "
+              f"({o['ionc step'] / o['empty custom call']:.2f}x)")
+        if not args.no_brainpy:
+            print(f"\n## BrainPy CondNeuGroup (HH), {dtype}, bm.for_loop: ns per neuron-step")
+            print("| N | BrainPy channels | ionc.brainpy channels | ratio | spikes (BrainPy, "
+                  "ionc) |")
+            print("|---|---|---|---|---|")
+            for n in (s for s in sizes if 1e3 <= s <= 1e5):
+                r = brainpy_network(n, dtype, 400, args.repeats)
+                (tb, sb), (ti, si) = r["BrainPy channels"], r["ionc.brainpy channels"]
+                print(f"| {n:.0e} | {tb:.2f} | {ti:.2f} | {tb / ti:.2f}x | {sb}, {si} |",
+                      flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

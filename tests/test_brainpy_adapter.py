@@ -1,0 +1,138 @@
+"""ionc.brainpy: BrainPy's channel classes with ionc's kernels, against BrainPy itself.
+
+BrainPy runs live here (the test extra installs it): each adapter is checked
+against the BrainPy class it replaces, alone and inside a CondNeuGroup.
+"""
+import contextlib
+
+import numpy as np
+import pytest
+
+bp = pytest.importorskip("brainpy", reason="ionc.brainpy needs BrainPy (the test extra)")
+import brainpy.math as bm  # noqa: E402
+import jax  # noqa: E402
+
+import ionc.brainpy as ib  # noqa: E402
+
+DT = 0.025
+
+
+@contextlib.contextmanager
+def precision(dtype: str):
+    """BrainPy's float type (x64 on or off) for a block, restored afterwards."""
+    before = jax.config.jax_enable_x64
+    (bm.enable_x64 if dtype == "float64" else bm.disable_x64)()
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
+#: Every adapter in float64; in float32 one sodium, one potassium and the leak (each
+#: case builds its kernels, which is most of its time).
+CASES = ([(name, "float64") for name in ib.ADAPTED]
+         + [(name, "float32") for name in ("INa_Ba2002", "IK_HH1952", "IL")])
+
+
+def _trace(steps: int, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-90.0, 30.0, (steps, n))
+
+
+@pytest.mark.parametrize("name,dtype", CASES)
+def test_each_adapter_matches_brainpys_channel(name, dtype):
+    with precision(dtype):
+        _compare_with_brainpy(name, np.dtype(dtype))
+
+
+def _compare_with_brainpy(name: str, dtype: np.dtype):
+    n, steps = 64, 40
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    trace = _trace(steps, n, 1).astype(dtype)
+    ours, theirs = getattr(ib, name)(n), getattr(bp.dyn, name)(n)
+    assert isinstance(ours, bp.dyn.IonChannel)
+    results = []
+    for ch in (ours, theirs):
+        ch.reset_state(bm.asarray(trace[0]))
+
+        def step(v, ch=ch):
+            ch.update(v)
+            return ch.current(v)
+
+        bp.share.save(dt=DT, t=0.0)
+        currents = bm.for_loop(step, bm.asarray(trace))
+        gates = [g.name for g in ours.ionc_class.spec.gates]
+        results.append((np.asarray(currents), {g: np.asarray(getattr(ch, g).value)
+                                               for g in gates}))
+    (I1, s1), (I2, s2) = results
+    assert I1.dtype == dtype
+    scale = np.max(np.abs(I2)) + 1e-30
+    assert np.max(np.abs(I1 - I2)) <= tol * scale * 10
+    for g in s2:
+        assert np.max(np.abs(s1[g] - s2[g])) <= tol, g
+
+
+def _spiking_steps(make, mod, n: int, steps: int, currents: np.ndarray):
+    bm.random.seed(3)
+    net = make(mod, n)
+    net.reset_state()
+
+    def step(i):
+        bp.share.save(t=i * DT, i=i, dt=DT)
+        net.input.value = bm.asarray(currents)
+        net.update()
+        return net.V.value, net.spike.value
+
+    bp.share.save(dt=DT)
+    V, spikes = bm.for_loop(step, np.arange(steps))
+    return np.asarray(V), np.asarray(spikes)
+
+
+def _ba2002_cell(mod, n):
+    return bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Uniform(-75.0, -60.0),
+                               INa=mod.INa_Ba2002(n, V_sh=-50.0),
+                               IK=mod.IKDR_Ba2002(n, V_sh=-50.0),
+                               IL=mod.IL(n, E=-70.0, g_max=0.05))
+
+
+def _hh(mod, n):
+    return bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0),
+                               INa=mod.INa_HH1952(n), IK=mod.IK_HH1952(n),
+                               IL=mod.IL(n, E=-54.387, g_max=0.03))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make", [_ba2002_cell, _hh], ids=["Ba2002-cell", "HH"])
+def test_a_condneugroup_with_ionc_channels_spikes_at_brainpys_steps(make):
+    with precision("float64"):
+        n, steps = 40, 4000                               # 100 ms at dt = 0.025
+        currents = np.linspace(0.0, 15.0, n)
+        V0, s0 = _spiking_steps(make, bp.dyn, n, steps, currents)
+        V1, s1 = _spiking_steps(make, ib, n, steps, currents)
+    assert s0.sum() > n                                    # most cells fire, some repeatedly
+    assert np.array_equal(s0, s1)
+    assert np.max(np.abs(V0 - V1)) < 1e-8
+
+
+def test_the_constructor_is_brainpys():
+    ch = ib.INa_Ba2002(5, False, 30.0, 45.0)               # size, keep_size, T, E
+    assert float(ch.T) == 30.0 and float(ch.E) == 45.0 and ch.varshape == (5,)
+    bm.random.seed(0)
+    ch = ib.INa_Ba2002(8, g_max=bp.init.Uniform(50.0, 100.0))
+    assert np.asarray(ch.g_max).shape == (8,)
+    with pytest.raises(TypeError, match="phi is BrainPy's but not ionc's"):
+        ib.IKDR_Ba2002(4, phi=2.0)
+    with pytest.raises(ValueError, match="adapts"):
+        ib.adapter("ICaT_HM1992")
+
+
+def test_current_is_differentiable_in_v_exactly():
+    with precision("float64"):
+        ch = ib.INa_Ba2002(16)
+        V = bm.asarray(np.linspace(-80.0, 20.0, 16))
+        ch.reset_state(V)
+        ops = ch.ops(np.float64)
+        states = ch._states()
+        grad = jax.grad(lambda v: ops.current(states, v).sum())(bm.as_jax(V))
+        p, q, g = np.asarray(states["p"]), np.asarray(states["q"]), 90.0
+        assert np.allclose(np.asarray(grad), -g * p ** 3 * q, rtol=1e-14, atol=0)
