@@ -8,8 +8,8 @@
    exponential-Euler step written in jax.numpy (benchmarks/bench_update.py's),
    and the fused ``ops.run`` over a trace.  ns per neuron per step, median of
    the repeats, ratio jax.numpy / ionc.
-2. Per-call overhead inside ``scan`` at N = 1: ionc's step against an empty
-   custom call (one aliased buffer, no work), in ns per call.
+2. Per-call overhead inside ``scan`` at N = 1: ionc's step against empty
+   custom calls (one aliased buffer; the step's six buffers), in ns per call.
 3. A BrainPy ``CondNeuGroup`` of Hodgkin-Huxley cells (INa_HH1952, IK_HH1952,
    IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s.
 """
@@ -33,16 +33,18 @@ import ionc  # noqa: E402
 import ionc.jax as ij  # noqa: E402
 from ionc.build import build_xla_library  # noqa: E402
 
-EMPTY = """
-#include "xla/ffi/api/ffi.h"
-namespace ffi = xla::ffi;
-static ffi::Error empty_impl(ffi::AnyBuffer x, ffi::Result<ffi::AnyBuffer> y)
-{
-    return ffi::Error::Success();
-}
-XLA_FFI_DEFINE_HANDLER_SYMBOL(bench_empty, empty_impl,
-                              ffi::Ffi::Bind().Arg<ffi::AnyBuffer>().Ret<ffi::AnyBuffer>());
-"""
+def empty_handlers() -> str:
+    """Two handlers that do nothing: one buffer in and out, and the buffers of
+    INa_Ba2002's step (the packed scalars, V, p, q in; p, q out)."""
+    def handler(name: str, args: int, results: int) -> str:
+        params = ([f"ffi::AnyBuffer a{i}" for i in range(args)]
+                  + [f"ffi::Result<ffi::AnyBuffer> r{i}" for i in range(results)])
+        binds = ".Arg<ffi::AnyBuffer>()" * args + ".Ret<ffi::AnyBuffer>()" * results
+        return (f"static ffi::Error {name}_impl({', '.join(params)})\n"
+                "{ return ffi::Error::Success(); }\n"
+                f"XLA_FFI_DEFINE_HANDLER_SYMBOL({name}, {name}_impl, ffi::Ffi::Bind(){binds});\n")
+    return ('#include "xla/ffi/api/ffi.h"\nnamespace ffi = xla::ffi;\n'
+            + handler("bench_empty", 1, 1) + handler("bench_empty_step", 4, 2))
 
 
 def median_time(fn, repeats: int) -> float:
@@ -83,30 +85,31 @@ def scan_contenders(n: int, dtype: str, steps: int) -> dict:
 
 
 def overhead(dtype: str, steps: int, repeats: int) -> dict:
-    """ns per call inside scan at N = 1: ionc's step and an empty custom call."""
+    """ns per call inside scan at N = 1: ionc's step and two empty custom calls."""
     from ionc.build import compiler_settings
-    lib = build_xla_library("", EMPTY, jax.ffi.include_dir(), "bench " + jax.__version__,
-                            compiler_settings())
-    jax.ffi.register_ffi_target("bench_empty", jax.ffi.pycapsule(lib.handle.bench_empty),
-                                platform="cpu")
-    empty = jax.ffi.ffi_call("bench_empty", jax.ShapeDtypeStruct((1,), dtype),
-                             input_output_aliases={0: 0})
+    lib = build_xla_library("", empty_handlers(), jax.ffi.include_dir(),
+                            "bench " + jax.__version__, compiler_settings())
+    for name in ("bench_empty", "bench_empty_step"):
+        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib.handle, name)),
+                                    platform="cpu")
+    one = jax.ShapeDtypeStruct((1,), dtype)
+    empty = jax.ffi.ffi_call("bench_empty", one, input_output_aliases={0: 0})
+    empty_step = jax.ffi.ffi_call("bench_empty_step", (one, one),
+                                  input_output_aliases={2: 0, 3: 1})
     ops = ij.ops(ionc.INa_Ba2002, dtype=dtype)
     V = jnp.full((1,), -60.0, dtype)
+    scalars = jnp.zeros((5,), dtype)
     s0 = ops.steady_state(V)
 
-    @jax.jit
-    def empty_scan(x):
-        return jax.lax.scan(lambda x, _: (empty(x), None), x, None, length=steps)[0]
+    def timed(body, init):
+        f = jax.jit(lambda c: jax.lax.scan(lambda c, _: (body(c), None), c, None,
+                                           length=steps)[0])
+        return median_time(lambda: jax.block_until_ready(f(init)), repeats) / steps * 1e9
 
-    @jax.jit
-    def ionc_scan(s):
-        return jax.lax.scan(lambda s, _: (ops.step(s, V, 0.1), None), s, None, length=steps)[0]
-
-    return {"empty custom call": median_time(lambda: jax.block_until_ready(empty_scan(V)),
-                                             repeats) / steps * 1e9,
-            "ionc step": median_time(lambda: jax.block_until_ready(ionc_scan(s0)),
-                                     repeats) / steps * 1e9}
+    return {"empty custom call": timed(empty, V),
+            "empty, the step's buffers": timed(lambda s: tuple(empty_step(scalars, V, *s)),
+                                               (s0["p"], s0["q"])),
+            "ionc step": timed(lambda s: ops.step(s, V, 0.1), s0)}
 
 
 def brainpy_network(n: int, dtype: str, steps: int, repeats: int) -> dict:
@@ -118,6 +121,7 @@ def brainpy_network(n: int, dtype: str, steps: int, repeats: int) -> dict:
     (bm.enable_x64 if dtype == "float64" else bm.disable_x64)()
     out = {}
     for label, mod in (("BrainPy channels", bp.dyn), ("ionc.brainpy channels", ib)):
+        bm.random.seed(7)                       # the same initial V for both
         net = bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0),
                                   INa=mod.INa_HH1952(n), IK=mod.IK_HH1952(n),
                                   IL=mod.IL(n, E=-54.387, g_max=0.03))
@@ -163,9 +167,11 @@ def main(argv=None) -> int:
                   f"{t['jax.numpy (scan)']:.2f} | "
                   f"{t['jax.numpy (scan)'] / t['ionc op (scan)']:.2f}x |", flush=True)
         o = overhead(dtype, 2000, args.repeats)
-        print(f"\nper call inside scan at N = 1: ionc step {o['ionc step']:.0f} ns, empty "
-              f"custom call {o['empty custom call']:.0f} ns "
-              f"({o['ionc step'] / o['empty custom call']:.2f}x)")
+        same = o["empty, the step's buffers"]
+        print(f"\nper call inside scan at N = 1: ionc step {o['ionc step']:.0f} ns; an empty "
+              f"custom call {o['empty custom call']:.0f} ns with one buffer "
+              f"({o['ionc step'] / o['empty custom call']:.2f}x), {same:.0f} ns with the "
+              f"step's six ({o['ionc step'] / same:.2f}x)")
         if not args.no_brainpy:
             print(f"\n## BrainPy CondNeuGroup (HH), {dtype}, bm.for_loop: ns per neuron-step")
             print("| N | BrainPy channels | ionc.brainpy channels | ratio | spikes (BrainPy, "

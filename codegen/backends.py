@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .ffi import TASKS, ffi_interface, handler_symbol
+from .ffi import SCALARS, TASKS, ffi_interface, handler_symbol
 from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INPUT, INT, OUT, REAL, STEP, STEPS,
                       STRIDE, TABLE, TRACE, Call, Crossing, Guard, KernelSignature, Lookup, Ref,
                       Store)
@@ -83,8 +83,9 @@ class Backend:
         """Declarations for an FFI (``''`` when the target needs none)."""
         return ""
 
-    def context(self, signatures: dict, dtype: str) -> dict:
-        """What the template needs beyond the kernels (nothing for most targets)."""
+    def context(self, signatures: dict, dtype: str, thresholds: dict) -> dict:
+        """What the template needs beyond the kernels (nothing for most targets);
+        ``thresholds`` holds each kernel's OpenMP threshold by task."""
         return {}
 
 
@@ -219,15 +220,22 @@ class XlaBackend(CBackend):
     def cdefs(self, signatures, real: str) -> str:
         return ""
 
-    def context(self, signatures: dict, dtype: str) -> dict:
+    def context(self, signatures: dict, dtype: str, thresholds: dict) -> dict:
         real = "float" if dtype == "float32" else "double"
-        return dict(handlers=[self.handler(task, sig, real, self.FFI_TYPES[dtype])
+        return dict(handlers=[self.handler(task, sig, real, self.FFI_TYPES[dtype],
+                                           thresholds[task] // 2)
                               for task, sig in signatures.items() if task in TASKS])
 
-    def handler(self, task: str, sig: KernelSignature, real: str, ffi_type: str) -> dict:
+    def handler(self, task: str, sig: KernelSignature, real: str, ffi_type: str,
+                block: int) -> dict:
         """One handler's pieces: its C++ parameters and bindings, the size of each
         buffer per chunk, the checks, the copies of unaliased states and the
-        kernel's arguments per chunk."""
+        kernel's arguments per block.
+
+        A one-pass kernel runs on blocks of ``block`` elements (under its OpenMP
+        threshold, so it never starts a thread team from XLA's threads) spread
+        over XLA's intra-op thread pool; a scan runs whole chunks, its steps
+        amortising its own OpenMP team."""
         interface = ffi_interface(sig)
         buffer, result = f"ffi::Buffer<{ffi_type}>", f"ffi::ResultBuffer<{ffi_type}>"
         params, bindings, sizes, arguments = [], [], [], []
@@ -241,10 +249,13 @@ class XlaBackend(CBackend):
         for a in interface.attributes:
             params.append(f"int64_t ionc_{a}")
             bindings.append(f'Attr<int64_t>("{a}")')
+        params.append("ffi::ThreadPool ionc_pool")
+        bindings.append("Ctx<ffi::ThreadPool>()")
         rows = "ionc_steps / ionc_every * ionc_n"
+        scalars = [p.name for p in interface.scalars]
         for p in interface.operands:
-            per_chunk = {REAL: "1", INOUT: "ionc_n"}.get(p.kind) or (
-                "ionc_steps * ionc_n" if p.role == TRACE else "ionc_n")
+            per_chunk = (str(len(scalars)) if p == SCALARS else
+                         "ionc_steps * ionc_n" if p.role == TRACE else "ionc_n")
             sizes.append(dict(expr=f"{p.name}.element_count()", name=p.name, per_chunk=per_chunk,
                               optional=False))
         for p in interface.results:
@@ -252,41 +263,53 @@ class XlaBackend(CBackend):
                 sizes.append(dict(expr=f"{p.name}->element_count()", name=p.name,
                                   per_chunk=rows if p.optional else "ionc_n",
                                   optional=p.optional))
+        scan = interface.is_scan
+        start = "ionc_k * ionc_n" if scan else "ionc_k * ionc_n + ionc_lo"
+        pointers = []          # each buffer's data, taken once (the block loop copies them)
+        for p in interface.operands:
+            pointers.append(f"const {real} *const ionc_d_{p.name} = {p.name}.typed_data();")
+        for p in interface.results:
+            out = f"{p.name}_out" if p.kind == INOUT else p.name
+            data = f"{out}->typed_data()"
+            if p.optional:
+                data = f"({out}->element_count() ? {data} : nullptr)"
+            pointers.append(f"{real} *const ionc_w_{p.name} = {data};")
         for p in sig.parameters:
-            if p.kind == COUNT or p.role == STRIDE:
+            if p.kind == COUNT:
+                arguments.append("ionc_n" if scan else "ionc_m")
+            elif p.role == STRIDE:
                 arguments.append("ionc_n")
             elif p.role == STEPS:
                 arguments.append("ionc_steps")
             elif p.role == EVERY:
                 arguments.append("ionc_every")
             elif p.kind == REAL:
-                arguments.append(f"{p.name}.typed_data()[ionc_k]")
+                j = scalars.index(p.name)
+                arguments.append(f"ionc_d_{SCALARS.name}[ionc_k * {len(scalars)} + {j}]")
             elif p.kind == IN:
-                step = "ionc_steps * ionc_n" if p.role == TRACE else "ionc_n"
-                arguments.append(f"{p.name}.typed_data() + ionc_k * {step}")
-            elif p.kind == INOUT:
-                arguments.append(f"{p.name}_out->typed_data() + ionc_k * ionc_n")
+                offset = "ionc_k * ionc_steps * ionc_n" if p.role == TRACE else start
+                arguments.append(f"ionc_d_{p.name} + {offset}")
             elif p.optional:
-                arguments.append(f"({p.name}->element_count() ? {p.name}->typed_data() + "
-                                 f"ionc_k * {rows} : nullptr)")
+                arguments.append(f"(ionc_w_{p.name} ? ionc_w_{p.name} + ionc_k * {rows} "
+                                 ": nullptr)")
             else:
-                arguments.append(f"{p.name}->typed_data() + ionc_k * ionc_n")
-        reals = [p.name for p in interface.operands if p.kind == REAL]
-        arrays = [p.name for p in interface.operands if p.kind != REAL]
-        if reals:
-            chunks = f"(int64_t){reals[0]}.element_count()"
+                arguments.append(f"ionc_w_{p.name} + {start}")
+        arrays = [p.name for p in interface.operands if p != SCALARS]
+        if scalars:
+            chunks = f"(int64_t){SCALARS.name}.element_count() / {len(scalars)}"
         elif arrays:
             chunks = f"(ionc_n > 0 ? (int64_t){arrays[0]}.element_count() / ionc_n : 1)"
         else:
             chunks = "1"
         return dict(
-            task=task, symbol=handler_symbol(task), kernel=sig.name, scan=interface.is_scan,
+            task=task, symbol=handler_symbol(task), kernel=sig.name, scan=scan, block=block,
             declaration=self.declaration(sig, real, restrict="") + ";",
             parameters=params, bindings=bindings, chunks=chunks, sizes=sizes,
-            steps=[p.name for p in interface.operands if p.role == STEP],
+            steps=[f"ionc_d_{SCALARS.name}[ionc_k * {len(scalars)} + {scalars.index(p.name)}]"
+                   for p in interface.scalars if p.role == STEP],
             finite=[p.name for p in interface.operands if p.role in (INPUT, TRACE)],
             states=[p.name for p in interface.operands if p.kind == INOUT],
-            arguments=arguments)
+            pointers=pointers, arguments=arguments)
 
 
 #: Every back end by target name: the one place target names are listed.

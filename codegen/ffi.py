@@ -6,8 +6,9 @@ and a dtype) and static *attributes*.  :func:`ffi_interface` maps a typed
 the handler (:class:`~.backends.XlaBackend`) and for the runtime that calls it
 (``ionc.jax``), so both read one definition:
 
-- real scalars (``dt``, scalar parameters) are 0-d operands, so that they may
-  be traced values under ``jax.jit``; under ``jax.vmap`` they get a batch axis
+- real scalars (``dt``, scalar parameters) travel together in one operand,
+  ``ionc_scalars`` (each buffer costs XLA some 20 ns a call), so that they may
+  be traced values under ``jax.jit``; under ``jax.vmap`` it gets a batch axis
   and the handler runs the kernel once per batch member (a *chunk*);
 - input arrays, states and per-neuron parameters are operands; a state is an
   operand and a result, aliased, so a step updates it without a copy;
@@ -31,18 +32,25 @@ ATTRIBUTES = ("n", "check_finite")
 SCAN_ATTRIBUTES = ("steps", "every")
 
 
+#: The operand that holds the real scalars, in :attr:`FfiInterface.scalars` order.
+SCALARS = KernelParameter("ionc_scalars", IN, "scalars", "scalars")
+
+
 @dataclass(frozen=True)
 class FfiInterface:
     """Operands, results and attributes of one kernel's custom call, in call order.
 
-    ``aliases`` maps an operand's index to the index of the result that shares
-    its buffer (the states).
+    ``scalars`` are the kernel's real scalars, packed in this order into the
+    first operand (:data:`SCALARS`) when there are any.  ``aliases`` maps an
+    operand's index to the index of the result that shares its buffer (the
+    states).
     """
 
     kernel: KernelSignature
     operands: tuple[KernelParameter, ...]
     results: tuple[KernelParameter, ...]
     attributes: tuple[str, ...]
+    scalars: tuple[KernelParameter, ...] = ()
 
     @property
     def aliases(self) -> dict[int, int]:
@@ -65,7 +73,7 @@ def ffi_interface(signature: KernelSignature) -> FfiInterface:
     Raises ValueError for a kernel with parameters the call cannot carry (the
     rate table of ``method='table'``).
     """
-    operands, results = [], []
+    operands, results, scalars = [], [], []
     scan = False
     for p in signature.parameters:
         if p.kind == COUNT or p.role in (STRIDE, EVERY):
@@ -77,12 +85,16 @@ def ffi_interface(signature: KernelSignature) -> FfiInterface:
             raise ValueError(f"{signature.name}: parameter {p.name} ({p.role} {p.key!r}) has "
                              "no XLA custom-call form yet (method='table' is not supported "
                              "on the XLA back end)")
-        if p.kind in (REAL, IN, INOUT):
+        if p.kind == REAL:
+            scalars.append(p)
+        if p.kind in (IN, INOUT):
             operands.append(p)
         if p.kind in (INOUT, OUT):
             results.append(p)
     attributes = ATTRIBUTES + (SCAN_ATTRIBUTES if scan else ())
-    return FfiInterface(signature, tuple(operands), tuple(results), attributes)
+    if scalars:
+        operands.insert(0, SCALARS)
+    return FfiInterface(signature, tuple(operands), tuple(results), attributes, tuple(scalars))
 
 
 def target_name(key: str, task: str) -> str:

@@ -138,12 +138,14 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str,
                   records=[dict(name=r, lines=lines(body, SCAN)) for r, body in s.records],
                   counter=s.counter, omp_threshold=omp_threshold(s.transcendental))
              for s in kernel_set.scans.values()]
+    thresholds = {task: omp_threshold(k.transcendental)
+                  for task, k in {**kernel_set.kernels, **kernel_set.scans}.items()}
     terms = table_degree + 1 if kernel_set.table_columns else 0
     context = dict(header_context(kernel_set.name, dtype, list(kernel_set.notes), printed,
                                   terms, terms * len(kernel_set.table_columns)),
                    count_nonfinite=kernel_set.count_nonfinite, omp_threshold=OMP_THRESHOLD,
                    kernels=kernels, scans=scans,
-                   **backend.context(kernel_set.signatures, dtype))
+                   **backend.context(kernel_set.signatures, dtype, thresholds))
     source = _ENV.get_template(backend.template).render(**context)
     return source, backend.cdefs(kernel_set.signatures.values(), real)
 

@@ -43,7 +43,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 from .build import build_xla_library
 from .channel import METHODS, NAN_POLICIES, Channel
 from .codegen import ChannelSpec, get_channel, render_kernels
-from .codegen.ffi import TASKS, FfiInterface, ffi_interface, handler_symbol, target_name
+from .codegen.ffi import (SCALARS, TASKS, FfiInterface, ffi_interface, handler_symbol,
+                          target_name)
 from .inputs import check_dt
 
 #: vmap_method of every ionc custom call (see the module's docstring).
@@ -226,11 +227,13 @@ class ChannelOps:
 
     def _invoke(self, task: str, arrays: frozenset, n: int, shapes: dict, attributes: dict):
         """``(operand keys, f)``: ``f(*operands)`` runs ``task``'s custom call and returns
-        its results keyed ``(role, key)``; ``shapes`` gives each result's shape."""
+        its results keyed ``(role, key)``; ``shapes`` gives each result's shape.  The
+        real scalars come first among the operands, one by one; ``f`` packs them."""
         compiled = compile_ops(self.spec, self.dtype.name, self.method, arrays)
         interface = compiled.interfaces[task]
         results = [jax.ShapeDtypeStruct(shapes[(p.role, p.key)], self.dtype)
                    for p in interface.results]
+        packed = len(interface.scalars)
         call = jax.ffi.ffi_call(target_name(compiled.key, task), results,
                                 vmap_method=VMAP_METHOD,
                                 input_output_aliases=interface.aliases)
@@ -238,10 +241,14 @@ class ChannelOps:
         check = np.int64(self.nan_policy == "raise")
 
         def f(*operands):
+            if packed:
+                operands = (jnp.stack(operands[:packed]), *operands[packed:])
             out = call(*operands, n=np.int64(n), check_finite=check, **attributes)
             return {(p.role, p.key): x for p, x in zip(interface.results, out)}
 
-        return [(p.role, p.key) for p in interface.operands], f
+        keys = [(p.role, p.key) for p in interface.scalars]
+        keys += [(p.role, p.key) for p in interface.operands if p != SCALARS]
+        return keys, f
 
     def _call(self, task: str, values: dict, arrays: frozenset, n: int, shapes: dict,
               **attributes) -> dict:

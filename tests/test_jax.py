@@ -81,6 +81,22 @@ def test_steps_inside_scan_and_the_fused_run_equal_the_c_target(na):
     assert same(I_scan, ref["I"]) and same(rec["I"], ref["I"])
 
 
+def test_large_populations_are_split_into_blocks_over_xlas_threads():
+    """100003 elements: blocks of 256 shared out over XLA's pool, a last partial block."""
+    n = 100_003
+    ops = ij.ops(ionc.INa_Ba2002)
+    V = voltages(20, (n,))
+    ch = ionc.INa_Ba2002(n)
+    ch.reset_state(V)
+    s = ops.steady_state(V)
+    assert same(s["p"], ch.p)
+    s = jax.jit(ops.step)(s, V - 2.0, DT)
+    ch.update(V - 2.0, dt=DT)
+    assert same(s["q"], ch.q) and same(ops.current(s, V), ch.current(V))
+    batched = jax.vmap(lambda v: ops.step(s, v, DT))(np.stack([V, V + 1.0]))
+    assert same(batched["p"][1], ops.step(s, V + 1.0, DT)["p"])
+
+
 def test_run_records_every_kth_step_and_only_what_is_asked():
     ops = ij.ops(ionc.INa_Ba2002)
     trace = voltages(4, (10, N))
