@@ -28,10 +28,13 @@ def precision(dtype: str):
         jax.config.update("jax_enable_x64", before)
 
 
-#: Every adapter in float64; in float32 one sodium, one potassium and the leak (each
-#: case builds its kernels, which is most of its time).
-CASES = ([(name, "float64") for name in ib.ADAPTED]
-         + [(name, "float32") for name in ("INa_Ba2002", "IK_HH1952", "IL")])
+#: One adapter of each kind of gate (p^3 q rates, p^4 rates, inf/tau, Ih) and the leak in
+#: float64, a sodium channel and the leak in float32; the HH CondNeuGroup below runs
+#: INa_HH1952 and IK_HH1952.  (ionc's kernels themselves are checked against BrainPy's
+#: goldens for every channel in test_library.py; here it is the adapter.)
+CASES = ([(name, "float64") for name in ("INa_Ba2002", "IKDR_Ba2002", "IKA1_HM1992",
+                                         "Ih_HM1992", "IL")]
+         + [(name, "float32") for name in ("INa_Ba2002", "IL")])
 
 
 def _trace(steps: int, n: int, seed: int) -> np.ndarray:
