@@ -25,7 +25,7 @@ test: venv lint
 # On a machine with an NVIDIA GPU: CuPy installed, a missing or broken GPU stack fails
 # instead of skipping, then the GPU suite and the CUDA benchmark.
 test-gpu: venv
-	$(PY) -m pip install -q -e ".[cuda,test]"
+	$(PY) -m pip install -q -e ".[cuda,test]" "jax[cuda12]"
 	IONC_REQUIRE_GPU=1 $(PY) -m pytest -q -m gpu tests
 	$(PY) benchmarks/bench_cuda.py
 

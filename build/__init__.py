@@ -13,7 +13,7 @@ from .cuda_module import (CudaDevice, CudaModule, CudaUnavailableError, build_cu
                           cuda_device, import_cupy, launch_config)
 from .compiler import CompilerNotFoundError, CompilerSettings, compiler_settings
 from .python_module import load_python_module
-from .xla_library import XlaLibrary, build_xla_library
+from .xla_library import XlaLibrary, build_xla_cuda_library, build_xla_library
 
 __all__ = [
     "CacheError", "artifact_is_intact", "atomic_write", "cache_dir", "cached_artifacts",
@@ -21,5 +21,5 @@ __all__ = [
     "CompiledExtension", "build_c_extension", "CompilerNotFoundError", "CompilerSettings",
     "compiler_settings", "load_python_module", "CudaDevice", "CudaModule",
     "CudaUnavailableError", "build_cuda_module", "cuda_device", "import_cupy", "launch_config",
-    "XlaLibrary", "build_xla_library",
+    "XlaLibrary", "build_xla_library", "build_xla_cuda_library",
 ]

@@ -1,4 +1,4 @@
-"""Compile XLA FFI handlers and the C kernels they call into one shared library, cached.
+"""Compile XLA FFI handlers and the kernels they call into one shared library, cached.
 
 The kernels are compiled as C from the C target's source with the C target's
 flags (so they are the same machine code as ``target='cpu'``), the handlers as
@@ -7,7 +7,8 @@ shared library.  The cache key covers both sources, both compilers and their
 flags, and the FFI headers' version (the jaxlib version).  As for the C
 target, the build runs in a private temporary directory and the library is
 renamed into the cache atomically, followed by a manifest with its SHA-256; a
-corrupted entry is rebuilt, not loaded.
+corrupted entry is rebuilt, not loaded.  The CUDA variant is one nvcc
+translation unit: the CUDA target's kernels, their twins and the handlers.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from .progress import progress_while
 
 #: Flags of the handlers' translation unit (the FFI headers warn under gcc's -Wall).
 CXX_FLAGS = ("-std=c++17", "-O2", "-g0", "-fPIC", "-w")
+#: nvcc's flags for the CUDA handlers: a shared library, and otherwise nvcc's defaults, as
+#: the CUDA target takes NVRTC's.
+NVCC_FLAGS = ("-std=c++17", "-O3", "-shared", "-Xcompiler", "-fPIC", "-w")
 
 
 @dataclass(frozen=True)
@@ -89,20 +93,12 @@ def _compile(name: str, kernels: str, handlers: str, include_dir: str,
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def build_xla_library(kernels: str, handlers: str, include_dir: str, ffi_version: str,
-                      settings: CompilerSettings | None = None) -> XlaLibrary:
-    """Compile (or fetch from the cache) the C ``kernels`` and the C++ ``handlers``
-    into one shared library, loaded.  ``include_dir`` holds ``xla/ffi/api/ffi.h``;
-    ``ffi_version`` (jaxlib's version) is part of the cache key."""
-    settings = settings or compiler_settings()
-    cxx = cxx_command()
-    key = content_hash(kernels, handlers, *settings.command, settings.version,
-                       *settings.compile_flags, *settings.link_flags, *cxx, _version(cxx[0]),
-                       *CXX_FLAGS, ffi_version)
+def _cached(key: str, name: str, compile_into, manifest: dict) -> XlaLibrary:
+    """The library ``name`` of cache ``key``: loaded from the cache when intact, else
+    built by ``compile_into(path)`` and loaded."""
     with _LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        name = f"_ionc_xla_{key}"
         start = time.perf_counter()
         for attempt in range(3):     # a concurrent cache clear may remove a fresh entry
             handle, built = None, False
@@ -117,10 +113,9 @@ def build_xla_library(kernels: str, handlers: str, include_dir: str, ffi_version
                         handle = None
             if handle is None:
                 remove_stale(directory)
-                _compile(name, kernels, handlers, include_dir, settings, cxx, path)
+                compile_into(path)
                 try:
-                    write_manifest(path, compiler=settings.describe(), ffi=ffi_version,
-                                   source_hash=content_hash(kernels, handlers))
+                    write_manifest(path, **manifest)
                     handle = ctypes.CDLL(str(path))
                 except (FileNotFoundError, OSError):
                     if attempt == 2:
@@ -131,3 +126,52 @@ def build_xla_library(kernels: str, handlers: str, include_dir: str, ffi_version
         library = XlaLibrary(handle, path, key, built, time.perf_counter() - start)
         _LOADED[key] = library
         return library
+
+
+def build_xla_library(kernels: str, handlers: str, include_dir: str, ffi_version: str,
+                      settings: CompilerSettings | None = None) -> XlaLibrary:
+    """Compile (or fetch from the cache) the C ``kernels`` and the C++ ``handlers``
+    into one shared library, loaded.  ``include_dir`` holds ``xla/ffi/api/ffi.h``;
+    ``ffi_version`` (jaxlib's version) is part of the cache key."""
+    settings = settings or compiler_settings()
+    cxx = cxx_command()
+    key = content_hash(kernels, handlers, *settings.command, settings.version,
+                       *settings.compile_flags, *settings.link_flags, *cxx, _version(cxx[0]),
+                       *CXX_FLAGS, ffi_version)
+    name = f"_ionc_xla_{key}"
+    return _cached(key, name, lambda path: _compile(name, kernels, handlers, include_dir,
+                                                    settings, cxx, path),
+                   dict(compiler=settings.describe(), ffi=ffi_version,
+                        source_hash=content_hash(kernels, handlers)))
+
+
+def nvcc_command() -> tuple[str, ...]:
+    """nvcc and its flags for the XLA CUDA handlers (``$IONC_NVCC_FLAGS`` adds some,
+    e.g. ``-arch=sm_90``)."""
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        raise CompilerNotFoundError("nvcc is not on PATH: the XLA back end on CUDA compiles "
+                                    "its handlers with it (install the CUDA toolkit)")
+    return (nvcc, *NVCC_FLAGS, *shlex.split(os.environ.get("IONC_NVCC_FLAGS", "")))
+
+
+def build_xla_cuda_library(source: str, include_dir: str, ffi_version: str) -> XlaLibrary:
+    """Compile (or fetch from the cache) the CUDA kernels and XLA handlers of ``source``
+    with nvcc into a shared library, loaded (loading needs no GPU)."""
+    nvcc = nvcc_command()
+    key = content_hash(source, *nvcc, _version(nvcc[0]), ffi_version)
+    name = f"_ionc_xla_cuda_{key}"
+
+    def compile_into(path: Path) -> None:
+        workdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".build-{name}-"))
+        try:
+            (workdir / "handlers.cu").write_text(source)
+            with progress_while(f"ionc: compiling {name}"):
+                _run([*nvcc, f"-I{include_dir}", str(workdir / "handlers.cu"), "-o",
+                      str(workdir / "lib.so")], f"{name} (nvcc)")
+            os.replace(workdir / "lib.so", path)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    return _cached(key, name, compile_into,
+                   dict(compiler=" ".join(nvcc), ffi=ffi_version, source_hash=content_hash(source)))

@@ -226,16 +226,22 @@ class XlaBackend(CBackend):
                                            thresholds[task] // 2)
                               for task, sig in signatures.items() if task in TASKS])
 
+    #: The handler's context: the thread pool (host) or the stream (device).
+    CONTEXT = ("ffi::ThreadPool ionc_pool", "Ctx<ffi::ThreadPool>()")
+    #: True when the kernels run on a device (launched on XLA's stream).
+    device = False
+
     def handler(self, task: str, sig: KernelSignature, real: str, ffi_type: str,
                 block: int) -> dict:
         """One handler's pieces: its C++ parameters and bindings, the size of each
         buffer per chunk, the checks, the copies of unaliased states and the
         kernel's arguments per block.
 
-        A one-pass kernel runs on blocks of ``block`` elements (under its OpenMP
-        threshold, so it never starts a thread team from XLA's threads) spread
-        over XLA's intra-op thread pool; a scan runs whole chunks, its steps
-        amortising its own OpenMP team."""
+        On the host a one-pass kernel runs on blocks of ``block`` elements (under
+        its OpenMP threshold, so it never starts a thread team from XLA's threads)
+        spread over XLA's intra-op thread pool; a scan runs whole chunks, its steps
+        amortising its own OpenMP team.  On a device each chunk is one launch of
+        the kernel's twin, which reads the real scalars from device memory."""
         interface = ffi_interface(sig)
         buffer, result = f"ffi::Buffer<{ffi_type}>", f"ffi::ResultBuffer<{ffi_type}>"
         params, bindings, sizes, arguments = [], [], [], []
@@ -249,8 +255,8 @@ class XlaBackend(CBackend):
         for a in interface.attributes:
             params.append(f"int64_t ionc_{a}")
             bindings.append(f'Attr<int64_t>("{a}")')
-        params.append("ffi::ThreadPool ionc_pool")
-        bindings.append("Ctx<ffi::ThreadPool>()")
+        params.insert(0, self.CONTEXT[0])
+        bindings.insert(0, self.CONTEXT[1])
         rows = "ionc_steps / ionc_every * ionc_n"
         scalars = [p.name for p in interface.scalars]
         for p in interface.operands:
@@ -264,7 +270,8 @@ class XlaBackend(CBackend):
                                   per_chunk=rows if p.optional else "ionc_n",
                                   optional=p.optional))
         scan = interface.is_scan
-        start = "ionc_k * ionc_n" if scan else "ionc_k * ionc_n + ionc_lo"
+        whole = scan or self.device           # a call per chunk, not per block
+        start = "ionc_k * ionc_n" if whole else "ionc_k * ionc_n + ionc_lo"
         pointers = []          # each buffer's data, taken once (the block loop copies them)
         for p in interface.operands:
             pointers.append(f"const {real} *const ionc_d_{p.name} = {p.name}.typed_data();")
@@ -276,13 +283,16 @@ class XlaBackend(CBackend):
             pointers.append(f"{real} *const ionc_w_{p.name} = {data};")
         for p in sig.parameters:
             if p.kind == COUNT:
-                arguments.append("ionc_n" if scan else "ionc_m")
+                arguments.append("ionc_n" if whole else "ionc_m")
             elif p.role == STRIDE:
                 arguments.append("ionc_n")
             elif p.role == STEPS:
                 arguments.append("ionc_steps")
             elif p.role == EVERY:
                 arguments.append("ionc_every")
+            elif p.kind == REAL and self.device:     # the twin takes them all at once
+                if p.name == scalars[0]:
+                    arguments.append(f"ionc_d_{SCALARS.name} + ionc_k * {len(scalars)}")
             elif p.kind == REAL:
                 j = scalars.index(p.name)
                 arguments.append(f"ionc_d_{SCALARS.name}[ionc_k * {len(scalars)} + {j}]")
@@ -302,19 +312,58 @@ class XlaBackend(CBackend):
         else:
             chunks = "1"
         return dict(
-            task=task, symbol=handler_symbol(task), kernel=sig.name, scan=scan, block=block,
+            task=task, symbol=handler_symbol(task), scan=scan, block=block,
+            kernel=f"{sig.name}_xla" if self.device else sig.name,
             declaration=self.declaration(sig, real, restrict="") + ";",
             parameters=params, bindings=bindings, chunks=chunks, sizes=sizes,
-            steps=[f"ionc_d_{SCALARS.name}[ionc_k * {len(scalars)} + {scalars.index(p.name)}]"
-                   for p in interface.scalars if p.role == STEP],
-            finite=[p.name for p in interface.operands if p.role in (INPUT, TRACE)],
+            steps=[] if self.device else [
+                f"ionc_d_{SCALARS.name}[ionc_k * {len(scalars)} + {scalars.index(p.name)}]"
+                for p in interface.scalars if p.role == STEP],
+            finite=[] if self.device else [
+                p.name for p in interface.operands if p.role in (INPUT, TRACE)],
             states=[p.name for p in interface.operands if p.kind == INOUT],
             pointers=pointers, arguments=arguments)
 
 
+class XlaCudaBackend(XlaBackend, CudaBackend):
+    """XLA's typed FFI on CUDA GPUs: the CUDA target's kernels, launched on XLA's stream.
+
+    The source is the CUDA target's (its loops shared through ``cuda_loops.j2``)
+    plus, for each kernel ``ionc.jax`` calls, a twin that reads the real scalars
+    from device memory (so they may be traced values) and the handler that
+    launches it once per chunk.  dt and the finiteness of V are checked on the
+    host target only: reading device memory from the handler would stall the
+    stream.  Compiled with nvcc.
+    """
+
+    name = "xla-cuda"
+    template = "kernel.xla.cu.j2"
+    suffix = ".cu"
+    CONTEXT = ("cudaStream_t ionc_stream", "Ctx<ffi::PlatformStream<cudaStream_t>>()")
+    device = True
+
+    def context(self, signatures: dict, dtype: str, thresholds: dict) -> dict:
+        real = "float" if dtype == "float32" else "double"
+        out = super().context(signatures, dtype, thresholds)
+        out["twins"] = {sig.name: self.twin(sig, real)
+                        for task, sig in signatures.items() if task in TASKS}
+        return out
+
+    def twin(self, sig: KernelSignature, real: str) -> dict:
+        """The declaration of ``sig``'s twin (its real scalars replaced by one pointer,
+        :data:`.ffi.SCALARS`) and the loads of its scalars."""
+        scalars = [p.name for p in ffi_interface(sig).scalars]
+        first = scalars[0] if scalars else None          # the pointer goes where it was
+        params = [SCALARS if p.name == first else p for p in sig.parameters
+                  if p.kind != REAL or p.name == first]
+        loads = [f"const {real} {name} = {SCALARS.name}[{j}];" for j, name in enumerate(scalars)]
+        twin = KernelSignature(f"{sig.name}_xla", tuple(params))
+        return dict(name=twin.name, loads=loads, declaration=self.declaration(twin, real))
+
+
 #: Every back end by target name: the one place target names are listed.
 BACKENDS: dict[str, Backend] = {b.name: b for b in (CBackend(), CudaBackend(), NumPyBackend(),
-                                                    XlaBackend())}
+                                                    XlaBackend(), XlaCudaBackend())}
 #: Other names users give targets (the runtime's ``target='cpu'`` is the C back end).
 ALIASES = {"cpu": "c"}
 

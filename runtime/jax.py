@@ -5,7 +5,9 @@ functions over JAX arrays - ``steady_state``, ``step``, ``current`` and a fused
 ``run`` over a voltage trace - that call the channel's C kernels through XLA's
 typed FFI (``jax.ffi``).  They work under ``jax.jit``, ``lax.scan``,
 ``jax.vmap`` and ``shard_map``, and their results are the C target's to the
-bit: the kernels are compiled from the same source with the same flags.
+bit: the kernels are compiled from the same source with the same flags.  When
+JAX has a GPU, the same names are registered for CUDA: the CUDA target's
+kernels, launched on XLA's stream.
 
 - States are dicts keyed by the channel's state names.  A step's states are
   aliased to its results (``input_output_aliases``): inside ``jit`` and
@@ -40,7 +42,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("ionc.jax needs jax and jaxlib: pip install 'ionc[jax]'") from exc
 
-from .build import build_xla_library
+from .build import build_xla_cuda_library, build_xla_library
 from .channel import METHODS, NAN_POLICIES, Channel
 from .codegen import ChannelSpec, get_channel, render_kernels
 from .codegen.ffi import (SCALARS, TASKS, FfiInterface, ffi_interface, handler_symbol,
@@ -49,7 +51,7 @@ from .inputs import check_dt
 
 #: vmap_method of every ionc custom call (see the module's docstring).
 VMAP_METHOD = "broadcast_all"
-_REGISTERED: set[str] = set()
+_REGISTERED: set[tuple[str, str]] = set()     # (target name, platform)
 
 
 @dataclass(frozen=True)
@@ -63,23 +65,38 @@ class CompiledOps:
     path: str
 
 
+def gpu_available() -> bool:
+    """True when JAX has a GPU backend (then ionc's handlers are built for CUDA too)."""
+    try:
+        return bool(jax.devices("gpu"))
+    except RuntimeError:
+        return False
+
+
 @lru_cache(maxsize=None)
 def compile_ops(spec: ChannelSpec, dtype: str, method: str,
                 array_params: frozenset = frozenset()) -> CompiledOps:
-    """Build (or load) the handlers of ``spec`` and register them with XLA (CPU)."""
+    """Build (or load) the handlers of ``spec`` and register them with XLA: on the CPU
+    always, and on CUDA under the same name when JAX has a GPU."""
     kernels = render_kernels(spec, "c", dtype, method, array_params)
     handlers = render_kernels(spec, "xla", dtype, method, array_params)
-    library = build_xla_library(kernels.source, handlers.source, jax.ffi.include_dir(),
-                                f"jaxlib {jaxlib.__version__}")
+    version = f"jaxlib {jaxlib.__version__}"
+    library = build_xla_library(kernels.source, handlers.source, jax.ffi.include_dir(), version)
+    platforms = [("cpu", library)]
+    if gpu_available():
+        cuda = render_kernels(spec, "xla-cuda", dtype, method, array_params)
+        platforms.append(("CUDA", build_xla_cuda_library(cuda.source, jax.ffi.include_dir(),
+                                                         version)))
     interfaces = {}
     for task, signature in handlers.kernels.items():
         if task not in TASKS:
             continue
         name = target_name(library.key, task)
-        if name not in _REGISTERED:
-            symbol = getattr(library.handle, handler_symbol(task))
-            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform="cpu")
-            _REGISTERED.add(name)
+        for platform, lib in platforms:
+            if (name, platform) not in _REGISTERED:
+                symbol = getattr(lib.handle, handler_symbol(task))
+                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform=platform)
+                _REGISTERED.add((name, platform))
         interfaces[task] = ffi_interface(signature)
     return CompiledOps(library.key, interfaces, kernels.source, handlers.source,
                        str(library.path))

@@ -6,6 +6,7 @@ jit, scan, vmap and sharding must equal it to the bit.  (The C target itself
 is checked against BrainPy and 50-digit mpmath elsewhere.)
 """
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -232,6 +233,7 @@ def test_float64_needs_jax_64_bit_mode():
 
 SHARDED = """
 import os
+import shutil
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 import numpy as np, jax
 jax.config.update("jax_enable_x64", True)
@@ -305,3 +307,58 @@ def test_two_processes_with_jax_distributed_each_run_their_shard():
     outs = [p.communicate(timeout=300)[0] for p in procs]
     for pid, (p, out) in enumerate(zip(procs, outs)):
         assert p.returncode == 0 and f"DISTRIBUTED-OK {pid}" in out, out[-3000:]
+
+
+NVCC = shutil.which("nvcc")
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
+@pytest.mark.parametrize("channel,dtype,arrays", [
+    ("INa_Ba2002", "float32", frozenset({"g_max"})),       # a per-neuron parameter
+    ("tkca.mod", "float64", frozenset()),                  # an input beyond V (cai)
+])
+def test_the_cuda_handlers_compile_with_nvcc_and_load(channel, dtype, arrays):
+    """The CUDA variant: the CUDA target's kernels, their twins reading the scalars from
+    device memory, and the handlers launching them on XLA's stream (each build is one
+    nvcc run of some 7 s, hence two cases)."""
+    from ionc.build import build_xla_cuda_library
+    from ionc.codegen import render_kernels
+    from ionc.codegen.ffi import TASKS, handler_symbol
+    spec = (ionc.from_nmodl(HERE / "nmodl" / channel).spec if channel.endswith(".mod")
+            else getattr(ionc, channel).spec)
+    source = render_kernels(spec, "xla-cuda", dtype, array_params=arrays).source
+    lib = build_xla_cuda_library(source, jax.ffi.include_dir(), "test")
+    for task in TASKS:
+        assert getattr(lib.handle, handler_symbol(task))
+
+
+def _gpu() -> bool:
+    """JAX has a GPU; with IONC_REQUIRE_GPU=1 (make test-gpu) a missing one is an error."""
+    if ij.gpu_available():
+        return True
+    if os.environ.get("IONC_REQUIRE_GPU", "") not in ("", "0"):
+        raise RuntimeError("IONC_REQUIRE_GPU is set but JAX sees no GPU (make test-gpu installs "
+                           "jax[cuda12])")
+    return False
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu(), reason="JAX has no GPU here")
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_the_ops_run_on_a_gpu_as_on_the_cpu(dtype, tol):
+    ops = ij.ops(ionc.INa_Ba2002, dtype=dtype)
+    gpu, cpu = jax.devices("gpu")[0], jax.devices("cpu")[0]
+    trace = voltages(30, (20, N)).astype(dtype)
+    results = []
+    for device in (gpu, cpu):
+        with jax.default_device(device):
+            s = ops.steady_state(jnp.asarray(trace[0]))
+            s = jax.jit(lambda s, v: ops.step(s, v, DT))(s, jnp.asarray(trace[1]))
+            s, rec = jax.jit(lambda s, t: ops.run(s, t, DT))(s, jnp.asarray(trace))
+            batched = jax.vmap(lambda v, s=s: ops.step(s, v, DT))(jnp.asarray(trace[:3]))
+            results.append((s, rec, batched))
+    (s1, r1, b1), (s2, r2, b2) = results
+    for a, b in ((s1["p"], s2["p"]), (s1["q"], s2["q"]), (b1["p"], b2["p"])):
+        assert np.max(np.abs(np.asarray(a) - np.asarray(b))) <= tol
+    scale = np.max(np.abs(np.asarray(r2["I"])))
+    assert np.max(np.abs(np.asarray(r1["I"]) - np.asarray(r2["I"]))) <= tol * scale
