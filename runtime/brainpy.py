@@ -13,7 +13,8 @@ today); the channel API it relies on (``IonChannel``, ``share['dt']``,
 ``parameter``/``variable``, ``CondNeuGroup`` calling ``update(V)`` then
 ``current(V)``) is the one BrainPy has had since 2.4.  Channels with a
 calcium master (``ICaT_HM1992`` and kin) read the ion's concentration through
-BrainPy's ion machinery and are not adapted yet.
+BrainPy's ion machinery and are not adapted yet.  :func:`channel` makes a
+BrainPy class of any other ionc channel class, ``.mod`` files included.
 """
 from __future__ import annotations
 
@@ -45,19 +46,24 @@ class IoncChannel(bp.dyn.IonChannel):
     """A BrainPy ion channel whose step and current are ionc's compiled kernels."""
 
     ionc_class: ClassVar[type[Channel]]
-    brainpy_class: ClassVar[type]
+    #: The BrainPy class whose constructor this one takes (None: :func:`channel`'s).
+    brainpy_class: ClassVar[type | None] = None
 
     def __init__(self, *args, **kwargs):
-        bound = inspect.signature(self.brainpy_class.__init__).bind(self, *args, **kwargs)
+        if self.brainpy_class is not None:
+            bound = inspect.signature(self.brainpy_class.__init__).bind(self, *args, **kwargs)
+        else:
+            bound = _GENERIC.bind(self, *args, **kwargs)
         bound.apply_defaults()
         given = dict(bound.arguments)
         given.pop("self")
+        given.update(given.pop("parameters", {}))
         super().__init__(size=given["size"], keep_size=given["keep_size"], name=given["name"],
                          mode=given["mode"])
         self.method = given["method"]
         spec = self.ionc_class.spec
         values = {}
-        for p, value in given.items():
+        for p, value in {**spec.parameters, **given}.items():
             if p in _KEYWORDS:
                 continue
             if p not in spec.parameters:
@@ -110,6 +116,31 @@ class IoncChannel(bp.dyn.IonChannel):
         return self.ops(V.dtype).current(self._states(), V, params=self._params())
 
 
+def _generic(self, size, keep_size: bool = False, method: str | None = None,
+             name: str | None = None, mode=None, **parameters):
+    """The constructor of :func:`channel`'s classes."""
+
+
+_GENERIC = inspect.signature(_generic)
+
+
+def channel(ionc_class: type[Channel]) -> type[IoncChannel]:
+    """A BrainPy channel class running any ionc channel class: one made from a string, or
+    from a NEURON ``.mod`` file (``ionc.from_nmodl``), whose currents then flow in a
+    BrainPy ``CondNeuGroup`` with BrainPy's sign and units (uA/cm^2, inward positive).
+    Its constructor is ``(size, keep_size=False, method=None, name=None, mode=None,
+    **parameters)``; ``method`` defaults to the channel's (a ``.mod`` file's SOLVE)."""
+    if not (isinstance(ionc_class, type) and issubclass(ionc_class, Channel)):
+        raise TypeError(f"ionc.brainpy.channel takes an ionc channel class, got {ionc_class!r}")
+    spec = ionc_class.spec
+    if spec.inputs:
+        raise TypeError(f"ionc.brainpy: {spec.name} reads {list(spec.inputs)} besides V; "
+                        "channels that read an ion's concentration are not adapted yet")
+    return type(spec.name, (IoncChannel,), dict(
+        ionc_class=ionc_class, __module__=__name__,
+        __doc__=f"ionc's {spec.name} as a BrainPy ion channel."))
+
+
 def adapter(name: str) -> type[IoncChannel]:
     """The BrainPy class of library channel ``name`` (one of :data:`ADAPTED`)."""
     if name not in ADAPTED:
@@ -124,4 +155,4 @@ def adapter(name: str) -> type[IoncChannel]:
 for _name in ADAPTED:
     globals()[_name] = adapter(_name)
 
-__all__ = ["ADAPTED", "IoncChannel", "adapter", *ADAPTED]
+__all__ = ["ADAPTED", "IoncChannel", "adapter", "channel", *ADAPTED]

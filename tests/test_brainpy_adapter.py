@@ -4,6 +4,7 @@ BrainPy runs live here (the test extra installs it): each adapter is checked
 against the BrainPy class it replaces, alone and inside a CondNeuGroup.
 """
 import contextlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,3 +140,34 @@ def test_current_is_differentiable_in_v_exactly():
         grad = jax.grad(lambda v: ops.current(states, v).sum())(bm.as_jax(V))
         p, q, g = np.asarray(states["p"]), np.asarray(states["q"]), 90.0
         assert np.allclose(np.asarray(grad), -g * p ** 3 * q, rtol=1e-14, atol=0)
+
+
+@pytest.mark.slow
+def test_mod_file_channels_run_in_a_brainpy_condneugroup():
+    """hh.mod and passive.mod as BrainPy channels: a BrainPy CondNeuGroup of them fires at
+    the steps of ionc's own CondNeuGroup of the same files (both BrainPy's exp_auto)."""
+    import ionc
+    from test_nmodl import installed
+    HH, PAS = ionc.from_nmodl(installed("hh.mod")), ionc.from_nmodl(installed("passive.mod"))
+    n, steps = 12, 4000
+    currents = np.linspace(0.0, 30.0, n)
+    with precision("float64"):
+        net = bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Constant(-65.0),
+                                  hh=ib.channel(HH)(n), pas=ib.channel(PAS)(n))
+        net.reset_state()
+
+        def step(i):
+            bp.share.save(t=i * DT, i=i, dt=DT)
+            net.input.value = bm.asarray(currents)
+            net.update()
+            return net.V.value
+
+        bp.share.save(dt=DT)
+        V_bp = np.asarray(bm.for_loop(step, np.arange(steps)))
+    group = ionc.CondNeuGroup(n, dt=DT, V_th=0.0, V_initializer=-65.0, hh=HH(n), pas=PAS(n))
+    V_ionc = group.run(currents, steps=steps, record=("V",))["V"]
+    assert np.max(np.abs(V_bp - V_ionc)) < 1e-8
+    spikes = ((V_bp[:-1] < 0.0) & (V_bp[1:] >= 0.0)).sum()
+    assert spikes > 5                      # the comparison includes spikes
+    with pytest.raises(TypeError, match="reads"):
+        ib.channel(ionc.from_nmodl(Path(__file__).parent / "nmodl" / "tkca.mod"))
