@@ -149,8 +149,8 @@ def test_mod_file_channels_run_in_a_brainpy_condneugroup():
     import ionc
     from test_nmodl import installed
     HH, PAS = ionc.from_nmodl(installed("hh.mod")), ionc.from_nmodl(installed("passive.mod"))
-    n, steps = 12, 4000
-    currents = np.linspace(0.0, 30.0, n)
+    n, steps = 8, 2000                                 # 50 ms
+    currents = np.linspace(2.0, 30.0, n)
     with precision("float64"):
         net = bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Constant(-65.0),
                                   hh=ib.channel(HH)(n), pas=ib.channel(PAS)(n))

@@ -41,7 +41,7 @@ def test_nvcc_compiles_without_warnings(tmp_path, dtype, arch):
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", ["float64"])    # float32: NVRTC below, nvcc for INa above
 def test_nvcc_compiles_every_library_channel(tmp_path, dtype):
     from ionc.codegen import LIBRARY
     files = []
