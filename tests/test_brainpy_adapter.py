@@ -168,6 +168,6 @@ def test_mod_file_channels_run_in_a_brainpy_condneugroup():
     V_ionc = group.run(currents, steps=steps, record=("V",))["V"]
     assert np.max(np.abs(V_bp - V_ionc)) < 1e-8
     spikes = ((V_bp[:-1] < 0.0) & (V_bp[1:] >= 0.0)).sum()
-    assert spikes > 5                      # the comparison includes spikes
+    assert spikes >= n // 2                 # the comparison includes spikes
     with pytest.raises(TypeError, match="reads"):
         ib.channel(ionc.from_nmodl(Path(__file__).parent / "nmodl" / "tkca.mod"))
