@@ -203,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("emit", help="print or write the emitted kernel source")
     p.add_argument("channel")
     p.add_argument("--target", default="c",
-                   help="c (alias cpu), cuda, numpy or xla (JAX's FFI handlers over the C kernels)")
+                   help="c (alias cpu), cuda, numpy, xla or xla-cuda (JAX's FFI handlers)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     p.add_argument("--method", default="exp_auto")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
