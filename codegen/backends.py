@@ -257,7 +257,7 @@ class XlaBackend(CBackend):
             bindings.append(f'Attr<int64_t>("{a}")')
         params.insert(0, self.CONTEXT[0])
         bindings.insert(0, self.CONTEXT[1])
-        rows = "ionc_steps / ionc_every * ionc_n"
+        rows = "(ionc_steps / ionc_every * ionc_n)"        # a record's elements per chunk
         scalars = [p.name for p in interface.scalars]
         for p in interface.operands:
             per_chunk = (str(len(scalars)) if p == SCALARS else

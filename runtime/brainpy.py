@@ -89,8 +89,10 @@ class IoncChannel(bp.dyn.IonChannel):
         return self._ops[name]
 
     def _params(self) -> dict:
-        return {p: bm.as_jax(v) if isinstance(v, bm.Array) else v
-                for p, v in self._values.items()}
+        """The parameters as they are now (a user may set ``ch.g_max`` after construction,
+        as BrainPy's own channels allow)."""
+        return {p: (bm.as_jax(v) if isinstance(v, (bm.Array, bm.Variable)) else v)
+                for p, v in ((p, getattr(self, p)) for p in self._values)}
 
     def _states(self) -> dict:
         return {g.name: bm.as_jax(getattr(self, g.name).value) for g in self.ionc_class.spec.gates}

@@ -28,6 +28,7 @@ kernels, launched on XLA's stream.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
@@ -42,7 +43,8 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("ionc.jax needs jax and jaxlib: pip install 'ionc[jax]'") from exc
 
-from .build import build_xla_cuda_library, build_xla_library
+from .build import (BuildError, CompilerNotFoundError, build_xla_cuda_library,
+                    build_xla_library)
 from .channel import METHODS, NAN_POLICIES, Channel
 from .codegen import ChannelSpec, get_channel, render_kernels
 from .codegen.ffi import (SCALARS, TASKS, FfiInterface, ffi_interface, handler_symbol,
@@ -85,8 +87,12 @@ def compile_ops(spec: ChannelSpec, dtype: str, method: str,
     platforms = [("cpu", library)]
     if gpu_available():
         cuda = render_kernels(spec, "xla-cuda", dtype, method, array_params)
-        platforms.append(("CUDA", build_xla_cuda_library(cuda.source, jax.ffi.include_dir(),
-                                                         version)))
+        try:
+            platforms.append(("CUDA", build_xla_cuda_library(cuda.source,
+                                                             jax.ffi.include_dir(), version)))
+        except (CompilerNotFoundError, BuildError) as exc:
+            warnings.warn(f"ionc.jax: {spec.name} runs on the CPU only; its CUDA handlers "
+                          f"could not be built: {exc}", RuntimeWarning, stacklevel=3)
     interfaces = {}
     for task, signature in handlers.kernels.items():
         if task not in TASKS:

@@ -124,6 +124,9 @@ def test_the_constructor_is_brainpys():
     bm.random.seed(0)
     ch = ib.INa_Ba2002(8, g_max=bp.init.Uniform(50.0, 100.0))
     assert np.asarray(ch.g_max).shape == (8,)
+    leak = ib.IL(4)                                        # set after construction, as
+    leak.g_max = 0.0                                       # BrainPy's own channels allow
+    assert np.all(np.asarray(leak.current(bm.asarray(np.full(4, -60.0)))) == 0.0)
     with pytest.raises(TypeError, match="phi is BrainPy's but not ionc's"):
         ib.IKDR_Ba2002(4, phi=2.0)
     with pytest.raises(ValueError, match="adapts"):

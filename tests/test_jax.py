@@ -124,6 +124,14 @@ def test_vmap_equals_the_unbatched_calls_with_batched_dt_and_parameters():
         one = ops.step({g: s[g][k] for g in s}, V[k] + 1.0, float(dts[k]),
                        params={"g_max": float(g_max[k]), "T": 30.0})
         assert same(batched["p"][k], one["p"]) and same(batched["q"][k], one["q"])
+    # a batched run: the trace gets the batch axis in front; 5 steps recorded every 2nd
+    # (a record's rows per member is steps // every, not steps / every)
+    traces5 = voltages(16, (3, 5, N))
+    s3 = jax.vmap(ops.steady_state)(traces5[:, 0])
+    _, rec5 = jax.vmap(lambda s, t: ops.run(s, t, DT, every=2))(s3, traces5)
+    for k in range(3):
+        one = ops.run({g: s3[g][k] for g in s3}, traces5[k], DT, every=2)[1]
+        assert rec5["I"].shape == (3, 2, N) and same(rec5["I"][k], one["I"])
     # a batched run: the trace gets the batch axis in front
     traces = voltages(6, (2, 12, N))
     s2 = jax.vmap(ops.steady_state)(traces[:, 0])
