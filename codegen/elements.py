@@ -9,7 +9,7 @@ integrator chosen, and mirrored exponentials shared (:mod:`.exponentials`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import sympy as sp
@@ -92,6 +92,9 @@ class ChannelModel:
     derived: dict[sp.Symbol, sp.Expr]
     functions: dict[str, ElementFunction]
     table: SymbolTable
+    #: ``jacobian_<task>`` -> its outputs as ``(identifier, output, variable)`` (user names):
+    #: d output / d variable of ``update``, ``steady_state`` and ``current``.
+    jacobians: dict = field(default_factory=dict)
 
     @property
     def gate_names(self) -> tuple[str, ...]:
@@ -240,13 +243,40 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
         fns[f"d{g.name}"] = element(
             f"d{g.name}", (*inputs, table.internal(g.name), *others, *params, *own),
             [(f"d{ident[g.name]}", derivs[g.name])], False, f"d{g.name}/dt at V")
+    def expanded(expr: sp.Expr, cap: bool) -> sp.Expr:
+        """``expr`` with every intermediate and rate substituted: a function of the inputs."""
+        for sym, value in reversed(definitions([expr], cap)):
+            expr = expr.xreplace({sym: value})
+        return expr
+
+    jacobians = {}
+    for task, ins, outputs, cap, wrt in (
+            ("update", (*inputs, dt, *gates, *params, *extra), steps, True, (*inputs, *gates)),
+            ("steady_state", (*inputs, *params),
+             [(ident[g.name], steady[g.name]) for g in spec.gates] if steady else [], True,
+             inputs),
+            ("current", (*inputs, *gates, *params), [("I", current)], False,
+             (*inputs, *gates, *params))):
+        entries, exprs = [], []
+        for out, expr in outputs:
+            full = expanded(expr, cap)
+            for x in wrt:
+                d = sp.diff(full, x)
+                if d != 0:
+                    name = f"ionc_j{len(entries)}"
+                    entries.append((name, table.user_name(out), table.user_name(x.name)))
+                    exprs.append((name, d))
+        if exprs:
+            fns[f"jacobian_{task}"] = element(
+                f"jacobian_{task}", ins, exprs, False, f"the exact Jacobian of {task} (SymPy)")
+            jacobians[f"jacobian_{task}"] = tuple(entries)
     if method == "table":
         fns["update_table"] = _table_step(spec, table)
     for sym, expr in derived.items():
         used = tuple(s for s in params if s in expr.free_symbols)
         fns[sym.name] = ElementFunction(f"{FUNCTION_PREFIX}_{sym.name}", used, (),
                                         ((sym.name, expr),), "temperature factor")
-    return ChannelModel(spec, method, report, rates, derived, fns, table)
+    return ChannelModel(spec, method, report, rates, derived, fns, table, jacobians)
 
 
 def table_inputs(spec: ChannelSpec, table: SymbolTable) -> tuple[sp.Symbol, ...]:

@@ -25,7 +25,8 @@ from .kernels import (COUNT, EVERY, IN, INOUT, INT, OUT, REAL, STEPS, STRIDE, TA
                       KernelParameter, KernelSignature)
 
 #: The kernels that get a handler: what ``ionc.jax`` calls.
-TASKS = ("steady_state", "update", "current", "conductance", "run")
+TASKS = ("steady_state", "update", "current", "run",
+         "jacobian_update", "jacobian_steady_state", "jacobian_current")
 #: The attributes every handler takes: elements per chunk, and 1 to refuse non-finite inputs.
 ATTRIBUTES = ("n", "check_finite")
 #: Attributes of a scan's handler besides: steps of the trace, and the record interval.

@@ -370,8 +370,10 @@ def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) 
             model, "steady_state", {gate_id[g]: (OUT, STATE, g) for g in model.gate_names},
             array_params)
     kernels["current"] = _map_kernel(model, "current", {"I": (OUT, OUTPUT, "I")}, array_params)
-    kernels["conductance"] = _map_kernel(model, "conductance", {"G": (OUT, OUTPUT, "G")},
-                                         array_params)
+    for task, entries in model.jacobians.items():        # keys "out/variable"
+        kernels[task] = _map_kernel(
+            model, task, {name: (OUT, OUTPUT, f"{out}/{x}") for name, out, x in entries},
+            array_params)
     for rate in model.rates:
         sym = model.rate_symbol(rate).name
         kernels[rate] = _map_kernel(model, rate, {sym: (OUT, OUTPUT, rate)}, array_params)

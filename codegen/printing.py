@@ -107,9 +107,11 @@ class IoncPrinting:
         return f"{numerator}/{self._denominator_literal(den)}"
 
     def _in_double(self, expr) -> bool:
-        """Whether ``expr`` is evaluated in double precision in a float32 kernel."""
+        """Whether ``expr`` is evaluated in double precision in a float32 kernel: a
+        double local read outside a call (every printed function returns the real
+        type, whatever its argument's)."""
         return self.dtype == "float32" and (
-            self._widen or any(s.name in self.wide_symbols for s in expr.free_symbols))
+            self._widen or any(s.name in self.wide_symbols for s in _outside_calls(expr)))
 
     def _wide_argument(self, expr) -> bool:
         """Whether the argument of exponential ``expr`` is computed in double in a
@@ -179,11 +181,15 @@ class IoncPrinting:
     def _print_capped_rate(self, expr):
         return f"{self.function_names['capped_rate']}({self._print(expr.args[0])})"
 
+    def _print_dexprelr(self, expr):
+        return f"{self.function_names['dexprelr']}({self._print(expr.args[0])})"
+
 
 class CPrinter(IoncPrinting, C99CodePrinter):
     """C99 for one floating type; knows ``exprelr`` and ``capped_rate``."""
 
     function_names = {"exprelr": "ionc_exprelr", "capped_rate": "ionc_capped_rate",
+                      "dexprelr": "ionc_dexprelr",
                       "exp": "ionc_exp", "expm1": "ionc_expm1"}
     wide_suffix = "_wide"
     div_suffix = "_div"
@@ -195,20 +201,21 @@ class CPrinter(IoncPrinting, C99CodePrinter):
         super().__init__({"type_aliases": aliases, **(settings or {})})
 
     def _print_Rational(self, expr):
-        return float_literal(expr, "float64" if self._widen else self.dtype)
+        if self._widen:        # the wide type's literal (a no-op where ionc_wide is double)
+            return self.wide_format.format(float_literal(expr, "float64"))
+        return float_literal(expr, self.dtype)
 
-    def _print_Integer(self, expr):
-        return float_literal(expr, "float64" if self._widen else self.dtype)
-
-    def _print_Float(self, expr):
-        return float_literal(expr, "float64" if self._widen else self.dtype)
+    _print_Integer = _print_Rational
+    _print_Float = _print_Rational
 
     def _print_Pow(self, expr):
         base, exp = expr.as_base_exp()
         if exp.is_Integer and 1 <= abs(int(exp)) <= 4:
             b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Mul"])
             prod = "*".join([b] * abs(int(exp)))
-            return prod if exp > 0 else f"{float_literal(1, self.dtype)}/({prod})"
+            if exp < 0:
+                return f"{float_literal(1, self.dtype)}/({prod})"
+            return prod if exp == 1 else f"({prod})"   # x/y**2 is x/(y*y), not x/y*y
         if exp == sp.Rational(1, 2):
             return f"{self._ns}sqrt{self._suffix()}({self._print(base)})"
         return super()._print_Pow(expr)
@@ -246,7 +253,8 @@ class CudaPrinter(CPrinter):
 class NumPyArrayPrinter(IoncPrinting, NumPyPrinter):
     """NumPy expressions over arrays (float32 intermediates widened to float64)."""
 
-    function_names = {"exprelr": "_exprelr", "capped_rate": "_capped_rate"}
+    function_names = {"exprelr": "_exprelr", "capped_rate": "_capped_rate",
+                      "dexprelr": "_dexprelr"}
     wide_format = "numpy.float64({})"
 
     def __init__(self, dtype: str = "float64", settings=None):
@@ -267,11 +275,22 @@ class NumPyArrayPrinter(IoncPrinting, NumPyPrinter):
         base, exp = expr.as_base_exp()
         if exp.is_Integer and 1 <= int(exp) <= 4:
             b = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Mul"])
-            return "*".join([b] * int(exp))
+            prod = "*".join([b] * int(exp))
+            return prod if int(exp) == 1 else f"({prod})"   # x/y**2 is x/(y*y)
         return super()._print_Pow(expr, rational)
 
     def _denominator_literal(self, den: int) -> str:
         return f"{den!r}.0"
+
+
+def _outside_calls(expr: sp.Basic) -> set:
+    """The symbols of ``expr`` that are not inside a function call (a Piecewise is a
+    select, not a call)."""
+    if isinstance(expr, sp.Symbol):
+        return {expr}
+    if isinstance(expr, sp.Function) and not isinstance(expr, sp.Piecewise):
+        return set()
+    return set().union(*(_outside_calls(a) for a in expr.args)) if expr.args else set()
 
 
 @dataclass(frozen=True)

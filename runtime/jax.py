@@ -20,11 +20,14 @@ kernels, launched on XLA's stream.
   names when the call is traced; a non-positive ``dt`` and (by default) a NaN
   or infinite voltage when it runs, as an ``XlaRuntimeError`` from the handler
   before anything is written.
-- ``current`` is differentiable in V (its derivative is the conductance
-  ``-dI/dV`` that SymPy derives exactly, a kernel of its own), which is what
-  BrainPy's ``exp_auto`` takes of a membrane equation.  Derivatives in the
-  states or parameters, and of ``step``, ``steady_state`` and ``run``, are a
-  ``TypeError`` saying so, never silent zeros.
+- ``step`` and ``steady_state`` are differentiable in V, the inputs and the
+  states, ``current`` in the parameters too: each has a Jacobian kernel whose
+  entries SymPy derives exactly (the derivative of ``exprelr`` has its own
+  accurate form), and a ``custom_jvp`` combines them with the tangents, so
+  ``jax.grad`` runs through ``lax.scan`` of steps.  BrainPy's ``exp_auto``
+  takes the current's derivative in V to linearise a membrane equation.
+  Derivatives in ``dt`` or in a step's parameters, second derivatives, and
+  ``run`` are a ``TypeError`` saying so, never silent zeros.
 """
 from __future__ import annotations
 
@@ -280,31 +283,57 @@ class ChannelOps:
         wrapped = _not_differentiable(lambda *ops: f(*ops), f"{self.spec.name}.{task}")
         return wrapped(*[values[k] for k in keys])
 
-    def _current(self, values: dict, arrays: frozenset, shape: tuple[int, ...]):
-        """The current, differentiable in V: its JVP is ``-G dV`` with ``G = -dI/dV``
-        from the channel's ``conductance`` kernel (SymPy's exact derivative)."""
-        n, shapes = int(np.prod(shape)), {("output", "I"): shape, ("output", "G"): shape}
-        keys, current = self._invoke("current", arrays, n, shapes, {})
-        _, conductance = self._invoke("conductance", arrays, n, shapes, {})
-        v = keys.index(("input", "V"))
+    def _key(self, name: str) -> tuple[str, str]:
+        """The operand key of a user name in a Jacobian (``'V'``, an input, a state or
+        a parameter)."""
+        if name == "V" or name in self.spec.inputs:
+            return ("input", name)
+        if name in self.gates:
+            return ("state", name)
+        return ("parameter", name)
+
+    def _differentiable(self, task: str, values: dict, arrays: frozenset,
+                        shape: tuple[int, ...], results: dict) -> dict:
+        """``task`` (results keyed ``(role, key)`` with the shapes in ``results``) with a
+        JVP from its exact Jacobian kernel: tangent = sum of d out/d x times dx over
+        the variables the kernel differentiates (V, the inputs, the states; the
+        parameters too for the current).  Other tangents are a TypeError."""
+        n = int(np.prod(shape))
+        keys, primal = self._invoke(task, arrays, n, results, {})
+        compiled = compile_ops(self.spec, self.dtype.name, self.method, arrays)
+        jtask = f"jacobian_{task}"
+        if jtask not in compiled.interfaces:
+            return self._call(task, values, arrays, n, results)
+        entries = [p.key.split("/") for p in compiled.interfaces[jtask].results]
+        jkeys, jacobian = self._invoke(jtask, arrays, n, {("output", f"{o}/{x}"): shape
+                                                          for o, x in entries}, {})
+        allowed = {self._key(x) for _, x in entries}
         name = self.spec.name
 
         @jax.custom_jvp
         def f(*operands):
-            return current(*operands)[("output", "I")]
+            return primal(*operands)
 
         def jvp(primals, tangents):
-            for key, t in zip(keys, tangents):
-                if key != ("input", "V") and not isinstance(t, SymbolicZero):
+            given = dict(zip(keys, tangents))
+            for key, t in given.items():
+                if key not in allowed and not isinstance(t, SymbolicZero):
                     raise TypeError(
-                        f"ionc.jax: {name}.current is differentiable in V only (its derivative "
-                        f"is the conductance -dI/dV); not in {key[0]} {key[1]!r}")
-            I = f(*primals)
-            dV = tangents[v]
-            if isinstance(dV, SymbolicZero):
-                return I, jnp.zeros_like(I)
-            G = _not_differentiable(conductance, f"{name}.conductance")(*primals)
-            return I, -G[("output", "G")] * dV
+                        f"ionc.jax: {name}.{task} is differentiable in "
+                        f"{sorted(k[1] for k in allowed)} only; not in {key[0]} {key[1]!r}")
+            out = f(*primals)
+            by_key = dict(zip(keys, primals))
+            J = _not_differentiable(jacobian, f"{name}.{jtask}")(*[by_key[k] for k in jkeys])
+            tangent = {k: None for k in out}
+            for o, x in entries:
+                t = given[self._key(x)]
+                if isinstance(t, SymbolicZero):
+                    continue
+                k = ("output", o) if ("output", o) in out else ("state", o)
+                term = J[("output", f"{o}/{x}")] * t
+                tangent[k] = term if tangent[k] is None else tangent[k] + term
+            return out, {k: jnp.zeros_like(out[k]) if t is None else t
+                         for k, t in tangent.items()}
 
         f.defjvp(jvp, symbolic_zeros=True)
         return f(*[values[k] for k in keys])
@@ -317,8 +346,8 @@ class ChannelOps:
         if not self.gates:
             return {}
         values[("input", "V")] = V
-        out = self._call("steady_state", values, arrays, V.size,
-                         {("state", g): V.shape for g in self.gates})
+        out = self._differentiable("steady_state", values, arrays, V.shape,
+                                   {("state", g): V.shape for g in self.gates})
         return {g: out[("state", g)] for g in self.gates}
 
     def step(self, states: Mapping, V, dt, *, params: Mapping | None = None, **inputs) -> dict:
@@ -330,8 +359,8 @@ class ChannelOps:
         values[("dt", "dt")] = self._dt(dt)
         if not self.gates:
             return {}
-        out = self._call("update", values, arrays, V.size,
-                         {("state", g): V.shape for g in self.gates})
+        out = self._differentiable("update", values, arrays, V.shape,
+                                   {("state", g): V.shape for g in self.gates})
         return {g: out[("state", g)] for g in self.gates}
 
     def current(self, states: Mapping, V, *, params: Mapping | None = None, **inputs):
@@ -341,7 +370,8 @@ class ChannelOps:
         values, arrays = self._values(V.shape, params, inputs)
         values.update({("state", g): x for g, x in self._states(states, V.shape).items()})
         values[("input", "V")] = V
-        return self._current(values, arrays, V.shape)
+        return self._differentiable("current", values, arrays, V.shape,
+                                    {("output", "I"): V.shape})[("output", "I")]
 
     def run(self, states: Mapping, V_trace, dt, *, every: int = 1, record=None,
             params: Mapping | None = None, **inputs) -> tuple[dict, dict]:

@@ -76,11 +76,15 @@ def test_nvrtc_compiles_every_library_channel_with_cupys_options(dtype):
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
-def test_float32_kernels_promote_nothing_to_double(tmp_path):
+@pytest.mark.parametrize("channel", ["INa_Ba2002", "IKA1_HM1992"])   # rates; inf and tau
+def test_float32_kernels_promote_nothing_to_double(tmp_path, channel):
     # The deliberate double intermediates (ionc_wide) set to float: then any double
-    # in the PTX would be an accidental promotion by the printer.
+    # in the PTX would be an accidental promotion by the printer.  (IKA1_HM1992's tau
+    # divided a sum of exponentials of double arguments in double, until the printer
+    # learnt that a call returns the real type whatever its argument's.)
     cu = tmp_path / "k.cu"
-    cu.write_text(_source("float32", LAYOUTS[1]).source)
+    cu.write_text(render_kernels(get_channel(channel), "cuda", "float32",
+                                 array_params=frozenset({"V_sh"})).source)
     r = subprocess.run([NVCC, "-arch=sm_90", "-c", str(cu), "-o", str(tmp_path / "k.o"),
                         "-DIONC_WIDE=float", "-Xptxas", "-warn-double-usage"],
                        capture_output=True, text=True)

@@ -207,27 +207,85 @@ def test_bad_input_is_refused_with_a_clear_error():
         ij.ops(ionc.INa_Ba2002, method="table")
 
 
-def test_current_is_differentiable_in_v_and_nothing_else_is():
+def _central(f, x, h):
+    return (np.asarray(f(x + h)) - np.asarray(f(x - h))) / (2 * h)
+
+
+def test_step_steady_state_and_current_have_exact_derivatives():
+    """The Jacobian kernels (SymPy's derivatives) against central differences, at the
+    singular points (-37 and -10 mV) and 1e-9 mV beside them, and far out."""
+    ops = ij.ops(ionc.INa_Ba2002)
+    V = np.array([-150.0, -80.0, -37.0, -37.0 + 1e-9, -10.0, -10.0 - 1e-9, 20.0, 60.0])
+    s = ops.steady_state(V - 5.0)
+    h = 1e-6
+    for f in (lambda v: ops.step(s, v, DT)["p"], lambda v: ops.step(s, v, DT)["q"],
+              lambda v: ops.steady_state(v)["p"], lambda v: ops.current(s, v)):
+        exact = np.diag(np.asarray(jax.jacfwd(f)(V)))
+        assert np.all(np.isfinite(exact))
+        fd = _central(f, V, h)             # its rounding: about 1e-16 / h of the values
+        assert np.allclose(exact, fd, rtol=1e-6, atol=2e-9 * max(1.0, np.abs(f(V)).max()))
+        assert same(jax.grad(lambda v, f=f: f(v).sum())(V), exact)     # reverse mode too
+    # in the states: the step's decay factor; the current in g_max: I / g_max
+    dp = jax.grad(lambda p: ops.step({"p": p, "q": s["q"]}, V, DT)["p"].sum())(s["p"])
+    assert np.allclose(np.asarray(dp), _central(
+        lambda p: ops.step({"p": p, "q": s["q"]}, V, DT)["p"], np.asarray(s["p"]), h),
+        rtol=1e-7)
+    dg = jax.grad(lambda g: ops.current(s, V, params={"g_max": g}).sum())(90.0)
+    assert np.isclose(float(dg), float(ops.current(s, V).sum()) / 90.0, rtol=1e-14)
+
+
+def test_gradients_flow_through_a_scan_of_steps():
+    ops = ij.ops(ionc.INa_Ba2002)
+    trace = voltages(14, (30, 6))
+
+    def loss(v0):
+        def body(st, v):
+            st = ops.step(st, v, DT)
+            return st, ops.current(st, v)
+        return jax.lax.scan(body, ops.steady_state(v0), trace)[1].sum()
+
+    V0 = voltages(15, (6,))
+    grad = np.asarray(jax.jit(jax.grad(loss))(V0))
+    fd = np.array([(loss(V0 + 1e-6 * e) - loss(V0 - 1e-6 * e)) / 2e-6 for e in np.eye(6)])
+    assert np.allclose(grad, fd, rtol=1e-5, atol=1e-7 * np.abs(fd).max())
+
+
+def test_other_derivatives_are_refused_not_silently_zero():
     ops = ij.ops(ionc.INa_Ba2002)
     V = voltages(13)
     s = ops.steady_state(V)
-    # dI/dV at fixed gates is -g p^3 q, from SymPy's derivative (the conductance kernel)
-    grad = jax.jit(jax.grad(lambda v: ops.current(s, v).sum()))(V)
-    p, q = np.asarray(s["p"]), np.asarray(s["q"])
-    assert np.allclose(np.asarray(grad), -90.0 * p ** 3 * q, rtol=1e-14, atol=0)
-    tangent = jax.jvp(lambda v: ops.current(s, v), (V,), (np.ones(N),))[1]
-    assert same(tangent, grad)
-    with pytest.raises(TypeError, match="differentiable in V only"):
-        jax.grad(lambda p: ops.current({"p": p, "q": s["q"]}, V).sum())(s["p"])
-    with pytest.raises(TypeError, match="not differentiable"):
-        jax.grad(lambda v: ops.step(s, v, DT)["p"].sum())(V)
-    with pytest.raises(TypeError, match="not differentiable"):
+    with pytest.raises(TypeError, match="not in dt"):
+        jax.grad(lambda dt: ops.step(s, V, dt)["p"].sum())(DT)
+    with pytest.raises(TypeError, match="not in parameter 'g_max'"):
         jax.jacfwd(lambda g: ops.step(s, V, DT, params={"g_max": g})["p"])(1.0)
     with pytest.raises(TypeError, match="not differentiable"):    # no second derivative
         jax.grad(lambda v: jax.grad(lambda w: ops.current(s, w).sum())(v).sum())(V)
+    with pytest.raises(TypeError, match="not differentiable"):
+        jax.grad(lambda v: ops.run(s, v, DT)[0]["p"].sum())(voltages(3, (4, N)))
     # a gradient that does not pass through the op is untouched
     assert float(jax.grad(lambda v: ops.current(s, jax.lax.stop_gradient(v)).sum() + v.sum())(V)
                  .sum()) == N
+
+
+def test_dexprelr_is_accurate_everywhere():
+    """ionc's derivative of exprelr against 50-digit mpmath, through the kernels' own
+    Jacobian: d/dV of INa_Ba2002's beta_p-type term is -7/25 dexprelr((V+10)/5)."""
+    import mpmath
+    from ionc.build import load_python_module
+    from ionc.codegen import get_channel, render_kernels
+    mpmath.mp.dps = 50
+    numpy_kernels = load_python_module(render_kernels(get_channel("INa_Ba2002"), "numpy").source)
+    u = np.array([0.0, 1e-12, -1e-9, 0.01, -0.0999, 0.1, -0.1, 0.5, 3.0, -3.0, 40.0, -40.0,
+                  300.0, -300.0, 700.0, -745.0])
+    exact = np.array([float(mpmath.diff(lambda x: x / mpmath.expm1(x), mpmath.mpf(x)))
+                      if x != 0 else -0.5 for x in u])
+    got = numpy_kernels._dexprelr(u)
+    err = np.abs(got - exact) / np.maximum(np.abs(exact), 1e-300)
+    assert np.all(err[np.abs(exact) > 1e-300] < 1e-13), err
+    # the C version, through ionc.jax's Jacobian of the steady state (float64)
+    assert np.all(np.isfinite(np.asarray(
+        jax.jacfwd(lambda v: ij.ops(ionc.INa_Ba2002).steady_state(v)["p"])(
+            jnp.asarray([-10.0, -37.0, 500.0, -500.0])))))
 
 
 def test_float64_needs_jax_64_bit_mode():
