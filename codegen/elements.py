@@ -154,8 +154,11 @@ def _derivative(model_rates, gate, table: SymbolTable, rewritten, phi: sp.Expr, 
 
 
 @lru_cache(maxsize=None)
-def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
-    """Analyse ``spec`` and build its element functions for ``method``."""
+def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
+                  jacobians: bool = False) -> ChannelModel:
+    """Analyse ``spec`` and build its element functions for ``method`` (and, with
+    ``jacobians``, the exact Jacobians of ``update``, ``steady_state`` and ``current``
+    that the XLA back end's derivatives use)."""
     rewritten, report = analyse_rates(spec)
     current_expr, found = analyse_current(spec)
     report = SingularityReport(spec.name, (*report, *found))
@@ -249,14 +252,14 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
             expr = expr.xreplace({sym: value})
         return expr
 
-    jacobians = {}
+    tasks = {}
     for task, ins, outputs, cap, wrt in (
             ("update", (*inputs, dt, *gates, *params, *extra), steps, True, (*inputs, *gates)),
             ("steady_state", (*inputs, *params),
              [(ident[g.name], steady[g.name]) for g in spec.gates] if steady else [], True,
              inputs),
             ("current", (*inputs, *gates, *params), [("I", current)], False,
-             (*inputs, *gates, *params))):
+             (*inputs, *gates, *params))) if jacobians else ():
         entries, exprs = [], []
         for out, expr in outputs:
             full = expanded(expr, cap)
@@ -269,14 +272,14 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto") -> ChannelModel:
         if exprs:
             fns[f"jacobian_{task}"] = element(
                 f"jacobian_{task}", ins, exprs, False, f"the exact Jacobian of {task} (SymPy)")
-            jacobians[f"jacobian_{task}"] = tuple(entries)
+            tasks[f"jacobian_{task}"] = tuple(entries)
     if method == "table":
         fns["update_table"] = _table_step(spec, table)
     for sym, expr in derived.items():
         used = tuple(s for s in params if s in expr.free_symbols)
         fns[sym.name] = ElementFunction(f"{FUNCTION_PREFIX}_{sym.name}", used, (),
                                         ((sym.name, expr),), "temperature factor")
-    return ChannelModel(spec, method, report, rates, derived, fns, table, jacobians)
+    return ChannelModel(spec, method, report, rates, derived, fns, table, tasks)
 
 
 def table_inputs(spec: ChannelSpec, table: SymbolTable) -> tuple[sp.Symbol, ...]:

@@ -152,9 +152,10 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str,
 
 @lru_cache(maxsize=None)
 def _render_channel(spec: ChannelSpec, target: str, dtype: str, method: str,
-                    array_params: frozenset, table_degree: int) -> GeneratedSource:
+                    array_params: frozenset, table_degree: int,
+                    jacobians: bool) -> GeneratedSource:
     backend = get_backend(target)
-    model = lower_channel(spec, method)
+    model = lower_channel(spec, method, jacobians)
     kernel_set = channel_kernels(model, array_params)
     source, declarations = render_set(kernel_set, backend, dtype, table_degree)
     return GeneratedSource(spec.name, backend.name, dtype, method, source, declarations,
@@ -165,7 +166,8 @@ def _render_channel(spec: ChannelSpec, target: str, dtype: str, method: str,
 
 def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
                    method: str = "exp_auto", array_params=frozenset(),
-                   table_degree: int | None = None) -> GeneratedSource:
+                   table_degree: int | None = None,
+                   jacobians: bool | None = None) -> GeneratedSource:
     """Emit the kernels of ``spec`` for ``target`` (``'c'``, ``'cuda'`` or ``'numpy'``).
 
     ``array_params`` names the parameters given per neuron; the others are
@@ -173,13 +175,18 @@ def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
     computed once per call.  ``method='table'`` adds the rate table's fast step
     (polynomials of ``table_degree``, by default :data:`.tables.DEFAULT_DEGREE`);
     the table itself is a kernel argument (:func:`.tables.build_table`).
+    ``jacobians`` adds the exact Jacobian kernels (by default for the XLA targets,
+    whose derivatives use them; ``ionc.jax`` asks for them in the C source it links).
     """
     dtype = check_dtype(dtype)
     degree = 0
     if method == "table":
         degree = DEFAULT_DEGREE[dtype] if table_degree is None else int(table_degree)
-    return _render_channel(spec, get_backend(target).name, dtype, method,
-                           frozenset(array_params), degree)
+    backend = get_backend(target).name
+    if jacobians is None:
+        jacobians = backend.startswith("xla")
+    return _render_channel(spec, backend, dtype, method, frozenset(array_params), degree,
+                           bool(jacobians))
 
 
 @lru_cache(maxsize=None)

@@ -83,7 +83,7 @@ def compile_ops(spec: ChannelSpec, dtype: str, method: str,
                 array_params: frozenset = frozenset()) -> CompiledOps:
     """Build (or load) the handlers of ``spec`` and register them with XLA: on the CPU
     always, and on CUDA under the same name when JAX has a GPU."""
-    kernels = render_kernels(spec, "c", dtype, method, array_params)
+    kernels = render_kernels(spec, "c", dtype, method, array_params, jacobians=True)
     handlers = render_kernels(spec, "xla", dtype, method, array_params)
     version = f"jaxlib {jaxlib.__version__}"
     library = build_xla_library(kernels.source, handlers.source, jax.ffi.include_dir(), version)
