@@ -20,13 +20,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import (CacheError, artifact_is_intact, cache_dir, content_hash, remove_stale,
+from .cache import (artifact_is_intact, build_directory, cache_dir, content_hash, remove_stale,
                     write_manifest)
 from .compiler import CompilerSettings, compiler_settings
 from .progress import progress_while
@@ -93,12 +92,7 @@ def first_errors(log: str, lines: int = LOG_LINES) -> str:
 def _compile(name: str, source: str, declarations: str, settings: CompilerSettings,
              target: Path) -> None:
     """Build in a child process into a private directory, then rename into ``target``."""
-    try:
-        workdir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".build-{name}-"))
-    except OSError as exc:
-        raise CacheError(f"cannot write to the cache directory {target.parent}: "
-                         f"{exc.strerror or exc} (set IONC_CACHE_DIR to a writable "
-                         f"directory)") from None
+    workdir = build_directory(target, name)
     job = dict(name=name, source=source, declarations=declarations, workdir=str(workdir),
                compile_flags=list(settings.compile_flags), link_flags=list(settings.link_flags))
     env = {**os.environ, "CC": " ".join(settings.command)}

@@ -110,6 +110,17 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def build_directory(target: Path, name: str) -> Path:
+    """A private temporary directory beside ``target`` for building ``name`` (removed by
+    :func:`remove_stale` if a killed build leaves it); CacheError if none can be made."""
+    try:
+        return Path(tempfile.mkdtemp(dir=target.parent, prefix=f"{TEMPORARY[0]}{name}-"))
+    except OSError as exc:
+        raise CacheError(f"cannot write to the cache directory {target.parent}: "
+                         f"{exc.strerror or exc} (set IONC_CACHE_DIR to a writable "
+                         f"directory)") from None
+
+
 def manifest_path(artifact: Path) -> Path:
     """The manifest stored next to ``path``."""
     return artifact.with_name(artifact.name + ".json")

@@ -17,15 +17,14 @@ import os
 import shlex
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .c_extension import BuildError, first_errors
-from .cache import CacheError, artifact_is_intact, cache_dir, content_hash, remove_stale, \
-    write_manifest
+from .cache import (artifact_is_intact, build_directory, cache_dir, content_hash, remove_stale,
+                    write_manifest)
 from .compiler import CompilerNotFoundError, CompilerSettings, _version, compiler_settings
 from .progress import progress_while
 
@@ -71,12 +70,7 @@ def _run(command: list[str], what: str) -> None:
 
 def _compile(name: str, kernels: str, handlers: str, include_dir: str,
              settings: CompilerSettings, cxx: tuple[str, ...], target: Path) -> None:
-    try:
-        workdir = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".build-{name}-"))
-    except OSError as exc:
-        raise CacheError(f"cannot write to the cache directory {target.parent}: "
-                         f"{exc.strerror or exc} (set IONC_CACHE_DIR to a writable "
-                         f"directory)") from None
+    workdir = build_directory(target, name)
     try:
         (workdir / "kernels.c").write_text(kernels)
         (workdir / "handlers.cc").write_text(handlers)
@@ -163,7 +157,7 @@ def build_xla_cuda_library(source: str, include_dir: str, ffi_version: str) -> X
     name = f"_ionc_xla_cuda_{key}"
 
     def compile_into(path: Path) -> None:
-        workdir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".build-{name}-"))
+        workdir = build_directory(path, name)
         try:
             (workdir / "handlers.cu").write_text(source)
             with progress_while(f"ionc: compiling {name}"):

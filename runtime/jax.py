@@ -161,6 +161,7 @@ class ChannelOps:
                              "arrays), or use dtype='float32'")
         self.nan_policy = nan_policy
         self.gates = tuple(g.name for g in self.spec.gates)
+        self._invocations: dict = {}
         self.parameters = self._parameters(parameters, {p: v for p, v in
                                                         self.spec.parameters.items()})
 
@@ -254,7 +255,15 @@ class ChannelOps:
     def _invoke(self, task: str, arrays: frozenset, n: int, shapes: dict, attributes: dict):
         """``(operand keys, f)``: ``f(*operands)`` runs ``task``'s custom call and returns
         its results keyed ``(role, key)``; ``shapes`` gives each result's shape.  The
-        real scalars come first among the operands, one by one; ``f`` packs them."""
+        real scalars come first among the operands, one by one; ``f`` packs them.  Made
+        once per task and shapes, so that eager calls do not rebuild the call."""
+        memo = (task, arrays, n, tuple(sorted(shapes.items())), tuple(sorted(attributes.items())))
+        if memo not in self._invocations:
+            self._invocations[memo] = self._make_invocation(task, arrays, n, shapes, attributes)
+        return self._invocations[memo]
+
+    def _make_invocation(self, task: str, arrays: frozenset, n: int, shapes: dict,
+                         attributes: dict):
         compiled = compile_ops(self.spec, self.dtype.name, self.method, arrays)
         interface = compiled.interfaces[task]
         results = [jax.ShapeDtypeStruct(shapes[(p.role, p.key)], self.dtype)
