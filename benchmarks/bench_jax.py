@@ -33,16 +33,18 @@ import ionc  # noqa: E402
 import ionc.jax as ij  # noqa: E402
 from ionc.build import build_xla_library  # noqa: E402
 
-def empty_handlers() -> str:
+def empty_handlers(cuda: bool) -> str:
     """Two handlers that do nothing: one buffer in and out, and the buffers of
-    INa_Ba2002's step (the packed scalars, V, p, q in; p, q out)."""
+    INa_Ba2002's step (the packed scalars, V, p, q in; p, q out).  On CUDA they
+    declare what ionc's CUDA handlers declare: that XLA may capture them in a graph."""
     def handler(name: str, args: int, results: int) -> str:
         params = ([f"ffi::AnyBuffer a{i}" for i in range(args)]
                   + [f"ffi::Result<ffi::AnyBuffer> r{i}" for i in range(results)])
         binds = ".Arg<ffi::AnyBuffer>()" * args + ".Ret<ffi::AnyBuffer>()" * results
         return (f"static ffi::Error {name}_impl({', '.join(params)})\n"
                 "{ return ffi::Error::Success(); }\n"
-                f"XLA_FFI_DEFINE_HANDLER_SYMBOL({name}, {name}_impl, ffi::Ffi::Bind(){binds});\n")
+                f"XLA_FFI_DEFINE_HANDLER_SYMBOL({name}, {name}_impl, ffi::Ffi::Bind(){binds}"
+                + (", {ffi::Traits::kCmdBufferCompatible}" if cuda else "") + ");\n")
     return ('#include "xla/ffi/api/ffi.h"\nnamespace ffi = xla::ffi;\n'
             + handler("bench_empty", 1, 1) + handler("bench_empty_step", 4, 2))
 
@@ -86,12 +88,17 @@ def scan_contenders(n: int, dtype: str, steps: int) -> dict:
 
 def overhead(dtype: str, steps: int, repeats: int) -> dict:
     """ns per call inside scan at N = 1: ionc's step and two empty custom calls."""
-    from ionc.build import compiler_settings
-    lib = build_xla_library("", empty_handlers(), jax.ffi.include_dir(),
-                            "bench " + jax.__version__, compiler_settings())
-    for name in ("bench_empty", "bench_empty_step"):
-        jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib.handle, name)),
-                                    platform="cpu")
+    from ionc.build import build_xla_cuda_library, compiler_settings
+    version = "bench " + jax.__version__
+    libs = [("cpu", build_xla_library("", empty_handlers(False), jax.ffi.include_dir(),
+                                      version, compiler_settings()))]
+    if ij.gpu_available():                      # the step runs on JAX's default device
+        libs.append(("CUDA", build_xla_cuda_library(empty_handlers(True), jax.ffi.include_dir(),
+                                                    version, ij.gpu_architecture())))
+    for where, lib in libs:
+        for name in ("bench_empty", "bench_empty_step"):
+            jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(lib.handle, name)),
+                                        platform=where)
     one = jax.ShapeDtypeStruct((1,), dtype)
     empty = jax.ffi.ffi_call("bench_empty", one, input_output_aliases={0: 0})
     empty_step = jax.ffi.ffi_call("bench_empty_step", (one, one),
@@ -153,8 +160,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-brainpy", action="store_true")
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    print(f"# ionc.jax on {platform.processor() or platform.machine()}, {os.cpu_count()} "
-          f"cores, jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
+    print(f"# ionc.jax on {jax.devices()[0].device_kind} ({platform.machine()}, {os.cpu_count()} "
+          f"cores), jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
     for dtype in args.dtypes.split(","):
         print(f"\n## INa_Ba2002 inside one jitted lax.scan, {dtype}: ns per neuron-step")
         print("| N | ionc op (scan) | ionc run (fused) | jax.numpy (scan) | jax.numpy / ionc op |")

@@ -149,10 +149,13 @@ def nvcc_command() -> tuple[str, ...]:
     return (nvcc, *NVCC_FLAGS, *shlex.split(os.environ.get("IONC_NVCC_FLAGS", "")))
 
 
-def build_xla_cuda_library(source: str, include_dir: str, ffi_version: str) -> XlaLibrary:
+def build_xla_cuda_library(source: str, include_dir: str, ffi_version: str,
+                           arch: str | None = None) -> XlaLibrary:
     """Compile (or fetch from the cache) the CUDA kernels and XLA handlers of ``source``
-    with nvcc into a shared library, loaded (loading needs no GPU)."""
-    nvcc = nvcc_command()
+    with nvcc into a shared library, loaded (loading needs no GPU).  ``arch`` (e.g.
+    ``"sm_90"``, the GPU's own) adds its machine code; without it nvcc's default
+    architecture is built and the driver compiles its PTX for the GPU at load."""
+    nvcc = nvcc_command() + ((f"-arch={arch}",) if arch else ())
     key = content_hash(source, *nvcc, _version(nvcc[0]), ffi_version)
     name = f"_ionc_xla_cuda_{key}"
 

@@ -78,6 +78,15 @@ def gpu_available() -> bool:
         return False
 
 
+def gpu_architecture() -> str | None:
+    """``sm_XY`` of JAX's first GPU (what nvcc builds the CUDA handlers for), or None."""
+    capability = getattr(jax.devices("gpu")[0], "compute_capability", None)
+    if not capability or "." not in str(capability):
+        return None
+    major, minor = str(capability).split(".")[:2]
+    return f"sm_{major}{minor}"
+
+
 @lru_cache(maxsize=None)
 def compile_ops(spec: ChannelSpec, dtype: str, method: str,
                 array_params: frozenset = frozenset()) -> CompiledOps:
@@ -91,8 +100,8 @@ def compile_ops(spec: ChannelSpec, dtype: str, method: str,
     if gpu_available():
         cuda = render_kernels(spec, "xla-cuda", dtype, method, array_params)
         try:
-            platforms.append(("CUDA", build_xla_cuda_library(cuda.source,
-                                                             jax.ffi.include_dir(), version)))
+            platforms.append(("CUDA", build_xla_cuda_library(
+                cuda.source, jax.ffi.include_dir(), version, gpu_architecture())))
         except (CompilerNotFoundError, BuildError) as exc:
             warnings.warn(f"ionc.jax: {spec.name} runs on the CPU only; its CUDA handlers "
                           f"could not be built: {exc}", RuntimeWarning, stacklevel=3)

@@ -249,7 +249,7 @@ class HH(CondNeuGroup):
                  V_th: Any = 20., C: Any = 1.0, V_initializer: Any = -65.0,
                  method: str = "exp_auto", name: str | None = None, *,
                  dtype: str = "float64", dt: float = 0.1, target: str = "cpu"):
-        kw = dict(dtype=dtype, dt=dt, method=method, target=target)
+        kw = dict(dtype=dtype, dt=dt, method=channel_method(method), target=target)
         super().__init__(size, keep_size, C=C, V_th=V_th, V_initializer=V_initializer,
                          name=name, dtype=dtype, dt=dt, method=method,
                          INa=INa_HH1952(size, keep_size, E=ENa, g_max=gNa, V_sh=-45.0, **kw),

@@ -75,6 +75,20 @@ def test_nvrtc_compiles_every_library_channel_with_cupys_options(dtype):
                 assert ".entry ionc_update_kernel" in ptx and ".entry ionc_run_kernel" in ptx
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the NVRTC wheel is installed on Linux")
+@pytest.mark.parametrize("method", ["exp_auto", "neuron"])
+def test_nvrtc_compiles_the_neuron_kernels_with_cupys_options(method):
+    # the fused neuron run counts spikes in int32, which NVRTC has no header for
+    from ionc import HH
+    assert nvrtc.library() is not None, "libnvrtc missing: the test extra installs it"
+    for dtype in ("float32", "float64"):
+        src = HH(4, dtype=dtype, target="cpu", method=method).source("cuda")
+        status, log, ptx = nvrtc.compile_ptx(src, (
+            *NVRTC_OPTIONS, *CUPY_NVRTC_OPTIONS, "-arch=compute_90"))
+        assert status == 0, (dtype, log[-3000:])
+        assert ".entry ionc_run_kernel" in ptx
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 @pytest.mark.parametrize("channel", ["INa_Ba2002", "IKA1_HM1992"])   # rates; inf and tau
 def test_float32_kernels_promote_nothing_to_double(tmp_path, channel):
