@@ -170,8 +170,8 @@ def main(argv=None) -> int:
             steps = int(np.clip(args.steps * 1e6 // n, 4, 2000)) if n < 1e6 else args.steps // 5
             t = {k: median_time(f, args.repeats) / (n * steps) * 1e9
                  for k, f in scan_contenders(n, dtype, steps).items()}
-            print(f"| {n:.0e} | {t['ionc op (scan)']:.2f} | {t['ionc run (fused)']:.2f} | "
-                  f"{t['jax.numpy (scan)']:.2f} | "
+            print(f"| {n:.0e} | {t['ionc op (scan)']:.3g} | {t['ionc run (fused)']:.3g} | "
+                  f"{t['jax.numpy (scan)']:.3g} | "
                   f"{t['jax.numpy (scan)'] / t['ionc op (scan)']:.2f}x |", flush=True)
         o = overhead(dtype, 2000, args.repeats)
         same = o["empty, the step's buffers"]
