@@ -100,7 +100,7 @@ def test_every_keyword_and_generated_name_compiles_and_matches_plain_names(targe
         gate1, gate2, inter, *params = names
         odd = _spec(gate1, gate2, inter, params, f"Odd{b}")
         plain = _spec("n", "h", "y", PLAIN[:4] + [f"c{j}" for j in range(len(params) - 4)],
-                      f"Plain{b}")
+                      f"Plain{len(params)}")   # one build per length
         got, want = _run(odd, runtime_target), _run(plain, runtime_target)
         for a, w in zip(got[0], want[0]):
             np.testing.assert_allclose(a, w, rtol=1e-13, atol=0)
