@@ -134,12 +134,14 @@ def _gate_rates(gate, table: SymbolTable, rewritten: dict[str, sp.Expr]) -> dict
                 for role in gate.rate_expressions()}
     f = table.rename(rewritten[f"ode_{gate.name}"])
     g = table.internal(gate.name)
+    out = ({} if gate.initial is None else
+           {f"initial_{gate.name}": table.rename(rewritten[f"initial_{gate.name}"])})
     try:
         A, B = linear_coefficients(f, g)
     except SpecError:
-        return {}
+        return out
     return {f"inf_{gate.name}": sp.factor_terms(-B / A),
-            f"tau_{gate.name}": sp.factor_terms(-1 / A)}
+            f"tau_{gate.name}": sp.factor_terms(-1 / A), **out}
 
 
 def _derivative(model_rates, gate, table: SymbolTable, rewritten, phi: sp.Expr, rate_symbol):
@@ -215,7 +217,7 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
         sym = rate_symbol(name)
         fns[name] = element(name, (*inputs, *params), [(sym.name, sym)], False,
                             f"{name}(V), singularities removed")
-    steady = _steady_states(spec, derivs, table, derived)
+    steady = _steady_states(spec, derivs, table, derived, rate_symbol)
     if steady is not None:
         fns["steady_state"] = element(
             "steady_state", (*inputs, *params),
@@ -331,12 +333,16 @@ def _temperature_factors(spec: ChannelSpec, table: SymbolTable) -> tuple[dict, d
     return derived, factors
 
 
-def _steady_states(spec, derivs, table: SymbolTable, derived) -> dict | None:
-    """The fixed point of each gate (temperature factors cancel out of it), or None
-    when a gate's derivative is not linear in the gate or couples gates."""
+def _steady_states(spec, derivs, table: SymbolTable, derived, rate_symbol) -> dict | None:
+    """What ``reset_state`` sets each gate to: its ``initial`` value when given, else its
+    fixed point (temperature factors cancel out of it); None when a gate without an
+    initial value has a derivative that is not linear in the gate or couples gates."""
     out = {}
     gates = {table.internal(g.name) for g in spec.gates}
     for g in spec.gates:
+        if g.initial is not None:
+            out[g.name] = rate_symbol(f"initial_{g.name}")
+            continue
         sym = table.internal(g.name)
         f = derivs[g.name].subs({s: 1 for s in derived})
         if (f.free_symbols & gates) - {sym}:

@@ -46,12 +46,24 @@ def euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
     return g + dt * f
 
 
-#: Integration methods by the names BrainPy uses.
+def cnexp_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
+    """NEURON's ``cnexp`` as its translator (nocmodl) emits it: exponential Euler for a
+    gate linear in itself; otherwise ``g + (1 - exp(A dt)) (-B/A - g)`` with ``A = df/dg``
+    at the current ``g`` and ``B = f`` at ``g = 0``."""
+    A = sp.diff(f, g)
+    if g not in A.free_symbols:
+        return exp_euler_step(f, g, dt)
+    B = f.subs(g, 0)
+    return g + (-B / A - g) * (-expm1(A * dt))
+
+
+#: Integration methods by the names BrainPy uses (and NEURON's cnexp).
 INTEGRATORS: dict[str, Callable[[sp.Expr, sp.Symbol, sp.Symbol], sp.Expr]] = {
     "exp_auto": exp_euler_step,
     "exp_euler": exp_euler_step,
     "euler": euler_step,
     "implicit_euler": implicit_euler_step,
+    "cnexp": cnexp_step,
     "table": exp_euler_step,          # the exact step beside the tables (outside their range)
 }
 

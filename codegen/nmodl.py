@@ -22,6 +22,7 @@ does not cover is refused with the construct and its line.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -274,14 +275,14 @@ class _Interpreter:
                 arms.append((self.expr(_kids(part)[0], scope), _kids(part)[1]))
             elif _kind(part) == "ElseStatement":
                 default = _kids(part)[0]
-        first = arms[0][0]
-        if (len(arms) == 1 and isinstance(first, sp.Ne) and V in first.free_symbols
-                and not self.keep_guards):
-            # if (v != c) { exact formula } else { its limit }: the same guard, reversed
-            guard = f"equality guard at {first.lhs} != {first.rhs}"
+        reverse = _reversed_guard(arms[0][0]) if len(arms) == 1 and not self.keep_guards else None
+        if reverse:
+            # if (v != c) or if (|x| > eps) { exact formula } else { its limit }: a guard,
+            # reversed; the exact formula is kept everywhere
+            guard, zero, guarded = reverse
             self.notes.append(f"{guard}: the exact formula is used at the point too, whose 0/0 "
                               f"is removed exactly")
-            self.guards.append((guard, first.lhs - first.rhs, sp.Eq(first.lhs, first.rhs)))
+            self.guards.append((guard, zero, guarded))
             self.run(arms[0][1], scope, derivatives)
             return
         kept = []
@@ -338,6 +339,19 @@ def _small_abs(cond):
     if not (side.has(sp.Abs) and eps.is_number and 0 < float(eps) <= GUARD_EPS):
         return None
     return side.replace(sp.Abs, lambda x: x), eps
+
+
+def _reversed_guard(cond) -> tuple[str, sp.Expr, sp.Basic] | None:
+    """``(description, the expression that is zero at the point, the condition of the
+    approximating branch)`` when ``cond`` selects the exact formula away from a guarded
+    point (``v != c``, ``|x| > eps``), else None."""
+    if isinstance(cond, sp.Ne) and V in cond.free_symbols:
+        return (f"equality guard at {cond.lhs} != {cond.rhs}", cond.lhs - cond.rhs,
+                sp.Eq(cond.lhs, cond.rhs))
+    small = _small_abs(cond.negated) if isinstance(cond, sp.core.relational.Relational) else None
+    if small:
+        return (f"guard |{small[0]}| > {small[1]}", small[0], cond.negated)
+    return None
 
 
 def _guard(cond) -> str:
@@ -551,13 +565,14 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
     gates = {s: _gate(s, odes[s]) for s in states}
     nonlinear = [s for s, g in gates.items() if g.kind == "ode"]
     if method == "exp_auto" and nonlinear:
-        method = "euler"
-        notes.append(f"cnexp on {nonlinear}, not linear in their own state: forward "
-                     f"Euler, as NEURON does")
+        method = "cnexp"
+        notes.append(f"cnexp on {nonlinear}, not linear in their own state: linearised at "
+                     f"each step as NEURON's translator does (g + (1 - exp(A dt))(-B/A - g), "
+                     f"A = df/dg at the current g, B = f at g = 0)")
     if method == "implicit_euler" and nonlinear:
         raise SpecError(f"derivimplicit on {nonlinear}, not linear in their own state: "
                         f"NEURON's Newton iteration is not supported yet")
-    _check_initial(initial, gates, params, inputs)
+    gates = _with_initial(initial, gates, params, inputs, notes)
     spec = ChannelSpec(name=name or suffix, doc=_title(blocks) or f"NMODL mechanism {suffix}",
                        parameters=params, gates=tuple(gates.values()),
                        current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs)
@@ -639,22 +654,34 @@ def _gate_parts(name: str, f: sp.Expr) -> tuple[str, dict]:
     return "inf_tau", {"inf": -B / A, "tau": -1 / A}
 
 
-def _check_initial(initial: dict, gates: dict, params, inputs) -> None:
-    """INITIAL must put each state at its steady state (what reset_state does)."""
+def _with_initial(initial: dict, gates: dict, params, inputs, notes: list) -> dict:
+    """The gates with the value INITIAL sets them to (what ``reset_state`` does, as
+    NEURON's ``finitialize``), given explicitly where it is not the gate's steady state
+    (or the gate has none in closed form)."""
     import random
     rng = random.Random(0)
+    values = {symbol(k): v for k, v in {**params, **inputs}.items()}
+    out = {}
     for s, gate in gates.items():
-        if s not in initial:
+        value = initial.get(s, UNDEFINED)
+        if value is UNDEFINED:
             raise SpecError(f"INITIAL does not set {s}")
-        if gate.kind == "ode":
-            raise SpecError(f"{s}' is not linear in {s}: its steady state is not known "
-                            f"in closed form (not supported yet)")
-        values = {symbol(k): v for k, v in {**params, **inputs}.items()}
-        for _ in range(5):
-            values[V] = rng.uniform(-90.0, 40.0)
-            a = complex(sp.N(initial[s].subs(values)))
+        value = _ite_free(sp.sympify(value))
+        stray = sorted(str(x) for x in value.free_symbols & {symbol(g) for g in gates})
+        if stray:
+            raise SpecError(f"INITIAL sets {s} = {value} from the state(s) {stray}")
+        out[s] = gate
+        if gate.kind != "ode":
             inf = gate.inf if gate.kind == "inf_tau" else gate.alpha / (gate.alpha + gate.beta)
-            b = complex(sp.N(inf.subs(values)))
-            if abs(a - b) > 1e-9 * max(1.0, abs(b)):
-                raise SpecError(f"INITIAL sets {s} = {initial[s]}, not the steady state of "
-                                f"its equation ({inf}); not supported yet")
+            steady = True
+            for _ in range(5):
+                values[V] = rng.uniform(-90.0, 40.0)
+                a = complex(sp.N(value.subs(values)))
+                b = complex(sp.N(inf.subs(values)))
+                steady &= abs(a - b) <= 1e-9 * max(1.0, abs(b))
+            if steady:
+                continue
+            notes.append(f"INITIAL sets {s} = {value}, not the steady state of its equation: "
+                         f"reset_state sets that, as NEURON's finitialize does")
+        out[s] = dataclasses.replace(gate, initial=value)
+    return out

@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 import sympy as sp
 
 from .functions import exprelr
-from .spec import V, ChannelSpec, SpecError
+from .spec import V, ChannelSpec, SpecError, symbol
 
 
 @dataclass(frozen=True)
@@ -120,29 +120,43 @@ def _is_linear(expr: sp.Expr) -> bool:
     return sp.simplify(sp.diff(expr, V, 2)) == 0
 
 
-def _same_sign_exponentials(d: sp.Expr) -> bool:
-    """True when ``d`` is a sum of terms ``c exp(a) exp(b) ...`` (and constants) whose
-    numeric coefficients ``c`` all have one sign: such a sum of rates has no real zero.
-    (SymPy's solveset can take minutes on sums of incommensurate exponentials.)"""
-    signs = set()
+def _one_signed_sum(d: sp.Expr, defaults: dict) -> tuple[bool, str]:
+    """``(True, condition)`` when ``d`` is a sum of terms ``c exp(a) exprelr(b) ...`` (and
+    constants) whose coefficients ``c`` all have one sign: such a sum of rates has no
+    real zero (``exp`` and ``exprelr`` are positive).  A coefficient with parameters is
+    signed at their defaults, and ``condition`` says when the sum could vanish.  (SymPy's
+    solveset can take minutes on sums of incommensurate exponentials.)"""
+    signs, symbolic = set(), []
     for term in sp.Add.make_args(d):
         coeff, rest = term.as_independent(V, as_Add=False)
-        if not coeff.is_number or coeff == 0:
-            return False
-        if rest != 1 and not all(isinstance(f, sp.exp) and f.args[0].is_real is not False
+        if rest != 1 and not all(isinstance(f, (sp.exp, exprelr))
+                                 and f.args[0].is_real is not False
                                  for f in sp.Mul.make_args(rest)):
-            return False
+            return False, ""
+        if not coeff.is_number:
+            symbolic.append(coeff)
+            coeff = coeff.subs(defaults)
+        if not coeff.is_number or coeff == 0:
+            return False, ""
         signs.add(bool(coeff > 0))
-    return len(signs) == 1
+    if len(signs) != 1:
+        return False, ""
+    if not symbolic:
+        return True, ""
+    sign = "positive" if signs.pop() else "negative"
+    return True, f"any of {', '.join(map(str, symbolic))} is not {sign}"
 
 
-def _zeros(d: sp.Expr, where: str) -> tuple[list[sp.Expr], str]:
+def _zeros(d: sp.Expr, where: str, defaults: dict | None = None
+           ) -> tuple[list[sp.Expr], str]:
     """The real zeros of ``d`` (a function of V and parameters) and, when they exist
     only for some parameter values, that condition as text.
 
     ``s0 + s1*exp(c1*V + c0)`` is solved in closed form: a zero exists where
     ``r = -s0/s1 > 0``, at ``V = (log r - c0)/c1``; a sign of ``r`` that depends
-    on parameters makes it conditional.  Other forms go to ``sympy.solveset``.
+    on parameters makes it conditional.  A sum of one-signed terms has none (see
+    :func:`_one_signed_sum`; with parameters in the coefficients, none at their
+    ``defaults``, and the condition says when).  Other forms go to ``sympy.solveset``.
     """
     parts = _exp_decomposition(d, lambda e: V in e.free_symbols)
     if parts is not None:
@@ -155,8 +169,9 @@ def _zeros(d: sp.Expr, where: str) -> tuple[list[sp.Expr], str]:
             c0 = sp.simplify(a - c1 * V)
             v0 = sp.simplify((sp.log(r) - c0) / c1)
             return [v0], ("" if r.is_positive else f"{r} > 0")
-    if _same_sign_exponentials(d):
-        return [], ""
+    one_signed, condition = _one_signed_sum(d, defaults or {})
+    if one_signed:
+        return [], condition
     try:
         zeros = sp.solveset(d, V, sp.S.Reals)
     except NotImplementedError:
@@ -218,6 +233,8 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
     expand = spec.expand_intermediates
     states = set(spec.gate_symbols)
     where = f"{spec.name}: {role}_{gate}" if gate else f"{spec.name}: {role}"
+    defaults = {symbol(k): sp.nsimplify(v) for k, v in spec.parameters.items()
+                if isinstance(v, (int, float))}
 
     def depends(e: sp.Expr) -> bool:
         return V in expand(e).free_symbols
@@ -237,7 +254,11 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
                         and not (expand(f.base).free_symbols & states)):
                     continue
                 d = f.base
-                zeros, condition = _zeros(expand(d), where)
+                zeros, condition = _zeros(expand(d), where, defaults)
+                if not zeros and condition:
+                    found.append(Singularity(gate, role, sp.Eq(expand(d), 0), False, None,
+                                             "none", e, e, "a sum of one-signed rates",
+                                             conditional=condition))
                 others = [g for g in factors if g is not f]
                 numerator = sp.Mul(*others)
                 for v0 in zeros:
@@ -246,7 +267,7 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
                                                  e, e, "numerator nonzero at the zero",
                                                  conditional=condition))
                         continue
-                    new = _rewrite_exprelr(others, d, depends, expand)
+                    new = _rewrite_exprelr(others, d, depends, expand, v0)
                     if new is None:
                         raise SpecError(
                             f"{where} has a removable 0/0 at V = {v0} "
@@ -273,7 +294,11 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
     return visit(rational), found
 
 
-def _rewrite_exprelr(others, d, depends, expand) -> sp.Expr | None:
+def _rewrite_exprelr(others, d, depends, expand, v0) -> sp.Expr | None:
+    """``others / d`` with ``M / (s0 + s1 exp(a))`` as ``exprelr``.  ``M`` is the product
+    of the factors that depend on V or, when that is not linear, the one linear factor
+    that vanishes at ``v0``; the other factors (``a / (a + b)``'s ``1/(a + b)``) are
+    carried along unchanged."""
     decomposition = _exp_decomposition(d, depends)
     if decomposition is None:
         return None
@@ -281,14 +306,23 @@ def _rewrite_exprelr(others, d, depends, expand) -> sp.Expr | None:
     r = sp.simplify(-s0 / s1)
     shifted = sp.expand(a - sp.log(r)) if r != 1 else a
     constant = sp.Mul(*(g for g in others if not depends(g)))
-    linear = sp.Mul(*(g for g in others if depends(g)))
+    varying = [g for g in others if depends(g)]
+    carried = sp.Integer(1)
+    if not _is_linear(expand(sp.Mul(*varying))):
+        vanishing = [g for g in varying if _is_linear(expand(g))
+                     and sp.simplify(expand(g).subs(V, v0)) == 0]
+        if len(vanishing) != 1:
+            return None
+        carried = sp.Mul(*(g for g in varying if g is not vanishing[0]))
+        varying = vanishing
+    linear = sp.Mul(*varying)
     lin_v, arg_v = expand(linear), expand(shifted)
     if not (_is_linear(lin_v) and _is_linear(arg_v)):
         return None
     c = sp.simplify(sp.diff(lin_v, V) / sp.diff(arg_v, V))
     if depends(c):
         return None
-    return sp.simplify(constant * c / (s1 * r)) * exprelr(shifted)
+    return sp.simplify(constant * c / (s1 * r)) * exprelr(shifted) * carried
 
 
 def analyse_rates(spec: ChannelSpec) -> tuple[dict[str, sp.Expr], SingularityReport]:

@@ -101,7 +101,9 @@ class Gate:
     symbol.  ``power`` is the exponent with which the gate enters the current;
     it is informational (the current expression is given explicitly).
     ``factor`` is this gate's own temperature factor (BrainPy's ``phi_p``);
-    ``None`` uses the channel's ``temperature_factor``.
+    ``None`` uses the channel's ``temperature_factor``.  ``initial`` is the value
+    ``reset_state`` gives the gate (a function of V, the parameters and inputs:
+    what an NMODL INITIAL block sets); ``None`` is the gate's steady state.
     """
 
     name: str
@@ -112,6 +114,7 @@ class Gate:
     power: int = 1
     factor: sp.Expr | None = None
     ode: sp.Expr | None = None
+    initial: sp.Expr | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -130,6 +133,10 @@ class Gate:
         if self.factor is not None:
             object.__setattr__(self, "factor",
                                _expression(self.factor, f"gate {self.name!r}: factor"))
+        if self.initial is not None:
+            expr = _expression(self.initial, f"gate {self.name!r}: initial")
+            check_expression(expr, f"gate {self.name!r}: initial")
+            object.__setattr__(self, "initial", expr)
         if isinstance(self.power, bool) or not isinstance(self.power, int) or self.power < 0:
             raise SpecError(f"gate {self.name!r}: power must be a non-negative int, got "
                             f"{self.power!r}")
@@ -147,8 +154,12 @@ class Gate:
         return "rates" if self.alpha is not None else "inf_tau"
 
     def rate_expressions(self) -> dict[str, sp.Expr]:
-        """The functions of this gate as written, keyed by role."""
-        return {role: getattr(self, role) for role in GATE_FIELDS[self.kind]}
+        """The functions of this gate as written, keyed by role (``initial`` last, when
+        given)."""
+        out = {role: getattr(self, role) for role in GATE_FIELDS[self.kind]}
+        if self.initial is not None:
+            out["initial"] = self.initial
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,7 +260,8 @@ class ChannelSpec:
         for g in self.gates:
             allowed = known | ({g.symbol} if g.kind == "ode" else set())
             for role, expr in g.rate_expressions().items():
-                self._check(expr, allowed, f"gate {g.name!r}: {role}")
+                self._check(expr, known if role == "initial" else allowed,
+                            f"gate {g.name!r}: {role}")
         self._check(self.temperature_factor, params, "temperature factor")
         for g in self.gates:
             if g.factor is not None:

@@ -43,7 +43,7 @@ NAN_POLICIES = ("raise", "propagate")
 CONSTRUCTOR_KEYWORDS = frozenset({"size", "keep_size", "method", "name", "mode", "dtype",
                                   "target", "nan_policy", "dt", "parameters", "table_range",
                                   "table_rtol", "table_degree"})
-METHODS = ("exp_auto", "exp_euler", "euler", "implicit_euler", "table")
+METHODS = ("exp_auto", "exp_euler", "euler", "implicit_euler", "table", "cnexp")
 #: Attributes every channel object sets itself.
 INSTANCE_ATTRIBUTES = frozenset({"varshape", "size", "keep_size", "method", "mode", "name",
                                  "nan_policy", "dt", "target", "dtype"})
@@ -74,8 +74,11 @@ def _resolve_target(target: str) -> str:
 
 
 def _rate_roles(gate) -> tuple[str, ...]:
-    """The rates a gate's ``f_<gate>_<role>`` methods give (an ODE gate: inf and tau)."""
-    return ("inf", "tau") if gate.kind == "ode" else tuple(gate.rate_expressions())
+    """The rates a gate's ``f_<gate>_<role>`` methods give (an ODE gate: inf and tau, and
+    its initial value when given)."""
+    if gate.kind == "ode":
+        return ("inf", "tau") + (("initial",) if gate.initial is not None else ())
+    return tuple(gate.rate_expressions())
 
 
 @dataclass

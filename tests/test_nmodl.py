@@ -341,8 +341,8 @@ def test_bad_files_get_clear_errors(tmp_path):
         ionc.from_nmodl(OWN / "tguard.mod")(3, gbar=-1.0)
     with pytest.raises(FileNotFoundError, match="nothere.mod"):
         ionc.from_nmodl(tmp_path / "nothere.mod")
-    text = (OWN / "tkca.mod").read_text().replace("rates(v, cai)\n    n = ninf", "n = 0")
-    with pytest.raises(SpecError, match="INITIAL sets n"):
+    text = (OWN / "tkca.mod").read_text().replace("rates(v, cai)\n    n = ninf", "n = 2*n")
+    with pytest.raises(SpecError, match=r"INITIAL sets n = 2\*n from the state\(s\) \['n'\]"):
         parse_nmodl(text)
 
 
@@ -430,3 +430,22 @@ def test_lint_reports_each_guard_and_the_error_in_ulp():
     (e,) = entries
     assert e.rate == "alpha_n" and e.V == -55.0 and "NaN" in e.handling
     assert e.file_ulp[0] == "NaN" and int(e.file_ulp[1]) > 1e3 and int(e.ionc_ulp[0]) <= 4
+
+
+def test_a_reversed_guard_a_tau_floor_and_an_initial_off_the_steady_state(own_mechanisms):
+    # tmig.mod: trap0 (|v - th| > 1e-6 picks the formula), minf = a/(a + b), a floor on
+    # mtau, n initialised from other rates than its DERIVATIVE's, and a gate w that is
+    # not linear in itself (NEURON's cnexp linearises it)
+    Ch = ionc.from_nmodl(OWN / "tmig.mod")
+    notes = " ".join(Ch.nmodl.notes)
+    assert "guard |V - tha| > 1/1000000" in notes and "INITIAL sets n" in notes
+    assert "cnexp on ['w']" in notes
+    grid = np.concatenate([np.linspace(-99.7, 50.3, 31),
+                           [-30.0, -30 + 1e-9, -30 - 1e-9, -55.0, -55 + 1e-9, -55 - 1e-9]])
+    for celsius in (6.3, 30.0):
+        init, worst = compare(Ch, "tmig", "mnw", grid, dict(gnabar=0, gkbar=0), celsius)
+        assert init.max() <= 1e-10 and worst <= 1e-10, (init.max(), worst)
+    # the initial n is not the steady state the DERIVATIVE relaxes to
+    ch = Ch(1)
+    ch.reset_state(-65.0)
+    assert abs(host(ch.states["n"])[0] - 1 / (1 + np.exp((65.0 + 13.0) / 11))) > 0.1

@@ -95,3 +95,35 @@ def test_unknown_symbol_is_named():
 def test_gate_without_rates_is_refused():
     with pytest.raises(SpecError, match="alpha and beta, or inf and tau"):
         Gate("m", alpha=x)
+
+
+def test_inf_as_a_over_a_plus_b_with_the_0_0_in_its_numerator():
+    # minf = a/(a + b) with a = Ra (V - th)/(1 - exp(-(V - th)/q)): the 0/0 factor of the
+    # numerator is rewritten and the sum of rates below it carried along; that sum of
+    # one-signed rates has no zero at the defaults, and the report says when it could
+    import mpmath
+    Ra, Rb, q, th = (symbol(s) for s in ("Ra", "Rb", "q", "th"))
+    a = Ra * (V - th) / (1 - sp.exp(-(V - th) / q))
+    b = Rb * (th - V) / (1 - sp.exp((V - th) / q))
+    spec = ChannelSpec(name="Mig", parameters={"Ra": 0.4, "Rb": 0.124, "q": 7.2, "th": -30.0},
+                       gates=(Gate("m", inf=a / (a + b), tau=1 / (a + b)),),
+                       current=symbol("m") * V)
+    report = find_removable_singularities(spec)
+    assert {s.rate_name for s in report.removable} == {"inf_m", "tau_m"}
+    assert any("Ra*q" in s.conditional and "not positive" in s.conditional
+               for s in report.conditional), str(report)
+    model = lower_channel(spec)
+    f = sp.lambdify(V, model.display(model.rates["inf_m"]).subs(
+        {symbol(k): sp.Float(v) for k, v in spec.parameters.items()}),
+        modules=[{"exprelr": lambda u: u / mpmath.expm1(u) if u != 0 else mpmath.mpf(1)},
+                 "mpmath"])
+    mpmath.mp.dps = 50
+    for v in (-30.0 + 1e-9, -30.0 - 1e-9, -10.0, -30.0):
+        x = mpmath.mpf(v) + 30
+        if x == 0:
+            want = mpmath.mpf("0.4") / (mpmath.mpf("0.4") + mpmath.mpf("0.124"))
+        else:
+            va = mpmath.mpf("0.4") * x / (1 - mpmath.exp(-x / mpmath.mpf("7.2")))
+            vb = mpmath.mpf("0.124") * -x / (1 - mpmath.exp(x / mpmath.mpf("7.2")))
+            want = va / (va + vb)
+        assert abs(f(v) - want) <= 1e-14, (v, f(v), want)

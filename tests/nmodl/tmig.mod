@@ -1,0 +1,81 @@
+TITLE ionc test: a reversed guard, a tau floor, and an INITIAL off the steady state
+: Written for ionc's tests; every construct is checked against NEURON itself.
+: trap0 is the guard of many public sodium channels: the exact formula where
+: |v - th| > 1e-6, its limit a*q inside; minf = a/(a + b) then has the 0/0 in its
+: numerator and the guarded rates in its denominator.
+NEURON {
+    SUFFIX tmig
+    USEION na READ ena WRITE ina
+    USEION k READ ek WRITE ik
+    RANGE gnabar, gkbar
+    THREADSAFE
+}
+UNITS {
+    (mA) = (milliamp)
+    (mV) = (millivolt)
+    (S) = (siemens)
+}
+PARAMETER {
+    gnabar = 0.01 (S/cm2)
+    gkbar = 0.01 (S/cm2)
+    tha = -30 (mV)
+    qa = 7.2 (mV)
+    Ra = 0.4 (/ms)
+    Rb = 0.124 (/ms)
+    mmin = 0.02 (ms)
+    vhn = 13 (mV)
+}
+STATE { m n w }
+ASSIGNED {
+    v (mV)
+    celsius (degC)
+    ena (mV)
+    ek (mV)
+    ina (mA/cm2)
+    ik (mA/cm2)
+    minf
+    mtau (ms)
+    ninf
+    ntau (ms)
+}
+BREAKPOINT {
+    SOLVE states METHOD cnexp
+    ina = gnabar*m*m*m*(v - ena)
+    ik = gkbar*n*n*n*n*w*(v - ek)
+}
+INITIAL {
+    trates(v)
+    m = minf
+    : n from alpha/(alpha + beta), while DERIVATIVE relaxes it to a shifted Boltzmann
+    n = alpn(v)/(alpn(v) + betn(v))
+    w = 0.25
+}
+DERIVATIVE states {
+    trates(v)
+    m' = (minf - m)/mtau
+    n' = (ninf - n)/ntau
+    w' = (1 - w)*w*0.01 - w*w*0.002   : not linear in w: forward Euler, as NEURON does
+}
+PROCEDURE trates(vm (mV)) {
+    LOCAL a, b
+    a = trap0(vm, tha, Ra, qa)
+    b = trap0(-vm, -tha, Rb, qa)
+    mtau = 1/(a + b)
+    if (mtau < mmin) { mtau = mmin }
+    minf = a/(a + b)
+    ninf = 1/(1 + exp(-(vm - vhn)/11))
+    ntau = 4
+}
+FUNCTION alpn(vm (mV)) {
+    alpn = 0.01*trap0(vm, -55, 1, 10)
+}
+FUNCTION betn(vm (mV)) {
+    betn = 0.125*exp(-(vm + 65)/80)
+}
+FUNCTION trap0(v, th, a, q) {
+    if (fabs(v - th) > 1e-6) {
+        trap0 = a*(v - th)/(1 - exp(-(v - th)/q))
+    } else {
+        trap0 = a*q
+    }
+}
