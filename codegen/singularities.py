@@ -290,8 +290,17 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
         return sp.Mul(*factors)
 
     rational = sp.nsimplify(expr, rational=True)
-    found.extend(_parameter_poles(rational, expand, gate, role))
-    return visit(rational), found
+    poles = _parameter_poles(rational, expand, gate, role)
+    try:
+        return visit(rational), poles + found
+    except SpecError:
+        # a 0/0 behind a branch (a clamped exp: exp(50) above 50, 0 below -50): taken
+        # into every branch, each branch's 0/0 is of the usual form
+        folded = sp.piecewise_fold(rational)
+        if folded == rational or not rational.has(sp.Piecewise):
+            raise
+    found.clear()
+    return visit(folded), poles + found
 
 
 def _rewrite_exprelr(others, d, depends, expand, v0) -> sp.Expr | None:

@@ -434,16 +434,17 @@ def test_lint_reports_each_guard_and_the_error_in_ulp():
 
 def test_a_reversed_guard_a_tau_floor_and_an_initial_off_the_steady_state(own_mechanisms):
     # tmig.mod: trap0 (|v - th| > 1e-6 picks the formula), minf = a/(a + b), a floor on
-    # mtau, n initialised from other rates than its DERIVATIVE's, and a gate w that is
+    # mtau, a clamped exp (MyExp) inside vtrap's 0/0 and in a Boltzmann, n initialised from other rates than its DERIVATIVE's, and a gate w that is
     # not linear in itself (NEURON's cnexp linearises it)
     Ch = ionc.from_nmodl(OWN / "tmig.mod")
     notes = " ".join(Ch.nmodl.notes)
     assert "guard |V - tha| > 1/1000000" in notes and "INITIAL sets n" in notes
     assert "cnexp on ['w']" in notes
     grid = np.concatenate([np.linspace(-99.7, 50.3, 31),
-                           [-30.0, -30 + 1e-9, -30 - 1e-9, -55.0, -55 + 1e-9, -55 - 1e-9]])
+                           [-30.0, -30 + 1e-9, -30 - 1e-9, -55.0, -55 + 1e-9, -55 - 1e-9,
+                            43.0, 43 + 1e-9, 43 - 1e-9, -45.0, -44.9, 4.9, 5.0]])
     for celsius in (6.3, 30.0):
-        init, worst = compare(Ch, "tmig", "mnw", grid, dict(gnabar=0, gkbar=0), celsius)
+        init, worst = compare(Ch, "tmig", "mhnw", grid, dict(gnabar=0, gkbar=0), celsius)
         assert init.max() <= 1e-10 and worst <= 1e-10, (init.max(), worst)
     # the initial n is not the steady state the DERIVATIVE relaxes to
     ch = Ch(1)

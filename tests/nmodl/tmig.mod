@@ -1,8 +1,9 @@
-TITLE ionc test: a reversed guard, a tau floor, and an INITIAL off the steady state
+TITLE ionc test: a reversed guard, a tau floor, a clamped exp, an INITIAL off the steady state
 : Written for ionc's tests; every construct is checked against NEURON itself.
 : trap0 is the guard of many public sodium channels: the exact formula where
 : |v - th| > 1e-6, its limit a*q inside; minf = a/(a + b) then has the 0/0 in its
-: numerator and the guarded rates in its denominator.
+: numerator and the guarded rates in its denominator.  MyExp clamps exp to 0 below
+: -50 and to exp(50) above 50, inside vtrap's 0/0 too.
 NEURON {
     SUFFIX tmig
     USEION na READ ena WRITE ina
@@ -25,7 +26,7 @@ PARAMETER {
     mmin = 0.02 (ms)
     vhn = 13 (mV)
 }
-STATE { m n w }
+STATE { m h n w }
 ASSIGNED {
     v (mV)
     celsius (degC)
@@ -40,12 +41,13 @@ ASSIGNED {
 }
 BREAKPOINT {
     SOLVE states METHOD cnexp
-    ina = gnabar*m*m*m*(v - ena)
+    ina = gnabar*m*m*m*h*(v - ena)
     ik = gkbar*n*n*n*n*w*(v - ek)
 }
 INITIAL {
     trates(v)
     m = minf
+    h = ha(v)/(ha(v) + hb(v))
     : n from alpha/(alpha + beta), while DERIVATIVE relaxes it to a shifted Boltzmann
     n = alpn(v)/(alpn(v) + betn(v))
     w = 0.25
@@ -53,6 +55,7 @@ INITIAL {
 DERIVATIVE states {
     trates(v)
     m' = (minf - m)/mtau
+    h' = ha(v)*(1 - h) - hb(v)*h
     n' = (ninf - n)/ntau
     w' = (1 - w)*w*0.01 - w*w*0.002   : not linear in w: forward Euler, as NEURON does
 }
@@ -77,5 +80,27 @@ FUNCTION trap0(v, th, a, q) {
         trap0 = a*(v - th)/(1 - exp(-(v - th)/q))
     } else {
         trap0 = a*q
+    }
+}
+FUNCTION ha(vm (mV)) {
+    ha = 0.12*vtrap(-(vm - 43), 11)
+}
+FUNCTION hb(vm (mV)) {
+    hb = 0.3/(1 + MyExp(-(vm + 20)/0.5))
+}
+FUNCTION vtrap(x, y) {
+    if (fabs(x/y) < 1e-6) {
+        vtrap = y*(1 - x/y/2)
+    } else {
+        vtrap = x/(MyExp(x/y) - 1)
+    }
+}
+FUNCTION MyExp(x) {
+    if (x < -50) {
+        MyExp = 0
+    } else if (x > 50) {
+        MyExp = exp(50)
+    } else {
+        MyExp = exp(x)
     }
 }
