@@ -434,8 +434,9 @@ def test_lint_reports_each_guard_and_the_error_in_ulp():
 
 def test_a_reversed_guard_a_tau_floor_and_an_initial_off_the_steady_state(own_mechanisms):
     # tmig.mod: trap0 (|v - th| > 1e-6 picks the formula), minf = a/(a + b), a floor on
-    # mtau, a clamped exp (MyExp) inside vtrap's 0/0 and in a Boltzmann, n initialised from other rates than its DERIVATIVE's, and a gate w that is
-    # not linear in itself (NEURON's cnexp linearises it)
+    # mtau, a clamped exp (MyExp) inside vtrap's 0/0 and in a Boltzmann, n initialised
+    # from other rates than its DERIVATIVE's, and a gate w that is not linear in itself
+    # (NEURON's cnexp linearises it)
     Ch = ionc.from_nmodl(OWN / "tmig.mod")
     notes = " ".join(Ch.nmodl.notes)
     assert "guard |V - tha| > 1/1000000" in notes and "INITIAL sets n" in notes
