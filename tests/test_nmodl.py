@@ -451,3 +451,26 @@ def test_a_reversed_guard_a_tau_floor_and_an_initial_off_the_steady_state(own_me
     ch = Ch(1)
     ch.reset_state(-65.0)
     assert abs(host(ch.states["n"])[0] - 1 / (1 + np.exp((65.0 + 13.0) / 11))) > 0.1
+
+
+@pytest.mark.parametrize("cai", [5e-5, 1e-3])
+def test_a_0_0_whose_voltage_moves_with_calcium(own_mechanisms, cai):
+    # tcalog.mod: alpha's 0/0 is at vs = -18 with vs = v + 40 log10(1000 cai)
+    Ch = ionc.from_nmodl(OWN / "tcalog.mod")
+    v0 = -18 - 40 * np.log10(1000 * cai)
+    grid = np.concatenate([np.linspace(-99.7, 50.3, 31), [v0, v0 + 1e-9, v0 - 1e-9]])
+    h.celsius = 6.3
+    sec, seg = section("tcalog", dict(gbar=0))
+    ch = Ch(len(grid))
+    ch.reset_state(grid, cai=np.full(len(grid), cai))
+    got = host(ch.states["c"])
+    for k, v in enumerate(grid):
+        seg.cai = cai
+        h.finitialize(v)
+        seg.cai = cai
+        h.finitialize(v)
+        if abs(v - v0) > 1e-6:
+            assert abs(seg.tcalog.c - got[k]) <= 1e-12, (v, seg.tcalog.c, got[k])
+    # at the point NEURON divides 0 by 0; ionc has the limit, continuous with both sides
+    assert np.isfinite(got).all()
+    assert abs(got[-3] - got[-2]) <= 1e-9 and abs(got[-3] - got[-1]) <= 1e-9
