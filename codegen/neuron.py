@@ -50,8 +50,9 @@ NEURON_METHOD = "neuron"
 
 
 def channel_method(method: str) -> str:
-    """The method a neuron's channels step with (``'neuron'``: cnexp, i.e. exp_auto)."""
-    return "exp_auto" if method == NEURON_METHOD else method
+    """The method a neuron's channels step with (``'neuron'``: NEURON's cnexp, which is
+    exp_auto on gates linear in themselves)."""
+    return "cnexp" if method == NEURON_METHOD else method
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,9 +79,6 @@ class NeuronSpec:
             if not isinstance(spec, ChannelSpec):
                 raise SpecError(f"neuron {self.name!r}: channel {label!r} is not a "
                                 f"ChannelSpec: {spec!r}")
-            if spec.inputs:
-                raise SpecError(f"neuron {self.name!r}: channel {label!r} reads "
-                                f"{sorted(spec.inputs)} besides V; a neuron supplies only V")
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,8 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
     ``array_params`` names the parameters given per neuron (``'INa.g_max'``, ``'C'``).
     """
     model = lower_neuron(spec, method)
-    known = {f"{label}.{p}" for label, m in model.channels.items() for p in m.parameter_names}
+    known = {f"{label}.{p}" for label, m in model.channels.items()
+             for p in (*m.parameter_names, *m.input_names[1:])}
     unknown = set(array_params) - known - set(spec.parameters)
     if unknown:
         raise ValueError(f"{spec.name} has no parameter(s) {sorted(unknown)}")
@@ -176,7 +175,8 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
             name = f"c{j}_{m.table.identifier(g)}"
             where[(j, m.table.identifier(g))] = name
             params.append(KernelParameter(name, INOUT, STATE, f"{label}.{g}"))
-        for p in m.parameter_names:
+        # inputs beyond V (cai) are held fixed over a run: parameters of the neuron
+        for p in (*m.parameter_names, *m.input_names[1:]):
             name = f"c{j}_{m.table.identifier(p)}"
             where[(j, m.table.identifier(p))] = name
             array = f"{label}.{p}" in array_params

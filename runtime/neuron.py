@@ -41,12 +41,15 @@ class CondNeuGroup:
     numerical di/dv, then the gates at the new V; the channels use exp_auto).  The external
     input ``x`` of :meth:`update` is scaled by ``1e-3 / A`` as in BrainPy (``A``
     in cm^2; the default 1e-3 makes ``x`` a current density in uA/cm^2).
+    A channel that reads a concentration (a ``.mod`` file's ``cai``) gets it from
+    ``concentrations={'label.cai': value}`` (a scalar or one per neuron; default: the
+    channel's, NEURON's 5e-5 mM), held fixed as nothing in the group writes it.
     """
 
     def __init__(self, size, keep_size: bool = False, C: Any = 1.0, A: float = 1e-3,
                  V_th: Any = 0.0, V_initializer: Any = -65.0, method: str = "exp_auto",
                  name: str | None = None, mode: Any = None, *, dtype: str = "float64",
-                 dt: float = 0.1, **channels: Channel):
+                 dt: float = 0.1, concentrations: dict | None = None, **channels: Channel):
         self._lock = threading.RLock()
         self.varshape = varshape_of(size, keep_size)
         self._shape = self.varshape
@@ -79,9 +82,10 @@ class CondNeuGroup:
                     f"channel {label!r} has shape {ch.varshape}, dtype {ch.dtype.name}, target "
                     f"{ch.target!r}; this group needs shape {self._shape}, dtype "
                     f"{self.dtype.name} and one target for every channel")
-            if ch.method != channel_method(method):
+            wanted = channel_method(method)
+            if ch.method != wanted and not (wanted == "cnexp" and ch.method == "exp_auto"):
                 raise ValueError(f"channel {label!r} uses method {ch.method!r}; the group's "
-                                 f"{method!r} needs {channel_method(method)!r}")
+                                 f"{method!r} needs {wanted!r}")
         self.channels: dict[str, Channel] = dict(channels)
         self.spec = NeuronSpec(type(self).__name__,
                                {label: ch.spec for label, ch in self.channels.items()},
@@ -93,11 +97,27 @@ class CondNeuGroup:
         params = dict(membrane)
         for label, ch in self.channels.items():
             params.update({f"{label}.{p}": v for p, v in ch.parameters.items()})
+        read = {f"{label}.{c}": value for label, ch in self.channels.items()
+                for c, value in ch.spec.inputs.items()}
+        given = dict(concentrations or {})
+        unknown = sorted(set(given) - set(read))
+        if unknown:
+            raise ValueError(f"concentrations {unknown}: no channel of this group reads them; "
+                             f"they read {sorted(read) or 'none'}")
+        self._concentrations = {}
+        for key, default in read.items():
+            value = resolve_parameter(key, given.get(key, default), self._shape, self.dtype)
+            if np.any(~np.isfinite(np.asarray(value))) or np.any(np.asarray(value) <= 0):
+                raise ValueError(f"concentration {key} must be finite and > 0, got "
+                                 f"{given.get(key, default)!r}")
+            self._concentrations[key] = params[key] = value
         arrays = frozenset(k for k, v in params.items() if not isinstance(v, float))
         self._generated = render_neuron(self.spec, self.target, self.dtype.name, method, arrays)
         self._kernels = k = bind(self._generated)
         self._params = {key: (k.as_array(v, self._shape, self.dtype, key) if key in arrays
-                              and key in membrane else v) for key, v in params.items()}
+                              and (key in membrane or key in self._concentrations) else v)
+                        for key, v in params.items()}
+        self._concentrations = {key: self._params[key] for key in self._concentrations}
         self._V_initializer = V_initializer
         self.V = k.zeros(self._shape, self.dtype)
         self.spike = k.zeros(self._shape, bool)
@@ -126,8 +146,9 @@ class CondNeuGroup:
             raise ValueError("V_initializer gave non-finite or non-real values")
         with self._lock:
             V = self._kernels.as_array(V, self._shape, self.dtype, "V_initializer")
-            for ch in self.channels.values():
-                ch.reset_state(V)
+            for label, ch in self.channels.items():
+                ch.reset_state(V, **{c: self._concentrations[f"{label}.{c}"]
+                                     for c in ch.spec.inputs})
             self.V[...] = V
             self.spike[...] = False
 

@@ -474,3 +474,48 @@ def test_a_0_0_whose_voltage_moves_with_calcium(own_mechanisms, cai):
     # at the point NEURON divides 0 by 0; ionc has the limit, continuous with both sides
     assert np.isfinite(got).all()
     assert abs(got[-3] - got[-2]) <= 1e-9 and abs(got[-3] - got[-1]) <= 1e-9
+
+
+def test_a_calcium_reading_channel_inside_a_neuron_matches_neuron(own_mechanisms):
+    """hh + pas + tkca (gated by cai) cells, cai held fixed per cell, against NEURON."""
+    HH = ionc.from_nmodl(installed("hh.mod"))
+    PAS = ionc.from_nmodl(installed("passive.mod"))
+    KCA = ionc.from_nmodl(OWN / "tkca.mod")
+    amps, cais = np.array([0.05, 0.2, 0.05, 0.2]), np.array([5e-5, 5e-5, 2e-3, 2e-3])
+    h.celsius, h.dt = 6.3, DT
+    _usetable_off()
+    steps, v_neuron = 1200, []
+    for cai in sorted(set(cais)):
+        cells, records = [], []
+        for a in amps[cais == cai]:
+            sec = h.Section()
+            sec.L = sec.diam = float(np.sqrt(100 / np.pi))
+            for mech in ("hh", "pas", "tkca"):
+                sec.insert(mech)
+            sec(0.5).tkca.gbar = 0.005
+            sec(0.5).cai = cai                  # nothing writes cai: it stays there
+            stim = h.IClamp(sec(0.5))
+            stim.delay, stim.dur, stim.amp = 0, 1e9, float(a)
+            records.append(h.Vector().record(sec(0.5)._ref_v))
+            cells.append((sec, stim))
+        h.finitialize(-65.0)
+        for _ in range(steps):
+            h.fadvance()
+        v_neuron += [np.array(r)[1:] for r in records]
+        del cells
+    n = len(amps)
+    I = amps * 1e5 / 100.0                   # nA on 100 um^2 -> uA/cm2
+    group = ionc.CondNeuGroup(n, method="neuron", dt=DT, V_th=0.0, V_initializer=-65.0,
+                              hh=HH(n), pas=PAS(n), kca=KCA(n, gbar=0.005),
+                              concentrations={"kca.cai": cais})
+    v_ionc = host(group.run(I, steps=steps, record=("V",))["V"]).T
+    assert np.abs(v_ionc - np.array(v_neuron)).max() <= 1e-8
+    assert sum(len(_spike_steps(v)) for v in v_ionc) >= 4     # spikes are compared too
+    # the concentration matters: the same cells at one cai differ
+    same = ionc.CondNeuGroup(n, method="neuron", dt=DT, V_th=0.0, V_initializer=-65.0,
+                             hh=HH(n), pas=PAS(n), kca=KCA(n, gbar=0.005))
+    assert np.abs(host(same.run(I, steps=steps, record=("V",))["V"]).T - v_ionc).max() > 1e-3
+    with pytest.raises(ValueError, match="no channel of this group reads"):
+        ionc.CondNeuGroup(n, method="neuron", hh=HH(n), concentrations={"hh.cai": 1e-4})
+    with pytest.raises(ValueError, match="must be finite and > 0"):
+        ionc.CondNeuGroup(n, method="neuron", kca=KCA(n), concentrations={"kca.cai": -1.0})
