@@ -538,8 +538,6 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
             continue
         interp.run(_kids(db)[1], {}, derivatives)
     missing = [s for s in states if s not in derivatives]
-    if missing:
-        raise SpecError(f"STATE(s) {missing} have no equation in DERIVATIVE {deriv_name}")
     scope: dict = {}
     for bb in blocks.get("BreakpointBlock", []):
         interp.run(_kids(bb)[0], scope)
@@ -551,6 +549,18 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
             raise SpecError(f"BREAKPOINT does not assign the current {c}")
         currents[c] = (sp.sympify(value) if keep_guards
                        else _ite_free(sp.sympify(value)))
+    if missing:
+        # a STATE nothing reads (no equation, not in a current, a rate or INITIAL) is dead
+        read = set().union(*(sp.sympify(e).free_symbols for e in
+                             (*derivatives.values(), *currents.values(),
+                              *(v for k, v in initial.items()
+                               if k not in missing and v is not UNDEFINED))))
+        used = [x for x in missing if symbol(x) in read]
+        if used:
+            raise SpecError(f"STATE(s) {used} have no equation in DERIVATIVE {deriv_name}")
+        states = [x for x in states if x not in missing]
+        initial = {k: v for k, v in initial.items() if k not in missing}
+        notes.append(f"STATE(s) {missing}: no equation and read nowhere; left out")
     if keep_guards:
         out = {}
         for s in states:

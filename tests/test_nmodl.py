@@ -281,6 +281,16 @@ def test_common_idioms_of_real_files():
     assert abs(ch.current(v)[0] - 0.01 * ch.states["n"][0] ** 2 * (-20.0 + 77.0)) <= 1e-15
 
 
+def test_a_state_without_an_equation_is_left_out_only_when_nothing_reads_it():
+    dead = NO_GUARD.replace("STATE { n }", "STATE { n h }")
+    ch = ionc.from_nmodl(dead)
+    assert [g.name for g in ch.spec.gates] == ["n"]
+    assert any("['h']: no equation and read nowhere" in n for n in ch.nmodl.notes)
+    read = dead.replace("ik = gbar*n*(v - ek)", "ik = gbar*n*h*(v - ek)")
+    with pytest.raises(SpecError, match=r"STATE\(s\) \['h'\] have no equation"):
+        parse_nmodl(read)
+
+
 SLOW_TAU = """
 NEURON { SUFFIX slowtau USEION k READ ek WRITE ik RANGE gbar }
 PARAMETER { gbar = 0.001  timesTau = 1  plusTau = 0 }
@@ -447,6 +457,8 @@ def test_a_reversed_guard_a_tau_floor_and_an_initial_off_the_steady_state(own_me
     for celsius in (6.3, 30.0):
         init, worst = compare(Ch, "tmig", "mhnw", grid, dict(gnabar=0, gkbar=0), celsius)
         assert init.max() <= 1e-10 and worst <= 1e-10, (init.max(), worst)
+    init, worst = compare(Ch, "tmig", "mhnw", grid, dict(gnabar=0, gkbar=0), dtype="float32")
+    assert init.max() <= 1e-6 and worst <= 1e-6, (init.max(), worst)     # float32: 8e-8, 2e-7
     # the initial n is not the steady state the DERIVATIVE relaxes to
     ch = Ch(1)
     ch.reset_state(-65.0)
@@ -513,7 +525,8 @@ def test_a_calcium_reading_channel_inside_a_neuron_matches_neuron(own_mechanisms
     assert sum(len(_spike_steps(v)) for v in v_ionc) >= 4     # spikes are compared too
     # the concentration matters: the same cells at one cai differ
     same = ionc.CondNeuGroup(n, method="neuron", dt=DT, V_th=0.0, V_initializer=-65.0,
-                             hh=HH(n), pas=PAS(n), kca=KCA(n, gbar=0.005))
+                             hh=HH(n), pas=PAS(n), kca=KCA(n, gbar=0.005),
+                             concentrations={"kca.cai": np.full(n, 5e-5)})   # same kernel
     assert np.abs(host(same.run(I, steps=steps, record=("V",))["V"]).T - v_ionc).max() > 1e-3
     with pytest.raises(ValueError, match="no channel of this group reads"):
         ionc.CondNeuGroup(n, method="neuron", hh=HH(n), concentrations={"hh.cai": 1e-4})
