@@ -191,25 +191,28 @@ def _zeros(d: sp.Expr, where: str, defaults: dict | None = None
 
 def _equal(a: sp.Expr, b: sp.Expr, defaults: dict) -> bool:
     """``a == b``: SymPy simplifies the difference to 0, or, where it cannot (logs of
-    powers of a concentration), the two agree to 40 digits (mpmath at 50) at the
-    parameters' defaults and five concentrations from 1e-7 to 10 mM."""
+    powers of a concentration), the two agree to 40 digits (mpmath at 50 digits) for
+    three parameter sets (the defaults, and two with each parameter moved by its own
+    small factor) and five values of the positive symbols left, a different one each."""
     import mpmath
-    difference = a - b
-    if sp.simplify(sp.expand_log(difference)) == 0:
+    if sp.simplify(sp.expand_log(a - b)) == 0:
         return True
-    a, b = a.subs(defaults), b.subs(defaults)
-    free = sorted((a - b).free_symbols, key=str)
-    if any(not x.is_positive for x in free):
-        return False
     exprelr_mp = {"exprelr": lambda u: (1 - u / 2 if abs(u) < mpmath.mpf("1e-30")
                                         else u / mpmath.expm1(u))}
-    fa, fb = (sp.lambdify(free, e, modules=[exprelr_mp, "mpmath"]) for e in (a, b))
-    with mpmath.workdps(50):
-        for c in ("1e-7", "3e-5", "5e-4", "2e-2", "10"):
-            args = [mpmath.mpf(c)] * len(free)
-            x, y = fa(*args), fb(*args)
-            if not abs(x - y) <= mpmath.mpf("1e-40") * (1 + abs(x)):
-                return False
+    for shift in (0, 1, 2):
+        params = {k: v * (1 + sp.Rational(shift * (3 + j), 97))
+                  for j, (k, v) in enumerate(sorted(defaults.items(), key=str))}
+        x, y = a.subs(params), b.subs(params)
+        free = sorted((x - y).free_symbols, key=str)
+        if any(not f.is_positive for f in free):
+            return False
+        fx, fy = (sp.lambdify(free, e, modules=[exprelr_mp, "mpmath"]) for e in (x, y))
+        with mpmath.workdps(50):
+            for c in ("1e-7", "3e-5", "5e-4", "2e-2", "10"):
+                values = [mpmath.mpf(c) * (1 + mpmath.mpf(k) / 7) for k in range(len(free))]
+                u, w = fx(*values), fy(*values)
+                if not abs(u - w) <= mpmath.mpf("1e-40") * (1 + abs(u)):
+                    return False
     return True
 
 
@@ -263,16 +266,27 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
     parameters (a half-activation voltage, a slope ``k``).
     """
     found: list[Singularity] = []
-    # inputs beyond V are concentrations: positive, which lets SymPy take log((1000 cai)^p)
-    # apart when it proves a numerator zero (the rewrite itself keeps the spec's symbols)
+    expand = spec.expand_intermediates
+    # Only to prove that a numerator vanishes at a zero, or that a rewrite equals the
+    # limit, are the inputs beyond V taken as positive (concentrations): SymPy then takes
+    # log((1000 cai)^p) apart.  Where zeros are and what is reported keep the spec's
+    # real symbols, so an input that may be negative still has its poles found.
     positive = {symbol(c): sp.Dummy(c, positive=True) for c in spec.inputs}
 
-    def expand(e: sp.Expr) -> sp.Expr:
-        return spec.expand_intermediates(e).xreplace(positive)
+    def vanishes(e: sp.Expr) -> bool:
+        return sp.simplify(sp.expand_log(e.xreplace(positive))) == 0
+
+    def equal(a: sp.Expr, b: sp.Expr) -> bool:
+        return _equal(a.xreplace(positive), b.xreplace(positive), defaults)
     states = set(spec.gate_symbols)
     where = f"{spec.name}: {role}_{gate}" if gate else f"{spec.name}: {role}"
-    defaults = {symbol(k): sp.nsimplify(v) for k, v in spec.parameters.items()
+    defaults = {symbol(k): sp.nsimplify(v, rational=True) for k, v in spec.parameters.items()
                 if isinstance(v, (int, float))}
+    conditional_sums: set = set()
+    # where a sum's coefficients hold parameters or inputs, its sign is taken at their
+    # defaults (and the report says when it could change)
+    signs_at = {**defaults, **{symbol(k): sp.nsimplify(v, rational=True)
+                               for k, v in spec.inputs.items() if isinstance(v, (int, float))}}
 
     def depends(e: sp.Expr) -> bool:
         return V in expand(e).free_symbols
@@ -292,20 +306,21 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
                         and not (expand(f.base).free_symbols & states)):
                     continue
                 d = f.base
-                zeros, condition = _zeros(expand(d), where, defaults)
-                if not zeros and condition:
+                zeros, condition = _zeros(expand(d), where, signs_at)
+                if not zeros and condition and expand(d) not in conditional_sums:
+                    conditional_sums.add(expand(d))
                     found.append(Singularity(gate, role, sp.Eq(expand(d), 0), False, None,
                                              "none", e, e, "a sum of one-signed rates",
                                              conditional=condition))
                 others = [g for g in factors if g is not f]
                 numerator = sp.Mul(*others)
                 for v0 in zeros:
-                    if sp.simplify(expand(numerator).subs(V, v0)) != 0:
+                    if not vanishes(expand(numerator).subs(V, v0)):
                         found.append(Singularity(gate, role, v0, False, None, "none",
                                                  e, e, "numerator nonzero at the zero",
                                                  conditional=condition))
                         continue
-                    new = _rewrite_exprelr(others, d, depends, expand, v0)
+                    new = _rewrite_exprelr(others, d, depends, expand, v0, vanishes)
                     if new is None:
                         raise SpecError(
                             f"{where} has a removable 0/0 at V = {v0} "
@@ -314,10 +329,10 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
                     original_v = expand(numerator / d)
                     lim, proof = _limit(original_v, v0, expand(numerator), expand(d))
                     at_point = expand(new).subs(V, v0)
-                    if not _equal(at_point, lim, defaults) and "Hopital" not in proof:
+                    if not equal(at_point, lim) and "Hopital" not in proof:
                         # sympy.limit can miss with symbols in exponents ((1000 cai)**p)
                         lim, proof = _lhopital(original_v, v0, expand(numerator), expand(d))
-                    if not _equal(at_point, lim, defaults):
+                    if not equal(at_point, lim):
                         raise SpecError(
                             f"{where}: rewrite {new} gives {at_point} at "
                             f"V = {v0}, but the limit is {lim}")
@@ -344,7 +359,7 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
     return visit(folded), poles + found
 
 
-def _rewrite_exprelr(others, d, depends, expand, v0) -> sp.Expr | None:
+def _rewrite_exprelr(others, d, depends, expand, v0, vanishes) -> sp.Expr | None:
     """``others / d`` with ``M / (s0 + s1 exp(a))`` as ``exprelr``.  ``M`` is the product
     of the factors that depend on V or, when that is not linear, the one linear factor
     that vanishes at ``v0``; the other factors (``a / (a + b)``'s ``1/(a + b)``) are
@@ -360,7 +375,7 @@ def _rewrite_exprelr(others, d, depends, expand, v0) -> sp.Expr | None:
     carried = sp.Integer(1)
     if not _is_linear(expand(sp.Mul(*varying))):
         vanishing = [g for g in varying if _is_linear(expand(g))
-                     and sp.simplify(expand(g).subs(V, v0)) == 0]
+                     and vanishes(expand(g).subs(V, v0))]
         if len(vanishing) != 1:
             return None
         carried = sp.Mul(*(g for g in varying if g is not vanishing[0]))

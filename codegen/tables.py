@@ -306,8 +306,9 @@ def table_parameters(spec: ChannelSpec) -> tuple[str, ...]:
     """The parameters the tabulated functions read (they must be scalars)."""
     used: set = set()
     for gate in spec.gates:
-        for e in gate.rate_expressions().values():
-            used |= spec.expand_intermediates(e).free_symbols
+        for role, e in gate.rate_expressions().items():
+            if role != "initial":                  # reset_state is not tabulated
+                used |= spec.expand_intermediates(e).free_symbols
         phi = gate.factor if gate.factor is not None else spec.temperature_factor
         used |= sp.sympify(phi).free_symbols
     return tuple(p for p in spec.parameters if symbol(p) in used)

@@ -31,9 +31,10 @@ from tqdm import tqdm
 
 from .build import (CacheError, CompilerNotFoundError, CudaUnavailableError, compiler_settings,
                     cuda_device)
-from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, get_backend,
-                      lower_channel, render_kernels)
+from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, SpecError,
+                      get_backend, lower_channel, render_kernels)
 from .codegen.tables import MIN_RTOL, RateTable, build_table, table_parameters
+from .codegen.integrators import linear_coefficients
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import Kernels, bind
 
@@ -77,7 +78,12 @@ def _rate_roles(gate) -> tuple[str, ...]:
     """The rates a gate's ``f_<gate>_<role>`` methods give (an ODE gate: inf and tau, and
     its initial value when given)."""
     if gate.kind == "ode":
-        return ("inf", "tau") + (("initial",) if gate.initial is not None else ())
+        try:
+            linear_coefficients(gate.ode, gate.symbol)
+            roles: tuple[str, ...] = ("inf", "tau")
+        except SpecError:
+            roles = ()
+        return roles + (("initial",) if gate.initial is not None else ())
     return tuple(gate.rate_expressions())
 
 

@@ -46,8 +46,17 @@ def _spec(name: str):
         raise CliError(f"unknown channel {name!r}; known channels: {known}") from None
 
 
+def _method(args) -> str:
+    """``--method``, or the .mod file's own (cnexp on a nonlinear gate, derivimplicit)."""
+    if args.method is not None:
+        return args.method
+    info = _nmodl(args.channel)
+    return info.method if info is not None else "exp_auto"
+
+
 def _emit(args) -> None:
     spec = _spec(args.channel)
+    args.method = _method(args)
     try:
         backend = get_backend(args.target)
     except ValueError as exc:
@@ -66,6 +75,7 @@ def _emit(args) -> None:
 
 def _inspect(args) -> None:
     spec = _spec(args.channel)
+    args.method = _method(args)
     model = lower_channel(spec, args.method)
     print(f"{spec.name}: {spec.doc}")
     info = _nmodl(args.channel)
@@ -205,13 +215,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="c",
                    help="c (alias cpu), cuda, numpy, xla or xla-cuda (JAX's FFI handlers)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
-    p.add_argument("--method", default="exp_auto")
+    p.add_argument("--method", default=None,
+                   help="integration method (default: exp_auto, a .mod file's own)")
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
     p.set_defaults(run=_emit)
 
     p = sub.add_parser("inspect", help="equations, singularities, update formula, kernels")
     p.add_argument("channel")
-    p.add_argument("--method", default="exp_auto")
+    p.add_argument("--method", default=None,
+                   help="integration method (default: exp_auto, a .mod file's own)")
     p.add_argument("--dt", type=float, default=0.025,
                    help="step (ms) of the rate tables shown with --method table")
     p.set_defaults(run=_inspect)

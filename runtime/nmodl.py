@@ -77,7 +77,7 @@ class NmodlMechanism(Channel):
                 name: bind(render_kernels(
                     dataclasses.replace(self.spec, name=f"{self.spec.name}_{name}",
                                         current=-1000 * expr),
-                    self._generated.target, self._generated.dtype, "exp_auto",
+                    self._generated.target, self._generated.dtype, self.method,
                     self._generated.array_params))
                 for name, expr in self.nmodl.currents.items()}
         return cache[key]

@@ -52,6 +52,9 @@ def test_inspect_reads_a_mod_file():
     r = ionc("lint", str(mod))
     assert r.returncode == 0, r.stderr
     assert "alpha_m at V = -25 mV" in r.stdout and "error in ulp" in r.stdout
+    # a file whose gate is not linear in itself: its own method (cnexp), not exp_auto
+    r = ionc("emit", str(mod.parent / "tmig.mod"), "--target", "numpy")
+    assert r.returncode == 0 and "def ionc_update_kernel" in r.stdout, r.stderr
     r = ionc("lint", str(mod.with_name("missing.mod")))
     assert r.returncode != 0 and "missing.mod" in r.stderr
 

@@ -463,6 +463,11 @@ def test_a_reversed_guard_a_tau_floor_and_an_initial_off_the_steady_state(own_me
     ch = Ch(1)
     ch.reset_state(-65.0)
     assert abs(host(ch.states["n"])[0] - 1 / (1 + np.exp((65.0 + 13.0) / 11))) > 0.1
+    # each ion's current, with the file's own method for the nonlinear w
+    V = np.array([-20.0])
+    parts = ch.currents(V)
+    assert set(parts) == {"ina", "ik"}
+    assert abs(parts["ina"][0] + parts["ik"][0] - ch.current(V)[0]) <= 1e-15
 
 
 @pytest.mark.parametrize("cai", [5e-5, 1e-3])
@@ -486,6 +491,10 @@ def test_a_0_0_whose_voltage_moves_with_calcium(own_mechanisms, cai):
     # at the point NEURON divides 0 by 0; ionc has the limit, continuous with both sides
     assert np.isfinite(got).all()
     assert abs(got[-3] - got[-2]) <= 1e-9 and abs(got[-3] - got[-1]) <= 1e-9
+    if cai == 5e-5:                  # the lint finds the point at the default cai
+        from ionc.nmodl import lint_nmodl
+        _, entries = lint_nmodl(OWN / "tcalog.mod")
+        assert {e.rate for e in entries if abs(e.V - v0) < 1e-9} == {"inf_c", "tau_c"}
 
 
 def test_a_calcium_reading_channel_inside_a_neuron_matches_neuron(own_mechanisms):
