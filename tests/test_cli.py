@@ -39,7 +39,7 @@ def test_inspect_reports_the_rate_tables():
     assert "frac_p" in r.stdout and "ionc_table_inv_h" in r.stdout
 
 
-def test_inspect_reads_a_mod_file():
+def test_inspect_reads_a_mod_file(tmp_path):
     pytest.importorskip("neuron")
     mod = Path(__file__).parent / "nmodl" / "tguard.mod"
     r = ionc("inspect", str(mod))
@@ -53,7 +53,11 @@ def test_inspect_reads_a_mod_file():
     assert r.returncode == 0, r.stderr
     assert "alpha_m at V = -25 mV" in r.stdout and "error in ulp" in r.stdout
     # a file whose gate is not linear in itself: its own method (cnexp), not exp_auto
-    r = ionc("emit", str(mod.parent / "tmig.mod"), "--target", "numpy")
+    square = tmp_path / "square.mod"
+    square.write_text("NEURON { SUFFIX sq NONSPECIFIC_CURRENT i }\nSTATE { w }\n"
+                      "ASSIGNED { v i }\nBREAKPOINT { SOLVE s METHOD cnexp  i = w*v }\n"
+                      "INITIAL { w = 0.5 }\nDERIVATIVE s { w' = -w*w }\n")
+    r = ionc("emit", str(square), "--target", "numpy")
     assert r.returncode == 0 and "def ionc_update_kernel" in r.stdout, r.stderr
     r = ionc("lint", str(mod.with_name("missing.mod")))
     assert r.returncode != 0 and "missing.mod" in r.stderr

@@ -29,7 +29,6 @@ PARAMETER {
 STATE { m h n w }
 ASSIGNED {
     v (mV)
-    celsius (degC)
     ena (mV)
     ek (mV)
     ina (mA/cm2)
