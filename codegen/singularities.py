@@ -321,6 +321,19 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
                                                  conditional=condition))
                         continue
                     new = _rewrite_exprelr(others, d, depends, expand, v0, vanishes)
+                    plain = [g for g in others if depends(g)
+                             and not (g.is_Pow and g.exp.is_negative)]
+                    if new is None and not any(vanishes(expand(g).subs(V, v0)) for g in plain):
+                        # the product vanishes only through a reciprocal that blows up: the
+                        # term M/d itself has a pole there, cancelled in the whole
+                        M = sp.Mul(*plain)
+                        back = {x: s for s, x in positive.items()}
+                        at = sp.simplify(sp.expand_log(expand(M).subs(V, v0).xreplace(positive)))
+                        raise SpecError(
+                            f"{where}: the term ({M})/({d}) has a pole at V = {v0}: its "
+                            f"numerator is {at.xreplace(back)} there, not "
+                            f"0 (NEURON divides by zero at that point too); only removable 0/0 "
+                            f"points are rewritten, so check the file's coefficients")
                     if new is None:
                         raise SpecError(
                             f"{where} has a removable 0/0 at V = {v0} "

@@ -127,3 +127,15 @@ def test_inf_as_a_over_a_plus_b_with_the_0_0_in_its_numerator():
             vb = mpmath.mpf("0.124") * -x / (1 - mpmath.exp(x / mpmath.mpf("7.2")))
             want = va / (va + vb)
         assert abs(f(v) - want) <= 1e-14, (v, f(v), want)
+
+
+def test_a_pole_that_cancels_inside_a_over_a_plus_b_is_named_as_a_pole():
+    # alpha's numerator misses its denominator's zero (0.00642 where 0.0064 would vanish at
+    # V = -18): a/(a + b) is finite there, but the file's own a is not
+    a = (-0.00642 * V - 0.1152) / (-1 + sp.exp(-(V + 18) / 12))
+    b = 1.7 * sp.exp(-(V + 152) / 30)
+    spec = ChannelSpec(name="Typo", parameters={}, gates=(Gate("c", inf=a / (a + b),
+                                                               tau=1 / (a + b)),),
+                       current=symbol("c") * V)
+    with pytest.raises(SpecError, match=r"has a pole at V = -18: its numerator is 9/25000"):
+        lower_channel(spec)
