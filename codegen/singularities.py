@@ -189,13 +189,26 @@ def _zeros(d: sp.Expr, where: str, defaults: dict | None = None
                     f"line (solveset gave {zeros})")
 
 
+def _settle(e: sp.Expr) -> sp.Expr:
+    """``e`` with logs of products and powers taken apart (where the symbols allow it),
+    simplified."""
+    return sp.simplify(sp.expand_log(e))
+
+
+def _rational_values(values: dict) -> dict:
+    """The numeric entries of ``values`` (parameters or inputs by name) as exact rationals
+    keyed by their symbols."""
+    return {symbol(k): sp.nsimplify(v, rational=True) for k, v in values.items()
+            if isinstance(v, (int, float))}
+
+
 def _equal(a: sp.Expr, b: sp.Expr, defaults: dict) -> bool:
     """``a == b``: SymPy simplifies the difference to 0, or, where it cannot (logs of
     powers of a concentration), the two agree to 40 digits (mpmath at 50 digits) for
     three parameter sets (the defaults, and two with each parameter moved by its own
     small factor) and five values of the positive symbols left, a different one each."""
     import mpmath
-    if sp.simplify(sp.expand_log(a - b)) == 0:
+    if _settle(a - b) == 0:
         return True
     exprelr_mp = {"exprelr": lambda u: (1 - u / 2 if abs(u) < mpmath.mpf("1e-30")
                                         else u / mpmath.expm1(u))}
@@ -272,21 +285,24 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
     # log((1000 cai)^p) apart.  Where zeros are and what is reported keep the spec's
     # real symbols, so an input that may be negative still has its poles found.
     positive = {symbol(c): sp.Dummy(c, positive=True) for c in spec.inputs}
+    real = {x: c for c, x in positive.items()}
+
+    def settled(e: sp.Expr) -> sp.Expr:
+        """``e`` simplified with the inputs positive, in the spec's symbols again."""
+        return _settle(e.xreplace(positive)).xreplace(real)
 
     def vanishes(e: sp.Expr) -> bool:
-        return sp.simplify(sp.expand_log(e.xreplace(positive))) == 0
+        return settled(e) == 0
 
     def equal(a: sp.Expr, b: sp.Expr) -> bool:
         return _equal(a.xreplace(positive), b.xreplace(positive), defaults)
     states = set(spec.gate_symbols)
     where = f"{spec.name}: {role}_{gate}" if gate else f"{spec.name}: {role}"
-    defaults = {symbol(k): sp.nsimplify(v, rational=True) for k, v in spec.parameters.items()
-                if isinstance(v, (int, float))}
+    defaults = _rational_values(spec.parameters)
     conditional_sums: set = set()
     # where a sum's coefficients hold parameters or inputs, its sign is taken at their
     # defaults (and the report says when it could change)
-    signs_at = {**defaults, **{symbol(k): sp.nsimplify(v, rational=True)
-                               for k, v in spec.inputs.items() if isinstance(v, (int, float))}}
+    signs_at = {**defaults, **_rational_values(spec.inputs)}
 
     def depends(e: sp.Expr) -> bool:
         return V in expand(e).free_symbols
@@ -321,20 +337,18 @@ def remove_singularities(expr: sp.Expr, spec: ChannelSpec, gate: str = "", role:
                                                  conditional=condition))
                         continue
                     new = _rewrite_exprelr(others, d, depends, expand, v0, vanishes)
-                    plain = [g for g in others if depends(g)
-                             and not (g.is_Pow and g.exp.is_negative)]
-                    if new is None and not any(vanishes(expand(g).subs(V, v0)) for g in plain):
-                        # the product vanishes only through a reciprocal that blows up: the
-                        # term M/d itself has a pole there, cancelled in the whole
-                        M = sp.Mul(*plain)
-                        back = {x: s for s, x in positive.items()}
-                        at = sp.simplify(sp.expand_log(expand(M).subs(V, v0).xreplace(positive)))
-                        raise SpecError(
-                            f"{where}: the term ({M})/({d}) has a pole at V = {v0}: its "
-                            f"numerator is {at.xreplace(back)} there, not "
-                            f"0 (NEURON divides by zero at that point too); only removable 0/0 "
-                            f"points are rewritten, so check the file's coefficients")
                     if new is None:
+                        plain = sp.Mul(*(g for g in others if depends(g)
+                                         and not (g.is_Pow and g.exp.is_negative)))
+                        at = settled(expand(plain).subs(V, v0))
+                        if at != 0:
+                            # the product vanishes only through a reciprocal that blows
+                            # up: the term plain/d has a pole there, cancelled in the whole
+                            raise SpecError(
+                                f"{where}: the term ({plain})/({d}) has a pole at V = {v0}: "
+                                f"its numerator is {at} there, not 0 (NEURON divides by zero "
+                                f"at that point too); only removable 0/0 points are "
+                                f"rewritten, so check the file's coefficients")
                         raise SpecError(
                             f"{where} has a removable 0/0 at V = {v0} "
                             f"in {e}, but not of the form M(V)/(s0 + s1*exp(a)) with M "

@@ -104,20 +104,20 @@ class CondNeuGroup:
         if unknown:
             raise ValueError(f"concentrations {unknown}: no channel of this group reads them; "
                              f"they read {sorted(read) or 'none'}")
-        self._concentrations = {}
         for key, default in read.items():
             value = resolve_parameter(key, given.get(key, default), self._shape, self.dtype)
-            if np.any(~np.isfinite(np.asarray(value))) or np.any(np.asarray(value) <= 0):
+            if np.any(np.asarray(value) <= 0):      # resolve_parameter refused non-finite
                 raise ValueError(f"concentration {key} must be finite and > 0, got "
                                  f"{given.get(key, default)!r}")
-            self._concentrations[key] = params[key] = value
+            params[key] = value
         arrays = frozenset(k for k, v in params.items() if not isinstance(v, float))
         self._generated = render_neuron(self.spec, self.target, self.dtype.name, method, arrays)
         self._kernels = k = bind(self._generated)
+        # the group's own arrays go to its target; the channels' are theirs already
         self._params = {key: (k.as_array(v, self._shape, self.dtype, key) if key in arrays
-                              and (key in membrane or key in self._concentrations) else v)
+                              and (key in membrane or key in read) else v)
                         for key, v in params.items()}
-        self._concentrations = {key: self._params[key] for key in self._concentrations}
+        self._concentrations = {key: self._params[key] for key in read}
         self._V_initializer = V_initializer
         self.V = k.zeros(self._shape, self.dtype)
         self.spike = k.zeros(self._shape, bool)
