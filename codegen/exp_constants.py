@@ -101,4 +101,20 @@ def exp_constants(dtype: str) -> dict:
         exp_big=float_literal(fmt.mantissa + 3, dtype),
         exp_poly=estrin([float_literal(c, dtype) for c in coeffs]),
         exp_poly_degree=fmt.degree,
+        exp_wide=_wide_reduction(fmt) if dtype == "float32" else None,
+    )
+
+
+def _wide_reduction(fmt: FloatFormat) -> dict:
+    """Constants of a float32 kernel's reduction of a double argument: in double,
+    one ln2 (its rounding times |k| <= 2^8 is far below float's rounding of r); k
+    below which exp rounds to 0 (2^k (1 + p) < 2^-150 for k < -151)."""
+    wide = FORMATS["float64"]
+    ln2 = sp.log(2)
+    return dict(
+        shifter=float_literal(sp.Rational(3, 2) * 2 ** wide.mantissa, "float64"),
+        inv_ln2=float_literal((1 / ln2).evalf(40), "float64"),
+        ln2=float_literal(ln2.evalf(40), "float64"),
+        highest=float_literal(fmt.highest, "float64"),
+        k_zero=float_literal(-(fmt.bias + fmt.mantissa + 1), "float32"),
     )

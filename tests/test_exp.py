@@ -119,3 +119,62 @@ def test_mirrored_exponentials_share_one_reduction():
     # INa_Ba2002: beta_q's exp(-(x - 40)/5) is beta_p's exprelr((x - 40)/5) mirrored
     update = lower_channel(get_channel("INa_Ba2002")).functions["update"]
     assert len(reductions(update.expressions)) == 5          # was 6 before sharing
+
+
+def _wide_library(portable):
+    """float32's exp, expm1 and exprelr of a double argument (ionc_*_wide)."""
+    loops = "\n".join(
+        f"void test_{f}_wide(int64_t n, const double *x, float *y)\n"
+        f"{{\n    #pragma omp simd\n    for (int64_t i = 0; i < n; ++i) y[i] = ionc_{f}_wide(x[i]);\n}}"
+        for f in FUNCTIONS)
+    decls = "\n".join(f"void test_{f}_wide(int64_t n, const double *x, float *y);"
+                      for f in FUNCTIONS)
+    return build_c_extension(math_header("float32") + loops, decls,
+                             compiler_settings(portable=portable))
+
+
+def _call_wide(ext, name, x):
+    x = np.ascontiguousarray(x, np.float64)
+    y = np.full(x.shape, np.nan, np.float32)
+    getattr(ext.lib, f"test_{name}_wide")(x.size, ext.ffi.from_buffer("double[]", x),
+                                          ext.ffi.from_buffer("float[]", y))
+    return y
+
+
+@pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
+def test_float32_of_a_double_argument_within_one_ulp_of_mpmath(portable):
+    """A float32 kernel's exponent arguments are exact doubles (V - V_sh and what is
+    built from it): exp of the double, not of its float rounding, within 1 ulp, also
+    where |x| is large and (float)x alone would be |x| ulp off."""
+    ext = _wide_library(portable)
+    rng = np.random.default_rng(12)
+    ln2 = np.log(2)
+    k = np.arange(-149, 128)
+    x = np.unique(np.concatenate([
+        rng.uniform(-104, 88.7, 3000), rng.uniform(-1, 1, 300) * 1e-3,
+        np.outer([-1, 1], np.logspace(-30, 0, 150)).ravel(),
+        (k + 0.5) * ln2 * (1 + 1e-12), (k - 0.5) * ln2 * (1 + 1e-12), k * ln2]))
+    x = x[(x > -104) & (x < 88.72)]
+    mp.mp.dps = 50
+    for name in FUNCTIONS:
+        got = _call_wide(ext, name, x)
+        errors = np.array([ulp_error(g, _reference(name, v), np.float32) for g, v in zip(got, x)])
+        worst = int(errors.argmax())
+        # The reduction is done in double and r rounds to float (2^-26 at most); expm1's
+        # cancellation 2^k (1 + p) - 1 at k = +-1 can make that 2 ulp (1 point in
+        # 4000 here).  exprelr divides the float of its argument: that rounding adds.
+        assert errors.max() <= (1 if name == "exp" else 2), (name, x[worst], got[worst])
+
+
+def test_float32_of_a_double_argument_limits_and_nan():
+    ext = _wide_library(False)
+    x = np.array([np.inf, -np.inf, np.nan, 88.73, -104.0, 1e300, -1e300, 0.0, -0.0,
+                  3e-39, 1000.0, -1000.0])
+    exp, expm1, exprelr = (_call_wide(ext, f, x) for f in FUNCTIONS)
+    np.testing.assert_array_equal(exp[:9], np.array(
+        [np.inf, 0, np.nan, np.inf, 0, np.inf, 0, 1, 1], np.float32))
+    np.testing.assert_array_equal(expm1[:9], np.array(
+        [np.inf, -1, np.nan, np.inf, -1, np.inf, -1, 0, 0], np.float32))
+    assert expm1[9] == np.float32(3e-39)               # subnormal: expm1(x) == x exactly
+    np.testing.assert_array_equal(exprelr[[1, 2, 7, 8, 9, 10, 11]],
+                                  np.array([np.inf, np.nan, 1, 1, 1, 0, 1000], np.float32))
