@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .ffi import SCALARS, TASKS, ffi_interface, handler_symbol
-from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INPUT, INT, OUT, REAL, STEP, STEPS,
-                      STRIDE, TABLE, TRACE, Call, Crossing, Guard, KernelSignature, Lookup, Ref,
-                      Store)
+from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INPUT, INT, OUT, REAL, RECORD,
+                      STEP, STEPS, STRIDE, TABLE, TRACE, Call, Crossing, Guard, KernelSignature,
+                      Lookup, Ref, Store)
 from .printing import CPrinter, CudaPrinter, NumPyArrayPrinter
 
 MAP, SCAN = "map", "scan"
@@ -216,6 +216,8 @@ class XlaBackend(CBackend):
     template = "kernel.xla.cc.j2"
     suffix = ".cc"
     FFI_TYPES = {"float32": "ffi::F32", "float64": "ffi::F64"}
+    #: FFI and C element types of the integer results (a neuron's spikes).
+    INTEGER_TYPES = {FLAGS: ("ffi::U8", "uint8_t"), COUNTS: ("ffi::S32", "int32_t")}
 
     def cdefs(self, signatures, real: str) -> str:
         return ""
@@ -243,15 +245,18 @@ class XlaBackend(CBackend):
         amortising its own OpenMP team.  On a device each chunk is one launch of
         the kernel's twin, which reads the real scalars from device memory."""
         interface = ffi_interface(sig)
-        buffer, result = f"ffi::Buffer<{ffi_type}>", f"ffi::ResultBuffer<{ffi_type}>"
+        buffer = f"ffi::Buffer<{ffi_type}>"
         params, bindings, sizes, arguments = [], [], [], []
         for p in interface.operands:
             params.append(f"{buffer} {p.name}")
             bindings.append(f"Arg<{buffer}>()")
+        ctype = {p.name: self.INTEGER_TYPES.get(p.kind, (ffi_type, real))[1]
+                 for p in interface.results}
         for p in interface.results:
             out = f"{p.name}_out" if p.kind == INOUT else p.name
-            params.append(f"{result} {out}")
-            bindings.append(f"Ret<{buffer}>()")
+            kind = self.INTEGER_TYPES.get(p.kind, (ffi_type,))[0]
+            params.append(f"ffi::ResultBuffer<{kind}> {out}")
+            bindings.append(f"Ret<ffi::Buffer<{kind}>>()")
         for a in interface.attributes:
             params.append(f"int64_t ionc_{a}")
             bindings.append(f'Attr<int64_t>("{a}")')
@@ -265,9 +270,9 @@ class XlaBackend(CBackend):
             sizes.append(dict(expr=f"{p.name}.element_count()", name=p.name, per_chunk=per_chunk,
                               optional=False))
         for p in interface.results:
-            if p.kind == OUT:
+            if p.kind != INOUT:
                 sizes.append(dict(expr=f"{p.name}->element_count()", name=p.name,
-                                  per_chunk=rows if p.optional else "ionc_n",
+                                  per_chunk=rows if p.role == RECORD else "ionc_n",
                                   optional=p.optional))
         scan = interface.is_scan
         whole = scan or self.device           # a call per chunk, not per block
@@ -280,7 +285,7 @@ class XlaBackend(CBackend):
             data = f"{out}->typed_data()"
             if p.optional:
                 data = f"({out}->element_count() ? {data} : nullptr)"
-            pointers.append(f"{real} *const ionc_w_{p.name} = {data};")
+            pointers.append(f"{ctype[p.name]} *const ionc_w_{p.name} = {data};")
         for p in sig.parameters:
             if p.kind == COUNT:
                 arguments.append("ionc_n" if whole else "ionc_m")
@@ -300,7 +305,8 @@ class XlaBackend(CBackend):
                 offset = "ionc_k * ionc_steps * ionc_n" if p.role == TRACE else start
                 arguments.append(f"ionc_d_{p.name} + {offset}")
             elif p.optional:
-                arguments.append(f"(ionc_w_{p.name} ? ionc_w_{p.name} + ionc_k * {rows} "
+                per_chunk = rows if p.role == RECORD else "ionc_n"
+                arguments.append(f"(ionc_w_{p.name} ? ionc_w_{p.name} + ionc_k * {per_chunk} "
                                  ": nullptr)")
             else:
                 arguments.append(f"ionc_w_{p.name} + {start}")
@@ -322,6 +328,8 @@ class XlaBackend(CBackend):
             finite=[] if self.device else [
                 p.name for p in interface.operands if p.role in (INPUT, TRACE)],
             states=[p.name for p in interface.operands if p.kind == INOUT],
+            # counters the kernel adds to (a scan's spike totals) start at zero
+            zeroed=[p.name for p in interface.results if p.kind == COUNTS],
             pointers=pointers, arguments=arguments)
 
 

@@ -12,8 +12,9 @@ the handler (:class:`~.backends.XlaBackend`) and for the runtime that calls it
   and the handler runs the kernel once per batch member (a *chunk*);
 - input arrays, states and per-neuron parameters are operands; a state is an
   operand and a result, aliased, so a step updates it without a copy;
-- outputs are results; an optional record passed as a zero-size result is
-  not written (a NULL pointer for the kernel);
+- outputs are results (real, or a neuron's spike flags as uint8 and spike
+  counts as int32); an optional record passed as a zero-size result is not
+  written (a NULL pointer for the kernel);
 - the element count ``n``, the trace's ``steps`` and the record interval
   ``every`` are attributes (static under ``jit``); ``stride`` is ``n``.
 """
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .kernels import (COUNT, EVERY, IN, INOUT, INT, OUT, REAL, STEPS, STRIDE, TABLE,
-                      KernelParameter, KernelSignature)
+from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INT, OUT, REAL, STEPS, STRIDE,
+                      TABLE, KernelParameter, KernelSignature)
 
 #: The kernels that get a handler: what ``ionc.jax`` calls.
 TASKS = ("steady_state", "update", "current", "run",
          "jacobian_update", "jacobian_steady_state", "jacobian_current")
+#: Kinds of kernel parameter that are results of the call.
+RESULT_KINDS = (INOUT, OUT, FLAGS, COUNTS)
 #: The attributes every handler takes: elements per chunk, and 1 to refuse non-finite inputs.
 ATTRIBUTES = ("n", "check_finite")
 #: Attributes of a scan's handler besides: steps of the trace, and the record interval.
@@ -90,7 +93,7 @@ def ffi_interface(signature: KernelSignature) -> FfiInterface:
             scalars.append(p)
         if p.kind in (IN, INOUT):
             operands.append(p)
-        if p.kind in (INOUT, OUT):
+        if p.kind in RESULT_KINDS:
             results.append(p)
     attributes = ATTRIBUTES + (SCAN_ATTRIBUTES if scan else ())
     if scalars:

@@ -92,29 +92,36 @@ def compile_ops(spec: ChannelSpec, dtype: str, method: str,
                 array_params: frozenset = frozenset()) -> CompiledOps:
     """Build (or load) the handlers of ``spec`` and register them with XLA: on the CPU
     always, and on CUDA under the same name when JAX has a GPU."""
-    kernels = render_kernels(spec, "c", dtype, method, array_params, jacobians=True)
-    handlers = render_kernels(spec, "xla", dtype, method, array_params)
+    return register_library(
+        spec.name, render_kernels(spec, "c", dtype, method, array_params, jacobians=True),
+        render_kernels(spec, "xla", dtype, method, array_params),
+        lambda: render_kernels(spec, "xla-cuda", dtype, method, array_params))
+
+
+def register_library(name: str, kernels, handlers, cuda) -> CompiledOps:
+    """Compile the C kernels ``kernels`` with the XLA handlers ``handlers`` (rendered
+    sources), and ``cuda()``'s CUDA handlers when JAX has a GPU; register each handler
+    of :data:`TASKS` with XLA under its :func:`target_name`."""
     version = f"jaxlib {jaxlib.__version__}"
     library = build_xla_library(kernels.source, handlers.source, jax.ffi.include_dir(), version)
     platforms = [("cpu", library)]
     if gpu_available():
-        cuda = render_kernels(spec, "xla-cuda", dtype, method, array_params)
         try:
             platforms.append(("CUDA", build_xla_cuda_library(
-                cuda.source, jax.ffi.include_dir(), version, gpu_architecture())))
+                cuda().source, jax.ffi.include_dir(), version, gpu_architecture())))
         except (CompilerNotFoundError, BuildError) as exc:
-            warnings.warn(f"ionc.jax: {spec.name} runs on the CPU only; its CUDA handlers "
-                          f"could not be built: {exc}", RuntimeWarning, stacklevel=3)
+            warnings.warn(f"ionc.jax: {name} runs on the CPU only; its CUDA handlers "
+                          f"could not be built: {exc}", RuntimeWarning, stacklevel=4)
     interfaces = {}
     for task, signature in handlers.kernels.items():
         if task not in TASKS:
             continue
-        name = target_name(library.key, task)
+        target = target_name(library.key, task)
         for platform, lib in platforms:
-            if (name, platform) not in _REGISTERED:
+            if (target, platform) not in _REGISTERED:
                 symbol = getattr(lib.handle, handler_symbol(task))
-                jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(symbol), platform=platform)
-                _REGISTERED.add((name, platform))
+                jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(symbol), platform=platform)
+                _REGISTERED.add((target, platform))
         interfaces[task] = ffi_interface(signature)
     return CompiledOps(library.key, interfaces, kernels.source, handlers.source,
                        str(library.path))
@@ -444,3 +451,8 @@ def ops(channel, dtype: str = "float64", method: str | None = None, nan_policy: 
 
 
 __all__ = ["ChannelOps", "CompiledOps", "VMAP_METHOD", "compile_ops", "ops"]
+
+
+from .jax_neuron import NeuronOps, neuron_ops  # noqa: E402  (it builds on the above)
+
+__all__ += ["NeuronOps", "neuron_ops"]

@@ -125,7 +125,8 @@ def _wide_library(portable):
     """float32's exp, expm1 and exprelr of a double argument (ionc_*_wide)."""
     loops = "\n".join(
         f"void test_{f}_wide(int64_t n, const double *x, float *y)\n"
-        f"{{\n    #pragma omp simd\n    for (int64_t i = 0; i < n; ++i) y[i] = ionc_{f}_wide(x[i]);\n}}"
+        f"{{\n    #pragma omp simd\n    for (int64_t i = 0; i < n; ++i)\n"
+        f"        y[i] = ionc_{f}_wide(x[i]);\n}}"
         for f in FUNCTIONS)
     decls = "\n".join(f"void test_{f}_wide(int64_t n, const double *x, float *y);"
                       for f in FUNCTIONS)

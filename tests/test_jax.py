@@ -391,19 +391,26 @@ NVCC = shutil.which("nvcc")
 @pytest.mark.parametrize("channel,dtype,arrays", [
     ("INa_Ba2002", "float32", frozenset({"g_max"})),       # a per-neuron parameter
     ("tkca.mod", "float64", frozenset()),                  # an input beyond V (cai)
+    ("HH", "float64", frozenset({"C"})),                   # a neuron: spike flags and counts
 ])
 def test_the_cuda_handlers_compile_with_nvcc_and_load(channel, dtype, arrays):
     """The CUDA variant: the CUDA target's kernels, their twins reading the scalars from
     device memory, and the handlers launching them on XLA's stream (each build is one
-    nvcc run of some 7 s, hence two cases)."""
+    nvcc run of some 7 s, hence few cases)."""
     from ionc.build import build_xla_cuda_library
     from ionc.codegen import render_kernels
     from ionc.codegen.ffi import TASKS, handler_symbol
-    spec = (ionc.from_nmodl(HERE / "nmodl" / channel).spec if channel.endswith(".mod")
-            else getattr(ionc, channel).spec)
-    source = render_kernels(spec, "xla-cuda", dtype, array_params=arrays).source
+    if channel == "HH":
+        from ionc.codegen import render_neuron
+        source = render_neuron(ionc.HH(4).spec, "xla-cuda", dtype, array_params=arrays).source
+        tasks = ("update", "run")
+    else:
+        spec = (ionc.from_nmodl(HERE / "nmodl" / channel).spec if channel.endswith(".mod")
+                else getattr(ionc, channel).spec)
+        source = render_kernels(spec, "xla-cuda", dtype, array_params=arrays).source
+        tasks = TASKS
     lib = build_xla_cuda_library(source, jax.ffi.include_dir(), "test")
-    for task in TASKS:
+    for task in tasks:
         assert getattr(lib.handle, handler_symbol(task))
 
 

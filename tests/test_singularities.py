@@ -69,7 +69,11 @@ def test_emitted_c_has_no_raw_cancellation_on_singular_rates():
     src32 = code("float32")
     assert "ionc_exp(" in src32 and "ionc_expm1(" in src32
     assert re.search(r"\bexpf\(", src32) and re.search(r"\bfmaf\(", src32)  # the libm path
-    for double_fn in ("exp", "expm1", "fma", "pow"):  # no double promotion in float32
+    # no double promotion in float32, but for exp's reduction of a double argument
+    wide = re.search(r"#define IONC_MADD_WIDE\(a, b, c\) fma\(.*\n", src32)
+    assert wide and "IONC_MADD_WIDE(" in src32[wide.end():]
+    src32 = src32[:wide.start()] + src32[wide.end():]
+    for double_fn in ("exp", "expm1", "fma", "pow"):
         assert not re.search(rf"\b{double_fn}\(", src32), double_fn
 
 

@@ -1,0 +1,223 @@
+"""A whole neuron group inside JAX: ionc's fused CondNeuGroup kernels as XLA custom calls.
+
+``ops = ionc.jax.neuron_ops(group)`` takes an ionc :class:`~ionc.CondNeuGroup`
+(or :class:`~ionc.HH`) and gives pure functions over JAX arrays that call the
+group's fused kernels - every channel's current and conductance, the membrane
+and every gate in one pass over the neurons - through XLA's typed FFI:
+
+- ``ops.states()``: the group's present state as a dict of JAX arrays, keyed
+  ``'V'`` and ``'<label>.<gate>'`` (``'INa.p'``);
+- ``ops.step(states, x, dt) -> (states, spike)``: one step with external input
+  ``x`` (scaled by ``1e-3 / A`` as the group's ``update`` does), the states
+  aliased to the results, and the spike flags as a bool array;
+- ``ops.run(states, inputs, dt, every=1, record=('V', 'spike'))`` ->
+  ``(states, records)``: a whole input trace ``inputs[steps, *shape]`` in one
+  call, the records as the group's ``run`` gives them (``'V'`` every
+  ``every`` steps, ``'spike'`` counted per window, ``'spike_count'`` in all).
+
+The parameters (scalars or per neuron) are the group's, fixed when the ops are
+made.  Results equal the group's C kernels to the bit: the handlers call
+kernels compiled from the same source with the same flags.  Under
+``jax.vmap`` (``vmap_method='broadcast_all'``) the handler runs the kernel
+once per batch member.  Not differentiable: a spike is a threshold crossing,
+and a gradient through it is a TypeError, never silent zeros.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Mapping
+
+import numpy as np
+
+import jax
+import jax.numpy as jnp
+
+from .codegen import render_neuron
+from .codegen.ffi import SCALARS, target_name
+from .codegen.kernels import ELEMENT_TYPES, PARAMETER, RECORD, STATE
+from .codegen.neuron import NeuronSpec
+from .inputs import check_dt
+from .jax import VMAP_METHOD, CompiledOps, _not_differentiable, register_library
+from .neuron import CondNeuGroup
+from .channel import NAN_POLICIES
+
+#: dtype of each integer result kind (the spike flags and counts).
+_INTEGER = {"uint8": np.uint8, "int32": np.int32}
+
+
+@lru_cache(maxsize=None)
+def compile_neuron_ops(spec: NeuronSpec, dtype: str, method: str,
+                       array_params: frozenset = frozenset()) -> CompiledOps:
+    """Build (or load) the XLA handlers of neuron ``spec`` and register them."""
+    return register_library(
+        spec.name, render_neuron(spec, "c", dtype, method, array_params),
+        render_neuron(spec, "xla", dtype, method, array_params),
+        lambda: render_neuron(spec, "xla-cuda", dtype, method, array_params))
+
+
+def _host(value):
+    """A NumPy copy of a group's array (a CuPy array is copied from the device)."""
+    return np.array(value.get() if hasattr(value, "get") else value)
+
+
+class NeuronOps:
+    """Pure JAX functions of one neuron group (see :func:`neuron_ops`)."""
+
+    def __init__(self, group: CondNeuGroup, nan_policy: str = "raise"):
+        if not isinstance(group, CondNeuGroup):
+            raise TypeError(f"ionc.jax.neuron_ops takes an ionc CondNeuGroup (or HH), got "
+                            f"{type(group).__name__}")
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
+        self.dtype = group.dtype
+        self.name = group.name
+        if self.dtype == np.float64 and not jax.config.jax_enable_x64:
+            raise ValueError(f"{self.name}: float64 ops need JAX's 64-bit mode "
+                             "(jax.config.update('jax_enable_x64', True)), or build the "
+                             "group with dtype='float32'")
+        self.spec, self.method, self.nan_policy = group.spec, group.method, nan_policy
+        self.shape = tuple(group.varshape)
+        self._n = int(np.prod(self.shape))
+        self._scale = None if group.A == 1e-3 else self.dtype.type(1e-3 / group.A)
+        self._group = group
+        arrays = frozenset(group._generated.array_params)
+        self._compiled = compile_neuron_ops(self.spec, self.dtype.name, self.method, arrays)
+        self._parameters = {k: (jnp.asarray(_host(v).reshape(-1)) if k in arrays
+                                else self.dtype.type(v))
+                            for k, v in group._params.items()}
+        update = self._compiled.interfaces["update"]
+        self.state_names = tuple(p.key for p in update.operands if p.role == STATE)
+        self._calls: dict = {}
+
+    # ---- arguments -------------------------------------------------------
+    def states(self) -> dict:
+        """The group's present state (V and every gate) as JAX arrays."""
+        values = self._group._values()
+        return {k: jnp.asarray(_host(values[("state", k)]).reshape(self.shape))
+                for k in self.state_names}
+
+    def _states(self, states: Mapping) -> dict:
+        if not isinstance(states, Mapping) or set(states) != set(self.state_names):
+            got = sorted(states) if isinstance(states, Mapping) else type(states).__name__
+            raise KeyError(f"{self.name}: states must be a dict with exactly the keys "
+                           f"{list(self.state_names)}, got {got}")
+        out = {}
+        for k in self.state_names:
+            arr = jnp.asarray(states[k])
+            if arr.dtype != self.dtype or arr.shape != self.shape:
+                raise ValueError(f"{self.name}: state {k} has shape {arr.shape} and dtype "
+                                 f"{arr.dtype}; this group's are {self.shape} and "
+                                 f"{self.dtype.name}")
+            out[k] = arr.reshape(-1)
+        return out
+
+    def _input(self, x, shape: tuple[int, ...], name: str):
+        arr = jnp.asarray(x)
+        if not (jnp.issubdtype(arr.dtype, jnp.floating) or jnp.issubdtype(arr.dtype,
+                                                                          jnp.integer)):
+            raise TypeError(f"{self.name}: {name} must be real, got dtype {arr.dtype}")
+        try:
+            arr = jnp.broadcast_to(arr.astype(self.dtype), shape)
+        except ValueError:
+            raise ValueError(f"{self.name}: {name} has shape {arr.shape}, which does not "
+                             f"broadcast to {shape}") from None
+        return arr if self._scale is None else arr * self._scale
+
+    def _dt(self, dt):
+        if isinstance(dt, (int, float, np.number)):
+            check_dt(dt)
+        arr = jnp.asarray(dt)
+        if arr.ndim:
+            raise ValueError(f"{self.name}: dt must be a scalar, got shape {arr.shape}")
+        return arr.astype(self.dtype)
+
+    def _call(self, task: str, values: dict, shapes: dict, **attributes) -> dict:
+        """Run ``task``'s custom call on ``values`` (keyed ``(role, key)``); results keyed
+        likewise, with the shapes in ``shapes``.  Not differentiable."""
+        interface = self._compiled.interfaces[task]
+        memo = (task, tuple(sorted(shapes.items())), tuple(sorted(attributes.items())))
+        if memo not in self._calls:
+            results = [jax.ShapeDtypeStruct(shapes[(p.role, p.key)], _INTEGER.get(
+                ELEMENT_TYPES[p.kind], self.dtype)) for p in interface.results]
+            call = jax.ffi.ffi_call(target_name(self._compiled.key, task), results,
+                                    vmap_method=VMAP_METHOD,
+                                    input_output_aliases=interface.aliases)
+            attrs = {k: np.int64(v) for k, v in attributes.items()}
+            attrs.update(n=np.int64(self._n), check_finite=np.int64(self.nan_policy == "raise"))
+            packed = len(interface.scalars)
+
+            def f(*operands):
+                if packed:
+                    operands = (jnp.stack(operands[:packed]), *operands[packed:])
+                return call(*operands, **attrs)
+
+            self._calls[memo] = _not_differentiable(f, f"{self.name}.{task}")
+        keys = [(p.role, p.key) for p in interface.scalars]
+        keys += [(p.role, p.key) for p in interface.operands if p != SCALARS]
+        out = self._calls[memo](*[values[k] for k in keys])
+        return {(p.role, p.key): x for p, x in zip(interface.results, out)}
+
+    def _values(self, states: Mapping, dt) -> dict:
+        values = {(PARAMETER, k): v for k, v in self._parameters.items()}
+        values.update({(STATE, k): v for k, v in self._states(states).items()})
+        values[("dt", "dt")] = self._dt(dt)
+        return values
+
+    # ---- the functions -----------------------------------------------------
+    def step(self, states: Mapping, x, dt) -> tuple[dict, jax.Array]:
+        """One step with external input ``x`` (broadcast to the group's shape):
+        ``(states, spike)``, spike True where V crossed ``V_th`` upwards."""
+        values = self._values(states, dt)
+        values[("input", "I_ext")] = self._input(x, self.shape, "x").reshape(-1)
+        n = (self._n,)
+        shapes = {(STATE, k): n for k in self.state_names}
+        shapes[("output", "spike")] = n
+        out = self._call("update", values, shapes)
+        return ({k: out[(STATE, k)].reshape(self.shape) for k in self.state_names},
+                out[("output", "spike")].reshape(self.shape).astype(bool))
+
+    def run(self, states: Mapping, inputs, dt, *, every: int = 1,
+            record=("V", "spike")) -> tuple[dict, dict]:
+        """All steps of ``inputs[steps, *shape]`` in one call: ``(states, records)``,
+        records as the group's ``run``: ``'V'`` after every ``every``-th step,
+        ``'spike'`` counted in each window of ``every`` steps, ``'spike_count'``."""
+        record = (record,) if isinstance(record, str) else tuple(record)
+        bad = [r for r in record if r not in ("V", "spike")]
+        if bad:
+            raise ValueError(f"cannot record {bad}; choose from ('V', 'spike')")
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every must be a positive int, got {every!r}")
+        shape = jnp.shape(inputs)
+        if len(shape) != len(self.shape) + 1:
+            raise ValueError(f"{self.name}: inputs has shape {shape}, expected "
+                             f"(steps, *{self.shape})")
+        steps = shape[0]
+        values = self._values(states, dt)
+        values[("trace", "I_ext")] = self._input(inputs, (steps, *self.shape),
+                                                 "inputs").reshape(steps, -1)
+        rows = steps // int(every)
+        shapes = {(STATE, k): (self._n,) for k in self.state_names}
+        shapes.update({(RECORD, r): ((rows, self._n) if r in record else (0,))
+                       for r in ("V", "spike")})
+        shapes[("output", "spike_count")] = (self._n,)
+        out = self._call("run", values, shapes, steps=steps, every=int(every))
+        records = {r: out[(RECORD, r)].reshape(rows, *self.shape) for r in record}
+        records["spike_count"] = out[("output", "spike_count")].reshape(self.shape)
+        return {k: out[(STATE, k)].reshape(self.shape) for k in self.state_names}, records
+
+    def __repr__(self) -> str:
+        return (f"ionc.jax.neuron_ops({self.name}: {', '.join(self.spec.channels)}, "
+                f"dtype={self.dtype.name}, method={self.method!r})")
+
+
+def neuron_ops(group: CondNeuGroup, nan_policy: str = "raise") -> NeuronOps:
+    """Pure JAX functions of an ionc neuron group: its fused kernels as XLA custom calls.
+
+    ``nan_policy='raise'`` refuses a non-finite external input at run time (an
+    ``XlaRuntimeError`` naming it, before anything is written); ``'propagate'``
+    lets it through.
+    """
+    return NeuronOps(group, nan_policy)
+
+
+__all__ = ["NeuronOps", "compile_neuron_ops", "neuron_ops"]
