@@ -11,7 +11,9 @@
 2. Per-call overhead inside ``scan`` at N = 1: ionc's step against empty
    custom calls (one aliased buffer; the step's six buffers), in ns per call.
 3. A BrainPy ``CondNeuGroup`` of Hodgkin-Huxley cells (INa_HH1952, IK_HH1952,
-   IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s.
+   IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s,
+   and the same cells as an ionc group through ``ionc.jax.neuron_ops`` (one
+   custom call per step in ``lax.scan``, and the fused run over the trace).
 """
 from __future__ import annotations
 
@@ -148,6 +150,39 @@ def brainpy_network(n: int, dtype: str, steps: int, repeats: int) -> dict:
         spikes = int(np.asarray(go()).sum())
         out[label] = (median_time(go, repeats) / (n * steps) * 1e9, spikes)
     jax.config.update("jax_enable_x64", True)
+    out.update(neuron_op(n, dtype, steps, repeats))
+    return out
+
+
+def neuron_op(n: int, dtype: str, steps: int, repeats: int) -> dict:
+    """The same HH cells as one ionc.jax.neuron_ops custom call per step (in lax.scan)
+    and per trace (the fused run): ns per neuron-step and spikes."""
+    np.random.seed(7)
+    group = ionc.CondNeuGroup(
+        n, C=1.0, dtype=dtype, V_initializer=lambda s: np.random.uniform(-70.0, -60.0, s),
+        INa=ionc.INa_HH1952(n, dtype=dtype), IK=ionc.IK_HH1952(n, dtype=dtype),
+        IL=ionc.IL(n, E=-54.387, g_max=0.03, dtype=dtype))
+    ops = ij.neuron_ops(group)
+    s0 = ops.states()
+    current = jnp.asarray(np.linspace(0.0, 15.0, n), dtype)
+
+    @jax.jit
+    def scan(s):
+        def body(s, _):
+            s, spike = ops.step(s, current, 0.025)
+            return s, spike.sum()
+        return jax.lax.scan(body, s, None, length=steps)[1].sum()
+
+    @jax.jit
+    def fused(s):
+        trace = jnp.broadcast_to(current, (steps, n))
+        return ops.run(s, trace, 0.025, record=())[1]["spike_count"].sum()
+
+    out = {}
+    for label, f in (("ionc.jax neuron op (scan)", scan), ("ionc.jax neuron run", fused)):
+        spikes = int(f(s0))
+        out[label] = (median_time(lambda f=f: jax.block_until_ready(f(s0)), repeats)
+                      / (n * steps) * 1e9, spikes)
     return out
 
 
@@ -181,14 +216,17 @@ def main(argv=None) -> int:
               f"step's six ({o['ionc step'] / same:.2f}x)")
         if not args.no_brainpy:
             print(f"\n## BrainPy CondNeuGroup (HH), {dtype}, bm.for_loop: ns per neuron-step")
-            print("| N | BrainPy channels | ionc.brainpy channels | ratio | spikes (BrainPy, "
-                  "ionc) |")
-            print("|---|---|---|---|---|")
+            names = ("BrainPy channels", "ionc.brainpy channels", "ionc.jax neuron op (scan)",
+                     "ionc.jax neuron run")
+            print("| N | " + " | ".join(names) + " | spikes (same order) |")
+            print("|---|---|---|---|---|---|")
             for n in (s for s in sizes if 1e3 <= s <= 1e5):
                 r = brainpy_network(n, dtype, 400, args.repeats)
-                (tb, sb), (ti, si) = r["BrainPy channels"], r["ionc.brainpy channels"]
-                print(f"| {n:.0e} | {tb:.2f} | {ti:.2f} | {tb / ti:.2f}x | {sb}, {si} |",
-                      flush=True)
+                base = r[names[0]][0]
+                cells = [f"{r[names[0]][0]:.2f}"] + [f"{r[k][0]:.2f} ({base / r[k][0]:.2f}x)"
+                                                     for k in names[1:]]
+                print(f"| {n:.0e} | " + " | ".join(cells) + " | "
+                      + ", ".join(str(r[k][1]) for k in names) + " |", flush=True)
     return 0
 
 

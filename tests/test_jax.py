@@ -389,9 +389,8 @@ NVCC = shutil.which("nvcc")
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
 @pytest.mark.parametrize("channel,dtype,arrays", [
-    ("INa_Ba2002", "float32", frozenset({"g_max"})),       # a per-neuron parameter
     ("tkca.mod", "float64", frozenset()),                  # an input beyond V (cai)
-    ("HH", "float64", frozenset({"C"})),                   # a neuron: spike flags and counts
+    ("HH", "float32", frozenset({"C", "INa.g_max"})),      # a neuron, per-neuron parameters
 ])
 def test_the_cuda_handlers_compile_with_nvcc_and_load(channel, dtype, arrays):
     """The CUDA variant: the CUDA target's kernels, their twins reading the scalars from

@@ -93,9 +93,9 @@ def test_every_keyword_and_generated_name_compiles_and_matches_plain_names(targe
     if target == "cuda-sim":
         request.getfixturevalue("simulated_gpu")
     runtime_target = "cuda" if target == "cuda-sim" else target
-    batches = list(_batches(seed=12, per_batch=60))
+    batches = list(_batches(seed=12, per_batch=125))
     if target == "cuda-sim":     # the host build of CUDA source is slow: a third of the pool
-        batches = batches[::3]
+        batches = batches[1:2]
     for b, names in enumerate(batches):
         gate1, gate2, inter, *params = names
         odd = _spec(gate1, gate2, inter, params, f"Odd{b}")
