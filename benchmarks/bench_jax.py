@@ -11,9 +11,10 @@
 2. Per-call overhead inside ``scan`` at N = 1: ionc's step against empty
    custom calls (one aliased buffer; the step's six buffers), in ns per call.
 3. A BrainPy ``CondNeuGroup`` of Hodgkin-Huxley cells (INa_HH1952, IK_HH1952,
-   IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s,
-   and the same cells as an ionc group through ``ionc.jax.neuron_ops`` (one
-   custom call per step in ``lax.scan``, and the fused run over the trace).
+   IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s
+   in BrainPy's group and in ``ionc.brainpy.CondNeuGroup`` (one fused kernel per
+   step), and the same cells as an ionc group through ``ionc.jax.neuron_ops``
+   (one custom call per step in ``lax.scan``, and the fused run over the trace).
 """
 from __future__ import annotations
 
@@ -129,11 +130,13 @@ def brainpy_network(n: int, dtype: str, steps: int, repeats: int) -> dict:
     import ionc.brainpy as ib
     (bm.enable_x64 if dtype == "float64" else bm.disable_x64)()
     out = {}
-    for label, mod in (("BrainPy channels", bp.dyn), ("ionc.brainpy channels", ib)):
-        bm.random.seed(7)                       # the same initial V for both
-        net = bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0),
-                                  INa=mod.INa_HH1952(n), IK=mod.IK_HH1952(n),
-                                  IL=mod.IL(n, E=-54.387, g_max=0.03))
+    for label, group, mod in (("BrainPy channels", bp.dyn.CondNeuGroup, bp.dyn),
+                              ("ionc.brainpy channels", bp.dyn.CondNeuGroup, ib),
+                              ("ionc.brainpy CondNeuGroup", ib.CondNeuGroup, ib)):
+        bm.random.seed(7)                       # the same initial V for all
+        net = group(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0),
+                    INa=mod.INa_HH1952(n), IK=mod.IK_HH1952(n),
+                    IL=mod.IL(n, E=-54.387, g_max=0.03))
         net.reset_state()
         current = bm.asarray(np.linspace(0.0, 15.0, n))
         bp.share.save(dt=0.025)
@@ -216,10 +219,10 @@ def main(argv=None) -> int:
               f"step's six ({o['ionc step'] / same:.2f}x)")
         if not args.no_brainpy:
             print(f"\n## BrainPy CondNeuGroup (HH), {dtype}, bm.for_loop: ns per neuron-step")
-            names = ("BrainPy channels", "ionc.brainpy channels", "ionc.jax neuron op (scan)",
-                     "ionc.jax neuron run")
+            names = ("BrainPy channels", "ionc.brainpy channels", "ionc.brainpy CondNeuGroup",
+                     "ionc.jax neuron op (scan)", "ionc.jax neuron run")
             print("| N | " + " | ".join(names) + " | spikes (same order) |")
-            print("|---|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|---|")
             for n in (s for s in sizes if 1e3 <= s <= 1e5):
                 r = brainpy_network(n, dtype, 400, args.repeats)
                 base = r[names[0]][0]

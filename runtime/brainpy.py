@@ -15,6 +15,8 @@ today); the channel API it relies on (``IonChannel``, ``share['dt']``,
 calcium master (``ICaT_HM1992`` and kin) read the ion's concentration through
 BrainPy's ion machinery and are not adapted yet.  :func:`channel` makes a
 BrainPy class of any other ionc channel class, ``.mod`` files included.
+:class:`CondNeuGroup` replaces BrainPy's group of such channels by one fused
+kernel per step.
 """
 from __future__ import annotations
 
@@ -29,11 +31,14 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("ionc.brainpy needs BrainPy: pip install brainpy") from exc
 
+import numpy as np
+import jax
 import jax.numpy as jnp
 
 from . import channels as _library
 from .channel import Channel
-from .jax import ChannelOps
+from .codegen.neuron import NeuronSpec
+from .jax import ChannelOps, NeuronOps
 
 #: BrainPy's own keywords of a channel constructor (not channel parameters).
 _KEYWORDS = ("size", "keep_size", "method", "name", "mode")
@@ -118,6 +123,92 @@ class IoncChannel(bp.dyn.IonChannel):
         return self.ops(V.dtype).current(self._states(), V, params=self._params())
 
 
+#: BrainPy's default initial V of a CondNeuGroup.
+_V_INITIALIZER = bp.init.Uniform(-70, -60.)
+
+
+class CondNeuGroup(bp.dyn.CondNeuGroup):
+    """``brainpy.dyn.CondNeuGroup`` (the same constructor) whose step is ionc's fused
+    neuron kernel: every channel, the membrane and the spike test in one XLA custom
+    call (:class:`ionc.jax.NeuronOps`), where BrainPy's group calls each channel
+    in turn.  The channels must be ``ionc.brainpy`` channels; their gates stay
+    BrainPy variables, read and written every step, and their parameters are read
+    every step as BrainPy's are.  The input variable, current inputs (synapses,
+    at the pre-step V) and delta inputs behave as in BrainPy; ``noise`` and
+    methods other than ``exp_auto`` are refused.
+    """
+
+    def __init__(self, size, keep_size: bool = False, C=1., A=1e-3, V_th=0.,
+                 V_initializer=_V_INITIALIZER, noise=None, method: str = "exp_auto",
+                 name: str | None = None, mode=None, init_var: bool = True,
+                 input_var: bool = True, spk_type=None, **channels):
+        if noise is not None:
+            raise NotImplementedError("ionc.brainpy.CondNeuGroup has no noise; use "
+                                      "brainpy.dyn.CondNeuGroup with ionc.brainpy channels")
+        if method != "exp_auto":
+            raise ValueError(f"ionc.brainpy.CondNeuGroup steps with exp_auto (BrainPy's "
+                             f"default), got method {method!r}")
+        for label, ch in channels.items():
+            if not isinstance(ch, IoncChannel):
+                raise TypeError(f"channel {label!r} is {type(ch).__name__}; "
+                                "ionc.brainpy.CondNeuGroup takes ionc.brainpy channels "
+                                "(ionc.brainpy.INa_HH1952, ionc.brainpy.channel(...))")
+        super().__init__(size, keep_size=keep_size, C=C, A=A, V_th=V_th,
+                         V_initializer=V_initializer, method=method, name=name, mode=mode,
+                         init_var=init_var, input_var=input_var, spk_type=spk_type, **channels)
+        self._neuron_ops: dict = {}
+
+    def _params(self) -> dict:
+        """Every parameter as it is now, keyed as :class:`~ionc.jax.NeuronOps` keys them."""
+        out = {k: getattr(self, k) for k in ("C", "V_th")}
+        for label, ch in self.children.items():
+            out.update({f"{label}.{p}": v for p, v in ch._params().items()})
+        return {k: bm.as_jax(v) if isinstance(v, (bm.Array, bm.Variable)) else v
+                for k, v in out.items()}
+
+    def ops(self, dtype) -> NeuronOps:
+        """The :mod:`ionc.jax` functions of this group for ``dtype`` (parameters are
+        passed per call; what is made here is which are per neuron)."""
+        name = jnp.dtype(dtype).name
+        if name not in self._neuron_ops:
+            spec = NeuronSpec(type(self).__name__, {label: ch.ionc_class.spec
+                                                    for label, ch in self.children.items()})
+            shapes = {k: np.zeros(np.shape(v)) for k, v in self._params().items()}
+            self._neuron_ops[name] = NeuronOps(spec, self.varshape, name, "exp_auto", shapes,
+                                               name=self.name)
+        return self._neuron_ops[name]
+
+    def update(self, x=None):
+        V_old = bm.as_jax(self.V.value)
+        syn = self.sum_current_inputs(self.V.value, init=0.)
+        x = 0. if x is None else x
+        if self.input_var:
+            self.input += x
+            x = self.input.value
+        I_ext = bm.as_jax(x * (1e-3 / self.A) + syn)
+        ops = self.ops(V_old.dtype)
+        states = {"V": V_old}
+        for label, ch in self.children.items():
+            states.update({f"{label}.{g}": v for g, v in ch._states().items()})
+        params, dt = self._params(), share["dt"]
+
+        def step(states, I_ext):
+            return ops.step(states, I_ext, dt, params=params)
+
+        if V_old.ndim > len(self.varshape):                 # a batch axis in front
+            step = jax.vmap(step)
+        new, spike = step(states, jnp.broadcast_to(I_ext, V_old.shape))
+        V = new["V"]
+        if self.delta_inputs:                               # as BrainPy: V moves, then the test
+            V = V + bm.as_jax(self.sum_delta_inputs())
+            spike = jnp.logical_and(V >= bm.as_jax(self.V_th), V_old < bm.as_jax(self.V_th))
+        for label, ch in self.children.items():
+            ch._set({g: new[f"{label}.{g}"] for g in ch._states()})
+        self.spike.value = spike if self.spike.dtype == bool else spike.astype(self.spike.dtype)
+        self.V.value = V
+        return self.spike.value
+
+
 def _generic(self, size, keep_size: bool = False, method: str | None = None,
              name: str | None = None, mode=None, **parameters):
     """The constructor of :func:`channel`'s classes."""
@@ -157,4 +248,4 @@ def adapter(name: str) -> type[IoncChannel]:
 for _name in ADAPTED:
     globals()[_name] = adapter(_name)
 
-__all__ = ["ADAPTED", "IoncChannel", "adapter", "channel", *ADAPTED]
+__all__ = ["ADAPTED", "CondNeuGroup", "IoncChannel", "adapter", "channel", *ADAPTED]

@@ -61,37 +61,71 @@ def _host(value):
 
 
 class NeuronOps:
-    """Pure JAX functions of one neuron group (see :func:`neuron_ops`)."""
+    """Pure JAX functions of one neuron (see :func:`neuron_ops`).
 
-    def __init__(self, group: CondNeuGroup, nan_policy: str = "raise"):
-        if not isinstance(group, CondNeuGroup):
-            raise TypeError(f"ionc.jax.neuron_ops takes an ionc CondNeuGroup (or HH), got "
-                            f"{type(group).__name__}")
+    ``spec`` is the neuron (channels by label and the membrane), ``parameters``
+    its values keyed ``'C'``, ``'V_th'``, ``'<label>.<parameter>'`` (numbers, or
+    arrays broadcastable to ``shape``: those are compiled per neuron; the rest
+    take their defaults), and ``A`` the membrane area that scales the input."""
+
+    def __init__(self, spec: NeuronSpec, shape, dtype: str = "float64",
+                 method: str = "exp_auto", parameters: Mapping | None = None, A: float = 1e-3,
+                 nan_policy: str = "raise", name: str | None = None):
         if nan_policy not in NAN_POLICIES:
             raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
-        self.dtype = group.dtype
-        self.name = group.name
+        self.dtype = np.dtype(dtype)
+        self.name = name or spec.name
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
         if self.dtype == np.float64 and not jax.config.jax_enable_x64:
             raise ValueError(f"{self.name}: float64 ops need JAX's 64-bit mode "
-                             "(jax.config.update('jax_enable_x64', True)), or build the "
-                             "group with dtype='float32'")
-        self.spec, self.method, self.nan_policy = group.spec, group.method, nan_policy
-        self.shape = tuple(group.varshape)
+                             "(jax.config.update('jax_enable_x64', True)), or use "
+                             "dtype='float32'")
+        self.spec, self.method, self.nan_policy = spec, method, nan_policy
+        self.shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         self._n = int(np.prod(self.shape))
-        self._scale = None if group.A == 1e-3 else self.dtype.type(1e-3 / group.A)
-        self._group = group
-        arrays = frozenset(group._generated.array_params)
-        self._compiled = compile_neuron_ops(self.spec, self.dtype.name, self.method, arrays)
-        self._parameters = {k: (jnp.asarray(_host(v).reshape(-1)) if k in arrays
-                                else self.dtype.type(v))
-                            for k, v in group._params.items()}
+        self._scale = None if A == 1e-3 else self.dtype.type(1e-3 / A)
+        defaults = dict(spec.parameters)
+        for label, ch in spec.channels.items():
+            defaults.update({f"{label}.{p}": v for p, v in {**ch.parameters,
+                                                             **ch.inputs}.items()})
+        given = dict(parameters or {})
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise ValueError(f"{self.name} has no parameter(s) {unknown}; its parameters are "
+                             f"{sorted(defaults)}")
+        values = {k: np.asarray(_host(given.get(k, v)), self.dtype) for k, v in defaults.items()}
+        arrays = frozenset(k for k, v in values.items() if v.ndim)
+        self._compiled = compile_neuron_ops(spec, self.dtype.name, method, arrays)
+        self._arrays = arrays
+        self._parameters = {k: self._parameter(k, v) for k, v in values.items()}
         update = self._compiled.interfaces["update"]
         self.state_names = tuple(p.key for p in update.operands if p.role == STATE)
+        self._group = None
         self._calls: dict = {}
+
+    def _parameter(self, key: str, value):
+        """``value`` as the kernel takes parameter ``key``: one per neuron (flattened) or
+        a scalar, as compiled."""
+        arr = jnp.asarray(value).astype(self.dtype)
+        if key in self._arrays:
+            try:
+                return jnp.broadcast_to(arr, self.shape).reshape(-1)
+            except ValueError:
+                raise ValueError(f"{self.name}: parameter {key} has shape {arr.shape}, which "
+                                 f"does not broadcast to {self.shape}") from None
+        if arr.ndim:
+            raise ValueError(f"{self.name}: parameter {key} was compiled as a scalar; give "
+                             f"it per neuron when the ops are made to pass an array")
+        return arr
 
     # ---- arguments -------------------------------------------------------
     def states(self) -> dict:
-        """The group's present state (V and every gate) as JAX arrays."""
+        """The group's present state (V and every gate) as JAX arrays (ops made from a
+        group by :func:`neuron_ops`)."""
+        if self._group is None:
+            raise TypeError(f"{self.name}: these ops were not made from a group; build the "
+                            f"states yourself, keyed {list(self.state_names)}")
         values = self._group._values()
         return {k: jnp.asarray(_host(values[("state", k)]).reshape(self.shape))
                 for k in self.state_names}
@@ -157,17 +191,24 @@ class NeuronOps:
         out = self._calls[memo](*[values[k] for k in keys])
         return {(p.role, p.key): x for p, x in zip(interface.results, out)}
 
-    def _values(self, states: Mapping, dt) -> dict:
+    def _values(self, states: Mapping, dt, params: Mapping | None) -> dict:
         values = {(PARAMETER, k): v for k, v in self._parameters.items()}
+        for k, v in (params or {}).items():
+            if k not in self._parameters:
+                raise ValueError(f"{self.name} has no parameter {k!r}; its parameters are "
+                                 f"{sorted(self._parameters)}")
+            values[(PARAMETER, k)] = self._parameter(k, v)
         values.update({(STATE, k): v for k, v in self._states(states).items()})
         values[("dt", "dt")] = self._dt(dt)
         return values
 
     # ---- the functions -----------------------------------------------------
-    def step(self, states: Mapping, x, dt) -> tuple[dict, jax.Array]:
+    def step(self, states: Mapping, x, dt, *, params: Mapping | None = None
+             ) -> tuple[dict, jax.Array]:
         """One step with external input ``x`` (broadcast to the group's shape):
-        ``(states, spike)``, spike True where V crossed ``V_th`` upwards."""
-        values = self._values(states, dt)
+        ``(states, spike)``, spike True where V crossed ``V_th`` upwards.  ``params``
+        overrides parameters for this call (traced values too)."""
+        values = self._values(states, dt, params)
         values[("input", "I_ext")] = self._input(x, self.shape, "x").reshape(-1)
         n = (self._n,)
         shapes = {(STATE, k): n for k in self.state_names}
@@ -176,8 +217,8 @@ class NeuronOps:
         return ({k: out[(STATE, k)].reshape(self.shape) for k in self.state_names},
                 out[("output", "spike")].reshape(self.shape).astype(bool))
 
-    def run(self, states: Mapping, inputs, dt, *, every: int = 1,
-            record=("V", "spike")) -> tuple[dict, dict]:
+    def run(self, states: Mapping, inputs, dt, *, every: int = 1, record=("V", "spike"),
+            params: Mapping | None = None) -> tuple[dict, dict]:
         """All steps of ``inputs[steps, *shape]`` in one call: ``(states, records)``,
         records as the group's ``run``: ``'V'`` after every ``every``-th step,
         ``'spike'`` counted in each window of ``every`` steps, ``'spike_count'``."""
@@ -192,7 +233,7 @@ class NeuronOps:
             raise ValueError(f"{self.name}: inputs has shape {shape}, expected "
                              f"(steps, *{self.shape})")
         steps = shape[0]
-        values = self._values(states, dt)
+        values = self._values(states, dt, params)
         values[("trace", "I_ext")] = self._input(inputs, (steps, *self.shape),
                                                  "inputs").reshape(steps, -1)
         rows = steps // int(every)
@@ -211,13 +252,20 @@ class NeuronOps:
 
 
 def neuron_ops(group: CondNeuGroup, nan_policy: str = "raise") -> NeuronOps:
-    """Pure JAX functions of an ionc neuron group: its fused kernels as XLA custom calls.
+    """Pure JAX functions of an ionc neuron group: its fused kernels as XLA custom calls,
+    with the group's parameters.
 
     ``nan_policy='raise'`` refuses a non-finite external input at run time (an
     ``XlaRuntimeError`` naming it, before anything is written); ``'propagate'``
     lets it through.
     """
-    return NeuronOps(group, nan_policy)
+    if not isinstance(group, CondNeuGroup):
+        raise TypeError(f"ionc.jax.neuron_ops takes an ionc CondNeuGroup (or HH), got "
+                        f"{type(group).__name__}")
+    ops = NeuronOps(group.spec, group.varshape, group.dtype.name, group.method,
+                    group._params, group.A, nan_policy, group.name)
+    ops._group = group
+    return ops
 
 
 __all__ = ["NeuronOps", "compile_neuron_ops", "neuron_ops"]

@@ -76,9 +76,10 @@ def _compare_with_brainpy(name: str, dtype: np.dtype):
         assert np.max(np.abs(s1[g] - s2[g])) <= tol, g
 
 
-def _spiking_steps(make, mod, n: int, steps: int, currents: np.ndarray):
+def _spiking_steps(make, mod, n: int, steps: int, currents: np.ndarray,
+                   group=bp.dyn.CondNeuGroup):
     bm.random.seed(3)
-    net = make(mod, n)
+    net = make(mod, n, group)
     net.reset_state()
 
     def step(i):
@@ -92,17 +93,16 @@ def _spiking_steps(make, mod, n: int, steps: int, currents: np.ndarray):
     return np.asarray(V), np.asarray(spikes)
 
 
-def _ba2002_cell(mod, n):
-    return bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Uniform(-75.0, -60.0),
-                               INa=mod.INa_Ba2002(n, V_sh=-50.0),
-                               IK=mod.IKDR_Ba2002(n, V_sh=-50.0),
-                               IL=mod.IL(n, E=-70.0, g_max=0.05))
+def _ba2002_cell(mod, n, group):
+    return group(n, C=1.0, V_initializer=bp.init.Uniform(-75.0, -60.0),
+                 INa=mod.INa_Ba2002(n, V_sh=-50.0), IK=mod.IKDR_Ba2002(n, V_sh=-50.0),
+                 IL=mod.IL(n, E=-70.0, g_max=0.05))
 
 
-def _hh(mod, n):
-    return bp.dyn.CondNeuGroup(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0),
-                               INa=mod.INa_HH1952(n), IK=mod.IK_HH1952(n),
-                               IL=mod.IL(n, E=-54.387, g_max=0.03))
+def _hh(mod, n, group):
+    return group(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0),
+                 INa=mod.INa_HH1952(n), IK=mod.IK_HH1952(n),
+                 IL=mod.IL(n, E=-54.387, g_max=0.03))
 
 
 @pytest.mark.slow
@@ -113,9 +113,49 @@ def test_a_condneugroup_with_ionc_channels_spikes_at_brainpys_steps(make):
         currents = np.linspace(0.0, 15.0, n)
         V0, s0 = _spiking_steps(make, bp.dyn, n, steps, currents)
         V1, s1 = _spiking_steps(make, ib, n, steps, currents)
+        # the whole group as one fused kernel per step (ionc.brainpy.CondNeuGroup)
+        V2, s2 = _spiking_steps(make, ib, n, steps, currents, ib.CondNeuGroup)
     assert s0.sum() > n                                    # most cells fire, some repeatedly
-    assert np.array_equal(s0, s1)
-    assert np.max(np.abs(V0 - V1)) < 1e-8
+    assert np.array_equal(s0, s1) and np.array_equal(s0, s2)
+    assert np.max(np.abs(V0 - V1)) < 1e-8 and np.max(np.abs(V0 - V2)) < 1e-8
+
+
+def test_the_fused_group_reads_parameters_inputs_and_batches_as_brainpys():
+    """ionc.brainpy.CondNeuGroup: a parameter set after construction, a synaptic current
+    input, a delta input and a batch axis, each as BrainPy's group has them; what it
+    cannot do is refused by name."""
+    n, steps = 12, 300
+    currents = np.linspace(2.0, 14.0, n)
+    with precision("float64"):
+        runs = []
+        for group in (bp.dyn.CondNeuGroup, ib.CondNeuGroup):
+            mod = ib if group is ib.CondNeuGroup else bp.dyn
+            bm.random.seed(5)
+            mode = bm.BatchingMode(2)
+            net = group(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0), mode=mode,
+                        INa=mod.INa_HH1952(n, mode=mode), IK=mod.IK_HH1952(n, mode=mode),
+                        IL=mod.IL(n, E=-54.387, g_max=0.03, mode=mode))
+            net.IL.g_max = 0.05                            # set after construction
+            net.add_inp_fun("syn", lambda V: 0.2 * (-60.0 - V), category="current")
+            net.add_inp_fun("kick", lambda: bm.where(bp.share["i"] == 100, 3.0, 0.0),
+                            category="delta")
+            net.reset_state(batch_size=2)
+
+            def step(i, net=net):
+                bp.share.save(t=i * DT, i=i, dt=DT)
+                net.input.value = bm.asarray(np.stack([currents, currents[::-1]]))
+                net.update()
+                return net.V.value, net.spike.value
+
+            bp.share.save(dt=DT)
+            runs.append([np.asarray(r) for r in bm.for_loop(step, np.arange(steps))])
+    (V0, s0), (V1, s1) = runs
+    assert V0.shape == (steps, 2, n) and s0.sum() > n
+    assert np.array_equal(s0, s1) and np.max(np.abs(V0 - V1)) < 1e-8
+    with pytest.raises(TypeError, match="ionc.brainpy channels"):
+        ib.CondNeuGroup(4, INa=bp.dyn.INa_HH1952(4))
+    with pytest.raises(NotImplementedError, match="noise"):
+        ib.CondNeuGroup(4, noise=0.1, IL=ib.IL(4))
 
 
 def test_the_constructor_is_brainpys():
