@@ -8,7 +8,8 @@
    exponential-Euler step written in jax.numpy (benchmarks/bench_update.py's),
    and the fused ``ops.run`` over a trace.  ns per neuron per step, median of
    the repeats, ratio jax.numpy / ionc.
-2. Per-call overhead inside ``scan`` at N = 1: ionc's step against empty
+2. The rates' worst error in ulp against 50-digit mpmath over [-200, 200] mV,
+   jax.numpy's and ionc's; per-call overhead inside ``scan`` at N = 1: ionc's step against empty
    custom calls (one aliased buffer; the step's six buffers), in ns per call.
 3. A BrainPy ``CondNeuGroup`` of Hodgkin-Huxley cells (INa_HH1952, IK_HH1952,
    IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s
@@ -25,7 +26,7 @@ import time
 
 import numpy as np
 
-from bench_update import jax_step
+from bench_update import jax_rates, jax_step
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -82,11 +83,53 @@ def scan_contenders(n: int, dtype: str, steps: int) -> dict:
             return {"p": p, "q": q}, None
         return jax.lax.scan(body, s, jnp.arange(steps))[0]
 
+    @jax.jit
+    def wide_scan(s, V0):
+        """float32 states, the step in float64: what jax.numpy needs to meet ionc's
+        accuracy contract (in float32 its betas are some 40 ulp off; see rates_accuracy)."""
+        def body(s, k):
+            V = (V0 + 0.001 * k.astype(V0.dtype)).astype(jnp.float64)
+            p, q = jax_step(s["p"].astype(jnp.float64), s["q"].astype(jnp.float64), V, dt)
+            return {"p": p.astype(V0.dtype), "q": q.astype(V0.dtype)}, None
+        return jax.lax.scan(body, s, jnp.arange(steps))[0]
+
     trace = V0 + 0.001 * jnp.arange(steps, dtype=dtype)[:, None]
     run = jax.jit(lambda s, t: ops.run(s, t, dt, record=())[0])
-    return {"ionc op (scan)": lambda: jax.block_until_ready(ionc_scan(s0, V0)),
-            "ionc run (fused)": lambda: jax.block_until_ready(run(s0, trace)),
-            "jax.numpy (scan)": lambda: jax.block_until_ready(numpy_scan(s0, V0))}
+    out = {"ionc op (scan)": lambda: jax.block_until_ready(ionc_scan(s0, V0)),
+           "ionc run (fused)": lambda: jax.block_until_ready(run(s0, trace)),
+           "jax.numpy (scan)": lambda: jax.block_until_ready(numpy_scan(s0, V0))}
+    if dtype == "float32":
+        out["jax.numpy in float64 (scan)"] = lambda: jax.block_until_ready(wide_scan(s0, V0))
+    return out
+
+
+def rates_accuracy(dtype: str, points: int = 3801) -> dict:
+    """Worst error in ulp of INa_Ba2002's four rates over V in [-200, 200] mV against
+    50-digit mpmath at the same inputs: jax.numpy's (the step above) and ionc's (the
+    C kernels the op calls)."""
+    import mpmath as mp
+    mp.mp.dps = 50
+    V = np.linspace(-200.0, 200.0, points).astype(dtype)
+
+    def exact(v):
+        x = mp.mpf(float(v)) + 50
+        u, w = x - 13, x - 40
+        return (mp.mpf("1.28") if u == 0 else mp.mpf("0.32") * u / (1 - mp.exp(-u / 4)),
+                mp.mpf("1.4") if w == 0 else -mp.mpf("0.28") * w / (1 - mp.exp(w / 5)),
+                mp.mpf("0.128") * mp.exp(-(x - 17) / 18), 4 / (1 + mp.exp(-w / 5)))
+
+    ref = np.array([[float(r) for r in exact(v)] for v in V]).T.astype(dtype)
+    ch = ionc.INa_Ba2002(V.size, dtype=dtype)
+    got = {"jax.numpy": [np.asarray(r) for r in jax.jit(jax_rates)(jnp.asarray(V))],
+           "ionc": [ch.f_p_alpha(V), ch.f_p_beta(V), ch.f_q_alpha(V), ch.f_q_beta(V)]}
+    itype = np.int32 if dtype == "float32" else np.int64
+
+    def ordinal(a):
+        bits = np.asarray(a, dtype).view(itype).astype(np.int64)
+        return np.where(bits >= 0, bits, -(bits & np.iinfo(itype).max))
+
+    return {who: [int(np.max(np.abs(ordinal(g) - ordinal(r)))) for g, r in zip(rates, ref)]
+            for who, rates in got.items()}
 
 
 def overhead(dtype: str, steps: int, repeats: int) -> dict:
@@ -202,34 +245,44 @@ def main(argv=None) -> int:
           f"cores), jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
     for dtype in args.dtypes.split(","):
         print(f"\n## INa_Ba2002 inside one jitted lax.scan, {dtype}: ns per neuron-step")
-        print("| N | ionc op (scan) | ionc run (fused) | jax.numpy (scan) | jax.numpy / ionc op |")
-        print("|---|---|---|---|---|")
+        wide = dtype == "float32"
+        print("| N | ionc op (scan) | ionc run (fused) | jax.numpy (scan) | jax.numpy / ionc op |"
+              + (" jax.numpy in float64 (scan) | its ratio |" if wide else ""))
+        print("|---|---|---|---|---|" + ("---|---|" if wide else ""))
         for n in sizes:
             steps = int(np.clip(args.steps * 1e6 // n, 4, 2000)) if n < 1e6 else args.steps // 5
             t = {k: median_time(f, args.repeats) / (n * steps) * 1e9
                  for k, f in scan_contenders(n, dtype, steps).items()}
-            print(f"| {n:.0e} | {t['ionc op (scan)']:.3g} | {t['ionc run (fused)']:.3g} | "
-                  f"{t['jax.numpy (scan)']:.3g} | "
-                  f"{t['jax.numpy (scan)'] / t['ionc op (scan)']:.2f}x |", flush=True)
+            op = t["ionc op (scan)"]
+            extra = (f" {t['jax.numpy in float64 (scan)']:.3g} | "
+                     f"{t['jax.numpy in float64 (scan)'] / op:.2f}x |" if wide else "")
+            print(f"| {n:.0e} | {op:.3g} | {t['ionc run (fused)']:.3g} | "
+                  f"{t['jax.numpy (scan)']:.3g} | {t['jax.numpy (scan)'] / op:.2f}x |" + extra,
+                  flush=True)
+        acc = rates_accuracy(dtype)
+        print(f"\nworst ulp of alpha_p, beta_p, alpha_q, beta_q over [-200, 200] mV against "
+              f"50-digit mpmath: jax.numpy {acc['jax.numpy']}, ionc {acc['ionc']}")
         o = overhead(dtype, 2000, args.repeats)
         same = o["empty, the step's buffers"]
         print(f"\nper call inside scan at N = 1: ionc step {o['ionc step']:.0f} ns; an empty "
               f"custom call {o['empty custom call']:.0f} ns with one buffer "
               f"({o['ionc step'] / o['empty custom call']:.2f}x), {same:.0f} ns with the "
               f"step's six ({o['ionc step'] / same:.2f}x)")
-        if not args.no_brainpy:
-            print(f"\n## BrainPy CondNeuGroup (HH), {dtype}, bm.for_loop: ns per neuron-step")
-            names = ("BrainPy channels", "ionc.brainpy channels", "ionc.brainpy CondNeuGroup",
-                     "ionc.jax neuron op (scan)", "ionc.jax neuron run")
-            print("| N | " + " | ".join(names) + " | spikes (same order) |")
-            print("|---|---|---|---|---|---|---|")
-            for n in (s for s in sizes if 1e3 <= s <= 1e5):
-                r = brainpy_network(n, dtype, 400, args.repeats)
-                base = r[names[0]][0]
-                cells = [f"{r[names[0]][0]:.2f}"] + [f"{r[k][0]:.2f} ({base / r[k][0]:.2f}x)"
-                                                     for k in names[1:]]
-                print(f"| {n:.0e} | " + " | ".join(cells) + " | "
-                      + ", ".join(str(r[k][1]) for k in names) + " |", flush=True)
+    for dtype in ([] if args.no_brainpy else args.dtypes.split(",")):
+        # after every INa table: BrainPy leaves the process in a state that slows
+        # later XLA timings (one float32 size measured 1.9x slower after it)
+        print(f"\n## BrainPy CondNeuGroup (HH), {dtype}, bm.for_loop: ns per neuron-step")
+        names = ("BrainPy channels", "ionc.brainpy channels", "ionc.brainpy CondNeuGroup",
+                 "ionc.jax neuron op (scan)", "ionc.jax neuron run")
+        print("| N | " + " | ".join(names) + " | spikes (same order) |")
+        print("|---|---|---|---|---|---|---|")
+        for n in (s for s in sizes if 1e3 <= s <= 1e5):
+            r = brainpy_network(n, dtype, 400, args.repeats)
+            base = r[names[0]][0]
+            cells = [f"{r[names[0]][0]:.2f}"] + [f"{r[k][0]:.2f} ({base / r[k][0]:.2f}x)"
+                                                 for k in names[1:]]
+            print(f"| {n:.0e} | " + " | ".join(cells) + " | "
+                  + ", ".join(str(r[k][1]) for k in names) + " |", flush=True)
     return 0
 
 

@@ -64,8 +64,8 @@ def numpy_step(dtype):
     return step
 
 
-def jax_step(p, q, V, dt=0.1):
-    """One exponential-Euler step of INa_Ba2002 written in jax.numpy."""
+def jax_rates(V):
+    """INa_Ba2002's alpha_p, beta_p, alpha_q, beta_q written in jax.numpy (V_sh = -50)."""
     import jax.numpy as jnp
     x = V + 50.0
     u, w = (13.0 - x) / 4.0, (x - 40.0) / 5.0
@@ -73,6 +73,13 @@ def jax_step(p, q, V, dt=0.1):
     bp = 1.4 * jnp.where(w == 0, 1.0, w / jnp.expm1(w))
     aq = 0.128 * jnp.exp((17.0 - x) / 18.0)
     bq = 4.0 / (1.0 + jnp.exp(-w))
+    return ap, bp, aq, bq
+
+
+def jax_step(p, q, V, dt=0.1):
+    """One exponential-Euler step of INa_Ba2002 written in jax.numpy."""
+    import jax.numpy as jnp
+    ap, bp, aq, bq = jax_rates(V)
     sp_, sq = ap + bp, aq + bq
     return p - (ap / sp_ - p) * jnp.expm1(-dt * sp_), q - (aq / sq - q) * jnp.expm1(-dt * sq)
 
