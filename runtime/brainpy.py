@@ -153,6 +153,9 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
                 raise TypeError(f"channel {label!r} is {type(ch).__name__}; "
                                 "ionc.brainpy.CondNeuGroup takes ionc.brainpy channels "
                                 "(ionc.brainpy.INa_HH1952, ionc.brainpy.channel(...))")
+            if ch.method not in (None, "exp_auto", "exp_euler"):
+                raise ValueError(f"channel {label!r} uses method {ch.method!r}; the fused "
+                                 "group steps every channel with exp_auto")
         super().__init__(size, keep_size=keep_size, C=C, A=A, V_th=V_th,
                          V_initializer=V_initializer, method=method, name=name, mode=mode,
                          init_var=init_var, input_var=input_var, spk_type=spk_type, **channels)
@@ -168,12 +171,13 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
 
     def ops(self, dtype) -> NeuronOps:
         """The :mod:`ionc.jax` functions of this group for ``dtype`` (parameters are
-        passed per call; what is made here is which are per neuron)."""
+        passed per call; what is made here is which are per neuron, from stand-ins of
+        their shapes)."""
         name = jnp.dtype(dtype).name
         if name not in self._neuron_ops:
             spec = NeuronSpec(type(self).__name__, {label: ch.ionc_class.spec
                                                     for label, ch in self.children.items()})
-            shapes = {k: np.zeros(np.shape(v)) for k, v in self._params().items()}
+            shapes = {k: np.ones(np.shape(v)) for k, v in self._params().items()}
             self._neuron_ops[name] = NeuronOps(spec, self.varshape, name, "exp_auto", shapes,
                                                name=self.name)
         return self._neuron_ops[name]

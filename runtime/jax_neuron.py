@@ -38,7 +38,7 @@ from .codegen.kernels import ELEMENT_TYPES, PARAMETER, RECORD, STATE
 from .codegen.neuron import NeuronSpec
 from .inputs import check_dt
 from .jax import VMAP_METHOD, CompiledOps, _not_differentiable, register_library
-from .neuron import CondNeuGroup
+from .neuron import NEURON_METHODS, CondNeuGroup
 from .channel import NAN_POLICIES
 
 #: dtype of each integer result kind (the spike flags and counts).
@@ -81,6 +81,8 @@ class NeuronOps:
             raise ValueError(f"{self.name}: float64 ops need JAX's 64-bit mode "
                              "(jax.config.update('jax_enable_x64', True)), or use "
                              "dtype='float32'")
+        if method not in NEURON_METHODS:
+            raise ValueError(f"unknown method {method!r}; use one of {NEURON_METHODS}")
         self.spec, self.method, self.nan_policy = spec, method, nan_policy
         self.shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         self._n = int(np.prod(self.shape))
@@ -95,6 +97,13 @@ class NeuronOps:
             raise ValueError(f"{self.name} has no parameter(s) {unknown}; its parameters are "
                              f"{sorted(defaults)}")
         values = {k: np.asarray(_host(given.get(k, v)), self.dtype) for k, v in defaults.items()}
+        positive = {"C"} | {f"{label}.{c}" for label, ch in spec.channels.items()
+                            for c in ch.inputs}            # capacitance, concentrations
+        for k, v in values.items():
+            if not np.all(np.isfinite(v)) or (k in positive and not np.all(v > 0)):
+                raise ValueError(f"{self.name}: parameter {k} must be finite"
+                                 + (" and > 0" if k in positive else "")
+                                 + f", got {given.get(k, defaults[k])!r}")
         arrays = frozenset(k for k, v in values.items() if v.ndim)
         self._compiled = compile_neuron_ops(spec, self.dtype.name, method, arrays)
         self._arrays = arrays

@@ -154,6 +154,8 @@ def test_the_fused_group_reads_parameters_inputs_and_batches_as_brainpys():
     assert np.array_equal(s0, s1) and np.max(np.abs(V0 - V1)) < 1e-8
     with pytest.raises(TypeError, match="ionc.brainpy channels"):
         ib.CondNeuGroup(4, INa=bp.dyn.INa_HH1952(4))
+    with pytest.raises(ValueError, match="steps every channel with exp_auto"):
+        ib.CondNeuGroup(4, IL=ib.IL(4, method="euler"))
     with pytest.raises(NotImplementedError, match="noise"):
         ib.CondNeuGroup(4, noise=0.1, IL=ib.IL(4))
 

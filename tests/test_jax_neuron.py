@@ -19,6 +19,15 @@ N = 67                     # not a multiple of a vector width
 STEPS = 300
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _x64():
+    """JAX's 64-bit mode for these tests (importing another library may have set it)."""
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)
+
+
 def group(dtype: str, method: str):
     """Per-neuron C and sodium conductance, a membrane area that scales the input, and
     (for NEURON's method) channels stepped with cnexp: the paths a group can take."""
@@ -127,6 +136,15 @@ def test_bad_input_is_refused_naming_it():
         jax.grad(lambda V: ops.step({**start, "V": V}, x, 0.05)[0]["V"].sum())(start["V"])
     with pytest.raises(TypeError, match="CondNeuGroup"):
         ij.neuron_ops(ionc.INa_HH1952(4))
+    spec = group("float64", "exp_auto").spec
+    with pytest.raises(ValueError, match="C must be finite and > 0"):
+        ij.NeuronOps(spec, N, parameters={"C": 0.0})
+    with pytest.raises(ValueError, match="INa.g_max must be finite"):
+        ij.NeuronOps(spec, N, parameters={"INa.g_max": np.nan})
+    with pytest.raises(ValueError, match="no parameter"):
+        ij.NeuronOps(spec, N, parameters={"INa.nope": 1.0})
+    with pytest.raises(ValueError, match="compiled as a scalar"):
+        ops.step(start, x, 0.05, params={"IL.E": np.zeros(N)})
     # the propagating policy lets NaN through, as the group's kernels would
     loose = ij.neuron_ops(group("float64", "exp_auto"), nan_policy="propagate")
     assert np.isnan(np.asarray(loose.step(start, bad, 0.05)[0]["V"])[5])
