@@ -21,6 +21,7 @@ kernel per step.
 from __future__ import annotations
 
 import inspect
+from functools import lru_cache
 from typing import ClassVar
 
 try:
@@ -127,35 +128,56 @@ class IoncChannel(bp.dyn.IonChannel):
 _V_INITIALIZER = bp.init.Uniform(-70, -60.)
 
 
+@lru_cache(maxsize=None)
+def _neuron_spec(channels: tuple) -> NeuronSpec:
+    """One NeuronSpec per ``((label, ionc class), ...)``: groups of the same channels
+    share their lowering and their compiled ops."""
+    return NeuronSpec("CondNeuGroup", {label: cls.spec for label, cls in channels})
+
+
+def _channel_method(ch: IoncChannel) -> str:
+    """The method a channel steps with on its own (a ``.mod`` file's when not given)."""
+    nmodl = getattr(ch.ionc_class, "nmodl", None)
+    return ch.method or getattr(nmodl, "method", None) or "exp_auto"
+
+
 class CondNeuGroup(bp.dyn.CondNeuGroup):
     """``brainpy.dyn.CondNeuGroup`` (the same constructor) whose step is ionc's fused
     neuron kernel: every channel, the membrane and the spike test in one XLA custom
     call (:class:`ionc.jax.NeuronOps`), where BrainPy's group calls each channel
-    in turn.  The channels must be ``ionc.brainpy`` channels; their gates stay
-    BrainPy variables, read and written every step, and their parameters are read
-    every step as BrainPy's are.  The input variable, current inputs (synapses,
-    at the pre-step V) and delta inputs behave as in BrainPy; ``noise`` and
-    methods other than ``exp_auto`` are refused.
+    in turn.  The channels must be ``ionc.brainpy`` channels, each once; their
+    gates stay BrainPy variables, read and written every step, and their
+    parameters are read every step as BrainPy's are.  The input variable, current
+    inputs (synapses, at the pre-step V) and delta inputs behave as in BrainPy.
+    Refused: ``noise``, methods other than ``exp_auto`` (the group's and the
+    channels'), and a group without channels.  A non-finite input raises, as
+    ``ionc.brainpy`` channels do; gradients through a step are a TypeError.
     """
 
     def __init__(self, size, keep_size: bool = False, C=1., A=1e-3, V_th=0.,
                  V_initializer=_V_INITIALIZER, noise=None, method: str = "exp_auto",
                  name: str | None = None, mode=None, init_var: bool = True,
-                 input_var: bool = True, spk_type=None, **channels):
+                 input_var: bool = True, spk_type=None, **channels) -> None:
         if noise is not None:
             raise NotImplementedError("ionc.brainpy.CondNeuGroup has no noise; use "
                                       "brainpy.dyn.CondNeuGroup with ionc.brainpy channels")
         if method != "exp_auto":
             raise ValueError(f"ionc.brainpy.CondNeuGroup steps with exp_auto (BrainPy's "
                              f"default), got method {method!r}")
+        if not channels:
+            raise ValueError("ionc.brainpy.CondNeuGroup needs at least one channel, e.g. "
+                             "INa=ionc.brainpy.INa_HH1952(size)")
         for label, ch in channels.items():
             if not isinstance(ch, IoncChannel):
                 raise TypeError(f"channel {label!r} is {type(ch).__name__}; "
                                 "ionc.brainpy.CondNeuGroup takes ionc.brainpy channels "
                                 "(ionc.brainpy.INa_HH1952, ionc.brainpy.channel(...))")
-            if ch.method not in (None, "exp_auto", "exp_euler"):
-                raise ValueError(f"channel {label!r} uses method {ch.method!r}; the fused "
-                                 "group steps every channel with exp_auto")
+            if _channel_method(ch) not in ("exp_auto", "exp_euler"):
+                raise ValueError(f"channel {label!r} steps with {_channel_method(ch)!r}; the "
+                                 "fused group steps every channel with exp_auto")
+        if len({id(ch) for ch in channels.values()}) < len(channels):
+            raise ValueError("one channel object appears under two labels; give each label "
+                             "its own channel")
         super().__init__(size, keep_size=keep_size, C=C, A=A, V_th=V_th,
                          V_initializer=V_initializer, method=method, name=name, mode=mode,
                          init_var=init_var, input_var=input_var, spk_type=spk_type, **channels)
@@ -169,32 +191,36 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         return {k: bm.as_jax(v) if isinstance(v, (bm.Array, bm.Variable)) else v
                 for k, v in out.items()}
 
-    def ops(self, dtype) -> NeuronOps:
-        """The :mod:`ionc.jax` functions of this group for ``dtype`` (parameters are
-        passed per call; what is made here is which are per neuron, from stand-ins of
-        their shapes)."""
-        name = jnp.dtype(dtype).name
-        if name not in self._neuron_ops:
-            spec = NeuronSpec(type(self).__name__, {label: ch.ionc_class.spec
-                                                    for label, ch in self.children.items()})
-            shapes = {k: np.ones(np.shape(v)) for k, v in self._params().items()}
-            self._neuron_ops[name] = NeuronOps(spec, self.varshape, name, "exp_auto", shapes,
-                                               name=self.name)
-        return self._neuron_ops[name]
+    def ops(self, dtype, params: dict | None = None) -> NeuronOps:
+        """The :mod:`ionc.jax` functions of this group for ``dtype`` and for which of
+        ``params`` (default: the present ones) are per neuron; the values themselves
+        are passed per call.  Made from stand-ins of their shapes."""
+        params = self._params() if params is None else params
+        arrays = frozenset(k for k, v in params.items() if np.ndim(v))
+        key = (jnp.dtype(dtype).name, arrays)
+        if key not in self._neuron_ops:
+            spec = _neuron_spec(tuple((label, ch.ionc_class)
+                                      for label, ch in self.children.items()))
+            shapes = {k: np.ones(np.shape(v)) for k, v in params.items()}
+            self._neuron_ops[key] = NeuronOps(spec, self.varshape, key[0], "exp_auto", shapes,
+                                              name=self.name)
+        return self._neuron_ops[key]
 
     def update(self, x=None):
+        """One step with input ``x`` (added to the input variable, as BrainPy does);
+        returns the spikes."""
         V_old = bm.as_jax(self.V.value)
+        params, dt = self._params(), share["dt"]
+        ops = self.ops(V_old.dtype, params)          # before anything changes state
         syn = self.sum_current_inputs(self.V.value, init=0.)
         x = 0. if x is None else x
         if self.input_var:
             self.input += x
             x = self.input.value
         I_ext = bm.as_jax(x * (1e-3 / self.A) + syn)
-        ops = self.ops(V_old.dtype)
         states = {"V": V_old}
         for label, ch in self.children.items():
             states.update({f"{label}.{g}": v for g, v in ch._states().items()})
-        params, dt = self._params(), share["dt"]
 
         def step(states, I_ext):
             return ops.step(states, I_ext, dt, params=params)

@@ -135,7 +135,7 @@ def test_the_fused_group_reads_parameters_inputs_and_batches_as_brainpys():
             net = group(n, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0), mode=mode,
                         INa=mod.INa_HH1952(n, mode=mode), IK=mod.IK_HH1952(n, mode=mode),
                         IL=mod.IL(n, E=-54.387, g_max=0.03, mode=mode))
-            net.IL.g_max = 0.05                            # set after construction
+            net.IL.g_max = bm.asarray(np.linspace(0.03, 0.06, n))   # after construction
             net.add_inp_fun("syn", lambda V: 0.2 * (-60.0 - V), category="current")
             net.add_inp_fun("kick", lambda: bm.where(bp.share["i"] == 100, 3.0, 0.0),
                             category="delta")
@@ -149,13 +149,30 @@ def test_the_fused_group_reads_parameters_inputs_and_batches_as_brainpys():
 
             bp.share.save(dt=DT)
             runs.append([np.asarray(r) for r in bm.for_loop(step, np.arange(steps))])
+        # a parameter that turns from one number into one per neuron between steps
+        V = []
+        for group, mod in ((bp.dyn.CondNeuGroup, bp.dyn), (ib.CondNeuGroup, ib)):
+            bm.random.seed(6)
+            net = _hh(mod, n, group)
+            net.reset_state()
+            bp.share.save(t=0.0, i=0, dt=DT)
+            net.update(5.0)
+            net.IL.g_max = bm.asarray(np.linspace(0.03, 0.06, n))
+            net.update(5.0)
+            V.append(np.asarray(net.V.value))
     (V0, s0), (V1, s1) = runs
     assert V0.shape == (steps, 2, n) and s0.sum() > n
     assert np.array_equal(s0, s1) and np.max(np.abs(V0 - V1)) < 1e-8
+    assert np.max(np.abs(V[0] - V[1])) < 1e-12
     with pytest.raises(TypeError, match="ionc.brainpy channels"):
         ib.CondNeuGroup(4, INa=bp.dyn.INa_HH1952(4))
     with pytest.raises(ValueError, match="steps every channel with exp_auto"):
         ib.CondNeuGroup(4, IL=ib.IL(4, method="euler"))
+    leak = ib.IL(4)
+    with pytest.raises(ValueError, match="two labels"):
+        ib.CondNeuGroup(4, IL1=leak, IL2=leak)
+    with pytest.raises(ValueError, match="at least one channel"):
+        ib.CondNeuGroup(4)
     with pytest.raises(NotImplementedError, match="noise"):
         ib.CondNeuGroup(4, noise=0.1, IL=ib.IL(4))
 
