@@ -250,19 +250,23 @@ class XlaBackend(CBackend):
         for p in interface.operands:
             params.append(f"{buffer} {p.name}")
             bindings.append(f"Arg<{buffer}>()")
-        ctype = {p.name: self.INTEGER_TYPES.get(p.kind, (ffi_type, real))[1]
-                 for p in interface.results}
+        types = {p.name: self.INTEGER_TYPES.get(p.kind, (ffi_type, real))
+                 for p in interface.results}          # (FFI type, C type) of each result
         for p in interface.results:
             out = f"{p.name}_out" if p.kind == INOUT else p.name
-            kind = self.INTEGER_TYPES.get(p.kind, (ffi_type,))[0]
-            params.append(f"ffi::ResultBuffer<{kind}> {out}")
-            bindings.append(f"Ret<ffi::Buffer<{kind}>>()")
+            params.append(f"ffi::ResultBuffer<{types[p.name][0]}> {out}")
+            bindings.append(f"Ret<ffi::Buffer<{types[p.name][0]}>>()")
         for a in interface.attributes:
             params.append(f"int64_t ionc_{a}")
             bindings.append(f'Attr<int64_t>("{a}")')
         params.insert(0, self.CONTEXT[0])
         bindings.insert(0, self.CONTEXT[1])
         rows = "(ionc_steps / ionc_every * ionc_n)"        # a record's elements per chunk
+
+        def result_rows(p) -> str:
+            """A result's elements per chunk: a record's rows, else one per element."""
+            return rows if p.role == RECORD else "ionc_n"
+
         scalars = [p.name for p in interface.scalars]
         for p in interface.operands:
             per_chunk = (str(len(scalars)) if p == SCALARS else
@@ -272,7 +276,7 @@ class XlaBackend(CBackend):
         for p in interface.results:
             if p.kind != INOUT:
                 sizes.append(dict(expr=f"{p.name}->element_count()", name=p.name,
-                                  per_chunk=rows if p.role == RECORD else "ionc_n",
+                                  per_chunk=result_rows(p),
                                   optional=p.optional))
         scan = interface.is_scan
         whole = scan or self.device           # a call per chunk, not per block
@@ -285,7 +289,7 @@ class XlaBackend(CBackend):
             data = f"{out}->typed_data()"
             if p.optional:
                 data = f"({out}->element_count() ? {data} : nullptr)"
-            pointers.append(f"{ctype[p.name]} *const ionc_w_{p.name} = {data};")
+            pointers.append(f"{types[p.name][1]} *const ionc_w_{p.name} = {data};")
         for p in sig.parameters:
             if p.kind == COUNT:
                 arguments.append("ionc_n" if whole else "ionc_m")
@@ -305,8 +309,7 @@ class XlaBackend(CBackend):
                 offset = "ionc_k * ionc_steps * ionc_n" if p.role == TRACE else start
                 arguments.append(f"ionc_d_{p.name} + {offset}")
             elif p.optional:
-                per_chunk = rows if p.role == RECORD else "ionc_n"
-                arguments.append(f"(ionc_w_{p.name} ? ionc_w_{p.name} + ionc_k * {per_chunk} "
+                arguments.append(f"(ionc_w_{p.name} ? ionc_w_{p.name} + ionc_k * {result_rows(p)} "
                                  ": nullptr)")
             else:
                 arguments.append(f"ionc_w_{p.name} + {start}")

@@ -15,6 +15,7 @@ with ``removable=False`` and left alone, and compiling such a channel fails.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -197,9 +198,11 @@ def _settle(e: sp.Expr) -> sp.Expr:
 
 def _rational_values(values: dict) -> dict:
     """The numeric entries of ``values`` (parameters or inputs by name) as exact rationals
-    keyed by their symbols: the shortest decimal that is the float (``nsimplify`` would
-    search for constants such as pi in each, some 8 ms apiece)."""
-    return {symbol(k): sp.Integer(v) if isinstance(v, int) else sp.Rational(repr(float(v)))
+    keyed by their symbols: the shortest decimal that is the float (``nsimplify``'s
+    base-10 conversion first tries to identify each float as an expression, some
+    8 ms apiece).  A non-finite default stays ``oo`` or ``nan``."""
+    return {symbol(k): sp.Integer(v) if isinstance(v, int)
+            else sp.Rational(repr(float(v))) if math.isfinite(v) else sp.nsimplify(v)
             for k, v in values.items() if isinstance(v, (int, float))}
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -49,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
 from .build import (BuildError, CompilerNotFoundError, build_xla_cuda_library,
                     build_xla_library)
 from .channel import METHODS, NAN_POLICIES, Channel
-from .codegen import ChannelSpec, get_channel, render_kernels
+from .codegen import ChannelSpec, GeneratedSource, get_channel, render_kernels
 from .codegen.ffi import (SCALARS, TASKS, FfiInterface, ffi_interface, handler_symbol,
                           target_name)
 from .inputs import check_dt
@@ -98,10 +98,11 @@ def compile_ops(spec: ChannelSpec, dtype: str, method: str,
         lambda: render_kernels(spec, "xla-cuda", dtype, method, array_params))
 
 
-def register_library(name: str, kernels, handlers, cuda) -> CompiledOps:
+def register_library(name: str, kernels: GeneratedSource, handlers: GeneratedSource,
+                     cuda: Callable[[], GeneratedSource]) -> CompiledOps:
     """Compile the C kernels ``kernels`` with the XLA handlers ``handlers`` (rendered
-    sources), and ``cuda()``'s CUDA handlers when JAX has a GPU; register each handler
-    of :data:`TASKS` with XLA under its :func:`target_name`."""
+    sources of channel or neuron ``name``), and ``cuda()``'s CUDA handlers when JAX has
+    a GPU; register each handler of :data:`TASKS` with XLA under its :func:`target_name`."""
     version = f"jaxlib {jaxlib.__version__}"
     library = build_xla_library(kernels.source, handlers.source, jax.ffi.include_dir(), version)
     platforms = [("cpu", library)]
@@ -111,7 +112,7 @@ def register_library(name: str, kernels, handlers, cuda) -> CompiledOps:
                 cuda().source, jax.ffi.include_dir(), version, gpu_architecture())))
         except (CompilerNotFoundError, BuildError) as exc:
             warnings.warn(f"ionc.jax: {name} runs on the CPU only; its CUDA handlers "
-                          f"could not be built: {exc}", RuntimeWarning, stacklevel=4)
+                          f"could not be built: {exc}", RuntimeWarning, stacklevel=2)
     interfaces = {}
     for task, signature in handlers.kernels.items():
         if task not in TASKS:
@@ -450,9 +451,18 @@ def ops(channel, dtype: str = "float64", method: str | None = None, nan_policy: 
     return ChannelOps(channel, dtype, method, nan_policy, **parameters)
 
 
-__all__ = ["ChannelOps", "CompiledOps", "VMAP_METHOD", "compile_ops", "ops"]
+#: What ionc.jax_neuron (which builds on this module) adds to ``ionc.jax``.
+_NEURON_NAMES = ("NeuronOps", "compile_neuron_ops", "neuron_ops")
 
 
-from .jax_neuron import NeuronOps, neuron_ops  # noqa: E402  (it builds on the above)
+def __getattr__(name: str):
+    """``ionc.jax.NeuronOps``, ``neuron_ops`` and ``compile_neuron_ops``, from
+    :mod:`ionc.jax_neuron` on first use (so that either module may be imported first)."""
+    if name in _NEURON_NAMES:
+        from . import jax_neuron
+        return getattr(jax_neuron, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-__all__ += ["NeuronOps", "neuron_ops"]
+
+__all__ = ["ChannelOps", "CompiledOps", "VMAP_METHOD", "compile_ops", "ops", "register_library",
+           *_NEURON_NAMES]

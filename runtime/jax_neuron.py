@@ -3,7 +3,8 @@
 ``ops = ionc.jax.neuron_ops(group)`` takes an ionc :class:`~ionc.CondNeuGroup`
 (or :class:`~ionc.HH`) and gives pure functions over JAX arrays that call the
 group's fused kernels - every channel's current and conductance, the membrane
-and every gate in one pass over the neurons - through XLA's typed FFI:
+and every gate in one pass over the neurons - through XLA's typed FFI
+(:class:`NeuronOps` makes the same from a :class:`~ionc.codegen.NeuronSpec`):
 
 - ``ops.states()``: the group's present state as a dict of JAX arrays, keyed
   ``'V'`` and ``'<label>.<gate>'`` (``'INa.p'``);
@@ -15,9 +16,10 @@ and every gate in one pass over the neurons - through XLA's typed FFI:
   call, the records as the group's ``run`` gives them (``'V'`` every
   ``every`` steps, ``'spike'`` counted per window, ``'spike_count'`` in all).
 
-The parameters (scalars or per neuron) are the group's, fixed when the ops are
-made.  Results equal the group's C kernels to the bit: the handlers call
-kernels compiled from the same source with the same flags.  Under
+The parameters are the group's (which are per neuron is fixed when the ops
+are made); ``params={...}`` overrides their values per call.  Results equal
+the group's C kernels to the bit: the handlers call kernels compiled from the
+same source with the same flags.  Under
 ``jax.vmap`` (``vmap_method='broadcast_all'``) the handler runs the kernel
 once per batch member.  Not differentiable: a spike is a threshold crossing,
 and a gradient through it is a TypeError, never silent zeros.
@@ -34,12 +36,13 @@ import jax.numpy as jnp
 
 from .codegen import render_neuron
 from .codegen.ffi import SCALARS, target_name
-from .codegen.kernels import ELEMENT_TYPES, PARAMETER, RECORD, STATE
+from .codegen.kernels import (ELEMENT_TYPES, INPUT, OUTPUT, PARAMETER, RECORD, STATE, STEP,
+                               TRACE)
 from .codegen.neuron import NeuronSpec
+from .channel import NAN_POLICIES
 from .inputs import check_dt
 from .jax import VMAP_METHOD, CompiledOps, _not_differentiable, register_library
 from .neuron import NEURON_METHODS, CondNeuGroup
-from .channel import NAN_POLICIES
 
 #: dtype of each integer result kind (the spike flags and counts).
 _INTEGER = {"uint8": np.uint8, "int32": np.int32}
@@ -70,7 +73,8 @@ class NeuronOps:
 
     def __init__(self, spec: NeuronSpec, shape, dtype: str = "float64",
                  method: str = "exp_auto", parameters: Mapping | None = None, A: float = 1e-3,
-                 nan_policy: str = "raise", name: str | None = None):
+                 nan_policy: str = "raise", name: str | None = None,
+                 group: CondNeuGroup | None = None):
         if nan_policy not in NAN_POLICIES:
             raise ValueError(f"nan_policy must be one of {NAN_POLICIES}, got {nan_policy!r}")
         self.dtype = np.dtype(dtype)
@@ -85,7 +89,13 @@ class NeuronOps:
             raise ValueError(f"unknown method {method!r}; use one of {NEURON_METHODS}")
         self.spec, self.method, self.nan_policy = spec, method, nan_policy
         self.shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+        if not self.shape or not all(isinstance(d, (int, np.integer)) and d > 0
+                                     for d in self.shape):
+            raise ValueError(f"{self.name}: shape must be positive ints, got {shape!r}")
         self._n = int(np.prod(self.shape))
+        if not (isinstance(A, (int, float, np.number)) and np.isfinite(A) and A > 0):
+            raise ValueError(f"{self.name}: A (membrane area, cm^2) must be finite and > 0, "
+                             f"got {A!r}")
         self._scale = None if A == 1e-3 else self.dtype.type(1e-3 / A)
         defaults = dict(spec.parameters)
         for label, ch in spec.channels.items():
@@ -104,13 +114,12 @@ class NeuronOps:
                 raise ValueError(f"{self.name}: parameter {k} must be finite"
                                  + (" and > 0" if k in positive else "")
                                  + f", got {given.get(k, defaults[k])!r}")
-        arrays = frozenset(k for k, v in values.items() if v.ndim)
-        self._compiled = compile_neuron_ops(spec, self.dtype.name, method, arrays)
-        self._arrays = arrays
+        self._arrays = arrays = frozenset(k for k, v in values.items() if v.ndim)
         self._parameters = {k: self._parameter(k, v) for k, v in values.items()}
+        self._compiled = compile_neuron_ops(spec, self.dtype.name, method, arrays)
         update = self._compiled.interfaces["update"]
         self.state_names = tuple(p.key for p in update.operands if p.role == STATE)
-        self._group = None
+        self._group = group
         self._calls: dict = {}
 
     def _parameter(self, key: str, value):
@@ -208,7 +217,7 @@ class NeuronOps:
                                  f"{sorted(self._parameters)}")
             values[(PARAMETER, k)] = self._parameter(k, v)
         values.update({(STATE, k): v for k, v in self._states(states).items()})
-        values[("dt", "dt")] = self._dt(dt)
+        values[(STEP, "dt")] = self._dt(dt)
         return values
 
     # ---- the functions -----------------------------------------------------
@@ -218,13 +227,13 @@ class NeuronOps:
         ``(states, spike)``, spike True where V crossed ``V_th`` upwards.  ``params``
         overrides parameters for this call (traced values too)."""
         values = self._values(states, dt, params)
-        values[("input", "I_ext")] = self._input(x, self.shape, "x").reshape(-1)
+        values[(INPUT, "I_ext")] = self._input(x, self.shape, "x").reshape(-1)
         n = (self._n,)
         shapes = {(STATE, k): n for k in self.state_names}
-        shapes[("output", "spike")] = n
+        shapes[(OUTPUT, "spike")] = n
         out = self._call("update", values, shapes)
         return ({k: out[(STATE, k)].reshape(self.shape) for k in self.state_names},
-                out[("output", "spike")].reshape(self.shape).astype(bool))
+                out[(OUTPUT, "spike")].reshape(self.shape).astype(bool))
 
     def run(self, states: Mapping, inputs, dt, *, every: int = 1, record=("V", "spike"),
             params: Mapping | None = None) -> tuple[dict, dict]:
@@ -243,16 +252,16 @@ class NeuronOps:
                              f"(steps, *{self.shape})")
         steps = shape[0]
         values = self._values(states, dt, params)
-        values[("trace", "I_ext")] = self._input(inputs, (steps, *self.shape),
+        values[(TRACE, "I_ext")] = self._input(inputs, (steps, *self.shape),
                                                  "inputs").reshape(steps, -1)
         rows = steps // int(every)
         shapes = {(STATE, k): (self._n,) for k in self.state_names}
         shapes.update({(RECORD, r): ((rows, self._n) if r in record else (0,))
                        for r in ("V", "spike")})
-        shapes[("output", "spike_count")] = (self._n,)
+        shapes[(OUTPUT, "spike_count")] = (self._n,)
         out = self._call("run", values, shapes, steps=steps, every=int(every))
         records = {r: out[(RECORD, r)].reshape(rows, *self.shape) for r in record}
-        records["spike_count"] = out[("output", "spike_count")].reshape(self.shape)
+        records["spike_count"] = out[(OUTPUT, "spike_count")].reshape(self.shape)
         return {k: out[(STATE, k)].reshape(self.shape) for k in self.state_names}, records
 
     def __repr__(self) -> str:
@@ -271,10 +280,8 @@ def neuron_ops(group: CondNeuGroup, nan_policy: str = "raise") -> NeuronOps:
     if not isinstance(group, CondNeuGroup):
         raise TypeError(f"ionc.jax.neuron_ops takes an ionc CondNeuGroup (or HH), got "
                         f"{type(group).__name__}")
-    ops = NeuronOps(group.spec, group.varshape, group.dtype.name, group.method,
-                    group._params, group.A, nan_policy, group.name)
-    ops._group = group
-    return ops
+    return NeuronOps(group.spec, group.varshape, group.dtype.name, group.method,
+                     group._params, group.A, nan_policy, group.name, group)
 
 
 __all__ = ["NeuronOps", "compile_neuron_ops", "neuron_ops"]

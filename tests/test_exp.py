@@ -143,7 +143,7 @@ def _call_wide(ext, name, x):
 
 
 @pytest.mark.parametrize("portable", [False, True], ids=["native", "portable"])
-def test_float32_of_a_double_argument_within_one_ulp_of_mpmath(portable):
+def test_float32_of_a_double_argument_against_mpmath(portable):
     """A float32 kernel's exponent arguments are exact doubles (V - V_sh and what is
     built from it): exp of the double, not of its float rounding, within 1 ulp, also
     where |x| is large and (float)x alone would be |x| ulp off."""

@@ -143,6 +143,12 @@ def test_bad_input_is_refused_naming_it():
         ij.NeuronOps(spec, N, parameters={"INa.g_max": np.nan})
     with pytest.raises(ValueError, match="no parameter"):
         ij.NeuronOps(spec, N, parameters={"INa.nope": 1.0})
+    with pytest.raises(ValueError, match="parameter C has shape"):   # before compiling
+        ij.NeuronOps(spec, N, parameters={"C": np.ones(3)})
+    with pytest.raises(ValueError, match="A .membrane area"):
+        ij.NeuronOps(spec, N, A=0.0)
+    with pytest.raises(ValueError, match="shape must be positive"):
+        ij.NeuronOps(spec, 0)
     with pytest.raises(ValueError, match="compiled as a scalar"):
         ops.step(start, x, 0.05, params={"IL.E": np.zeros(N)})
     # the propagating policy lets NaN through, as the group's kernels would

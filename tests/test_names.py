@@ -94,7 +94,7 @@ def test_every_keyword_and_generated_name_compiles_and_matches_plain_names(targe
         request.getfixturevalue("simulated_gpu")
     runtime_target = "cuda" if target == "cuda-sim" else target
     batches = list(_batches(seed=12, per_batch=125))
-    if target == "cuda-sim":     # the host build of CUDA source is slow: a third of the pool
+    if target == "cuda-sim":     # the host build of CUDA source is slow: 125 of the names
         batches = batches[1:2]
     for b, names in enumerate(batches):
         gate1, gate2, inter, *params = names
