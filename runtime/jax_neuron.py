@@ -42,7 +42,7 @@ from .codegen.neuron import NeuronSpec
 from .channel import NAN_POLICIES
 from .inputs import check_dt
 from .jax import VMAP_METHOD, CompiledOps, _not_differentiable, register_library
-from .neuron import NEURON_METHODS, CondNeuGroup
+from .neuron import NEURON_METHODS, CondNeuGroup, run_options
 
 #: dtype of each integer result kind (the spike flags and counts).
 _INTEGER = {"uint8": np.uint8, "int32": np.int32}
@@ -240,12 +240,7 @@ class NeuronOps:
         """All steps of ``inputs[steps, *shape]`` in one call: ``(states, records)``,
         records as the group's ``run``: ``'V'`` after every ``every``-th step,
         ``'spike'`` counted in each window of ``every`` steps, ``'spike_count'``."""
-        record = (record,) if isinstance(record, str) else tuple(record)
-        bad = [r for r in record if r not in ("V", "spike")]
-        if bad:
-            raise ValueError(f"cannot record {bad}; choose from ('V', 'spike')")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
+        record = run_options(record, every)
         shape = jnp.shape(inputs)
         if len(shape) != len(self.shape) + 1:
             raise ValueError(f"{self.name}: inputs has shape {shape}, expected "

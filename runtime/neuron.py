@@ -30,6 +30,17 @@ NEURON_METHODS = ("exp_auto", "exp_euler", "euler", NEURON_METHOD)
 _names = itertools.count()
 
 
+def run_options(record, every) -> tuple[str, ...]:
+    """A neuron run's ``record`` as a tuple of names, after checking it and ``every``."""
+    record = (record,) if isinstance(record, str) else tuple(record)
+    bad = [r for r in record if r not in ("V", "spike")]
+    if bad:
+        raise ValueError(f"cannot record {bad}; choose from ('V', 'spike')")
+    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every must be a positive int, got {every!r}")
+    return record
+
+
 class CondNeuGroup:
     """A conductance-based neuron group: ``C dV/dt = I_ext + sum of channel currents``.
 
@@ -205,12 +216,7 @@ class CondNeuGroup:
         for the names in ``record``.  The state ends at the last step.
         """
         step = self.dt if dt is None else check_dt(dt)
-        record = (record,) if isinstance(record, str) else tuple(record)
-        bad = [r for r in record if r not in ("V", "spike")]
-        if bad:
-            raise ValueError(f"cannot record {bad}; choose from ('V', 'spike')")
-        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-            raise ValueError(f"every must be a positive int, got {every!r}")
+        record = run_options(record, every)
         if steps is None:
             shape = np.shape(inputs)
             if len(shape) != len(self._shape) + 1:

@@ -1,5 +1,6 @@
 """Shared fixtures: a private compilation cache for the whole test session, a
-simulated GPU, and ``target``: every target a channel runs on (see targets.py)."""
+simulated GPU, ``target``: every target a channel runs on (see targets.py), and
+JAX's 64-bit mode for a module."""
 import os
 import sys
 
@@ -35,3 +36,14 @@ def target(request):
         request.getfixturevalue("simulated_gpu")
         return "cuda"
     return request.param
+
+
+@pytest.fixture(scope="module")
+def jax_x64():
+    """JAX's 64-bit mode for a module's tests (importing another library may have set
+    it), restored afterwards."""
+    import jax
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", before)

@@ -37,13 +37,7 @@ def same(a, b) -> bool:
     return np.array_equal(np.asarray(a), np.asarray(b))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-    """JAX's 64-bit mode for these tests (importing another library may have set it)."""
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
+pytestmark = pytest.mark.usefixtures("jax_x64")
 
 
 @pytest.fixture(scope="module", params=["float64", "float32"])

@@ -19,13 +19,7 @@ N = 67                     # not a multiple of a vector width
 STEPS = 300
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-    """JAX's 64-bit mode for these tests (importing another library may have set it)."""
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", before)
+pytestmark = pytest.mark.usefixtures("jax_x64")
 
 
 def group(dtype: str, method: str):
