@@ -71,19 +71,20 @@ def test_cache_list_and_clear(tmp_path):
     private = tmp_path / "cache"
     c = private / "c"
     c.mkdir(parents=True)
-    (c / "_ionc_0123.so").write_bytes(b"\0" * 2048)
-    write_manifest(c / "_ionc_0123.so")                  # ionc's: a manifest lists it
+    ours = c / "_ionc_0123456789abcdef0123.so"
+    ours.write_bytes(b"\0" * 2048)
+    write_manifest(ours)                                 # ionc's: a manifest lists it
     (c / "thesis.tex").write_text("not ionc's")          # a user's file in the same folder
     (c / "other.so").write_bytes(b"\0" * 10)
     stale, fresh = c / ".build-_ionc_9-killed", c / ".build-_ionc_8-running"
     stale.mkdir(), fresh.mkdir()
     os.utime(stale, (0, 0))                              # left by a build killed long ago
     r = ionc("cache", "list", IONC_CACHE_DIR=str(private))
-    assert "_ionc_0123.so" in r.stdout and "1 compiled module(s), 2.0 KiB" in r.stdout
+    assert ours.name in r.stdout and "1 compiled module(s), 2.0 KiB" in r.stdout
     assert "thesis" not in r.stdout and "other.so" not in r.stdout
     r = ionc("cache", "clear", IONC_CACHE_DIR=str(private))
     assert r.returncode == 0 and "removed 1 compiled module(s)" in r.stdout
-    assert not (c / "_ionc_0123.so").exists() and not (c / "_ionc_0123.so.json").exists()
+    assert not ours.exists() and not (c / (ours.name + ".json")).exists()
     assert (c / "thesis.tex").read_text() == "not ionc's" and (c / "other.so").exists()
     assert not stale.exists() and fresh.exists()         # a running build keeps its folder
 
