@@ -16,10 +16,11 @@ import sympy as sp
 
 from .exponentials import EXP_LIKE, reductions, share_exponentials
 from .functions import capped_rate
-from .integrators import get_integrator, linear_coefficients
+from .integrators import get_integrator, linear_coefficients, relaxes
 from .singularities import SingularityReport, analyse_current, analyse_rates
+from .sparse import Conservation, backward_euler_block, linear_equations_block
 from .strength import reduce_exponentials
-from .spec import V, ChannelSpec, SpecError, dt, symbol
+from .spec import V, ChannelSpec, KineticScheme, SpecError, dt, symbol
 from .symbols import INPUT, PARAMETER, SymbolTable, symbol_table
 
 #: The symbol of the channel's temperature factor inside element functions.
@@ -45,6 +46,7 @@ class ElementFunction:
     doc: str = ""
     wide: frozenset = frozenset()     # locals computed in double precision (V - V_sh)
     powers: int = 0                   # exponentials computed as powers of others
+    precise: bool = False             # every local in double precision (a linear solve)
 
     @property
     def reductions(self) -> int:
@@ -122,13 +124,23 @@ class ChannelModel:
 
     def rate_symbol(self, rate: str) -> sp.Symbol:
         """The local holding rate ``'alpha_p'`` inside element functions (``alpha_u_p``)."""
-        role, gate = rate.split("_", 1)
-        return symbol(f"{role}_{self.table.identifier(gate)}")
+        return rate_local(rate, self.spec, self.table)
 
 
-def _gate_rates(gate, table: SymbolTable, rewritten: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
-    """The rates of one gate in internal symbols; an ODE gate linear in itself
-    gets ``inf = -B/A`` and ``tau = -1/A`` from ``f = A g + B``."""
+def rate_local(rate: str, spec: ChannelSpec, table: SymbolTable) -> sp.Symbol:
+    """The local holding rate ``rate`` inside element functions: a named rate's own
+    symbol (``u_a1``), ``<role>_<gate>``'s ``<role>_u_<gate>``."""
+    if rate in spec.rates:
+        return table.internal(rate)
+    role, gate = rate.split("_", 1)
+    return symbol(f"{role}_{table.identifier(gate)}")
+
+
+def _gate_rates(gate, table: SymbolTable, rewritten: dict[str, sp.Expr],
+                coupled: bool = False) -> dict[str, sp.Expr]:
+    """The rates of one gate in internal symbols; an ODE gate linear in itself and
+    reading no other state (not ``coupled``) gets ``inf = -B/A`` and ``tau = -1/A``
+    from ``f = A g + B``."""
     if gate.kind != "ode":
         return {f"{role}_{gate.name}": table.rename(rewritten[f"{role}_{gate.name}"])
                 for role in gate.rate_expressions()}
@@ -136,10 +148,9 @@ def _gate_rates(gate, table: SymbolTable, rewritten: dict[str, sp.Expr]) -> dict
     g = table.internal(gate.name)
     out = ({} if gate.initial is None else
            {f"initial_{gate.name}": table.rename(rewritten[f"initial_{gate.name}"])})
-    try:
-        A, B = linear_coefficients(f, g)
-    except SpecError:
+    if coupled or not relaxes(f, g):
         return out
+    A, B = linear_coefficients(f, g)
     return {f"inf_{gate.name}": sp.factor_terms(-B / A),
             f"tau_{gate.name}": sp.factor_terms(-1 / A), **out}
 
@@ -175,17 +186,19 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
                           for s, e in spec.intermediate_symbols.items())
     wide = frozenset(s.name for s, _ in intermediates)
     derived, factors = _temperature_factors(spec, table)
-    rates: dict[str, sp.Expr] = {}
+    if spec.schemes and method == "table":
+        raise SpecError(f"{spec.name}: method='table' tabulates gates; a kinetic scheme "
+                        f"({spec.schemes[0].name}) has no table yet: use the exact step")
+    rates: dict[str, sp.Expr] = {name: table.rename(rewritten[name]) for name in spec.rates}
     for g in spec.gates:
-        rates.update(_gate_rates(g, table, rewritten))
+        rates.update(_gate_rates(g, table, rewritten, spec.scheme_of(g.name) is not None))
 
     def rate_symbol(rate: str) -> sp.Symbol:
-        role, gate = rate.split("_", 1)
-        return symbol(f"{role}_{table.identifier(gate)}")
+        return rate_local(rate, spec, table)
 
     rate_locals = {rate_symbol(k): v for k, v in rates.items()}
     capped = {rate_symbol(f"{role}_{g.name}") for g in spec.gates if g.kind == "rates"
-              for role in ("alpha", "beta")}
+              for role in ("alpha", "beta")} | {table.internal(r) for r in spec.rates}
 
     def definitions(exprs, cap: bool):
         """The intermediates and rates that ``exprs`` need, in dependency order."""
@@ -201,12 +214,14 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
                 used |= value.free_symbols
         return tuple(inter) + tuple(rate_defs)
 
-    def element(task, ins, outputs, cap, doc):
-        exprs = [e for _, e in outputs]
+    def element(task, ins, outputs, cap, doc, solved=(), precise=False):
+        """The element function of ``task``; ``solved`` are a block solver's locals,
+        after the rates they read; ``precise``: every local in double precision."""
+        exprs = [e for _, e in (*solved, *outputs)]
         defs, outs, powers = reduce_exponentials(
-            *share_exponentials(definitions(exprs, cap), outputs))
+            *share_exponentials(definitions(exprs, cap) + tuple(solved), outputs))
         return ElementFunction(f"{FUNCTION_PREFIX}_{_task_identifier(task, table)}",
-                               tuple(ins), defs, outs, doc, wide, powers)
+                               tuple(ins), defs, outs, doc, wide, powers, precise)
 
     derivs = {g.name: _derivative(rates, g, table, rewritten, factors[g.name], rate_symbol)
               for g in spec.gates}
@@ -217,19 +232,20 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
         sym = rate_symbol(name)
         fns[name] = element(name, (*inputs, *params), [(sym.name, sym)], False,
                             f"{name}(V), singularities removed")
-    steady = _steady_states(spec, derivs, table, derived, rate_symbol)
+    steady, steady_solved = _steady_states(spec, derivs, table, derived, rate_symbol)
     if steady is not None:
         fns["steady_state"] = element(
             "steady_state", (*inputs, *params),
             [(ident[g.name], steady[g.name]) for g in spec.gates], True,
-            "steady state of every gate at V")
+            "steady state of every gate at V", steady_solved, precise=bool(steady_solved))
     try:
-        steps = [(ident[g.name], integrate(derivs[g.name], table.internal(g.name), dt))
-                 for g in spec.gates]
+        steps, solved = _steps(spec, derivs, table, integrate)
     except SpecError as exc:
         raise SpecError(f"{spec.name}: {exc}") from None
     fns["update"] = element("update", (*inputs, dt, *gates, *params, *extra), steps, True,
-                            f"one {method} step of every gate at frozen V")
+                            f"one {method} step of every gate at frozen V" + (
+                                ", backward Euler on each kinetic scheme" if spec.schemes
+                                else ""), solved)
     current = table.rename(current_expr)
     fns["current"] = element("current", (*inputs, *gates, *params), [("I", current)], False,
                              "channel current at V with the given gates")
@@ -262,6 +278,8 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
              inputs),
             ("current", (*inputs, *gates, *params), [("I", current)], False,
              (*inputs, *gates, *params))) if jacobians else ():
+        if spec.schemes and task != "current":
+            continue      # a scheme's solve is not differentiated (yet): its ops say so
         entries, exprs = [], []
         for out, expr in outputs:
             full = expanded(expr, cap)
@@ -333,23 +351,72 @@ def _temperature_factors(spec: ChannelSpec, table: SymbolTable) -> tuple[dict, d
     return derived, factors
 
 
-def _steady_states(spec, derivs, table: SymbolTable, derived, rate_symbol) -> dict | None:
-    """What ``reset_state`` sets each gate to: its ``initial`` value when given, else its
-    fixed point (temperature factors cancel out of it); None when a gate without an
-    initial value has a derivative that is not linear in the gate or couples gates."""
-    out = {}
-    gates = {table.internal(g.name) for g in spec.gates}
+#: NEURON's STEADYSTATE sparse: one backward-Euler step of this many ms.
+STEADY_STEP = sp.Integer(10) ** 9
+
+
+def _laws(scheme: KineticScheme, table: SymbolTable) -> tuple[Conservation, ...]:
+    """The scheme's conservation laws in internal symbols, each term times its state's
+    volume (as NEURON writes the CONSERVE row of a scheme with COMPARTMENTs)."""
+    def volume(s: str) -> sp.Expr:
+        return table.rename(scheme.volumes.get(s, sp.Integer(1)))
+    return tuple(Conservation(tuple((table.internal(s), table.rename(c) * volume(s))
+                                    for s, c in terms), table.rename(total))
+                 for terms, total in scheme.conserve)
+
+
+def _steps(spec: ChannelSpec, derivs: dict, table: SymbolTable, integrate):
+    """``(outputs, solver locals)`` of one step: each gate by ``integrate``, each kinetic
+    scheme by backward Euler on all its states at once."""
+    new: dict[str, sp.Expr] = {}
+    solved: list = []
+    for k, scheme in enumerate(spec.schemes):
+        rhs = {table.internal(s): derivs[s] for s in scheme.states}
+        defs, values = backward_euler_block(rhs, dt, _laws(scheme, table), f"ionc_k{k}_")
+        solved += defs
+        new.update({s: values[table.internal(s)] for s in scheme.states})
     for g in spec.gates:
+        if g.name not in new:
+            step = get_integrator(g.integrator) if g.integrator else integrate
+            new[g.name] = step(derivs[g.name], table.internal(g.name), dt)
+    return [(table.identifier(g.name), new[g.name]) for g in spec.gates], tuple(solved)
+
+
+def _steady_states(spec, derivs, table: SymbolTable, derived, rate_symbol):
+    """``(values, solver locals)``: what ``reset_state`` sets each gate to: its ``initial``
+    value when given, else its fixed point (temperature factors cancel out of it), a
+    steady kinetic scheme's by solving it; ``(None, ())`` when a gate without an initial
+    value has a derivative that is not linear in the gate or couples gates."""
+    out, solved = {}, []
+    gates = {table.internal(g.name) for g in spec.gates}
+    for k, scheme in enumerate(spec.schemes):
+        states = [table.internal(s) for s in scheme.states]
+        start = {table.internal(s): table.rename(scheme.initial.get(s, sp.Integer(0)))
+                 for s in scheme.states}
+        if scheme.equations:            # NMODL's LINEAR block in INITIAL
+            defs, values = linear_equations_block(
+                [table.rename(e) for e in scheme.equations], states, f"ionc_q{k}_")
+        elif scheme.steady:             # NMODL's STEADYSTATE sparse: a step of 1e9 ms
+            rhs = {table.internal(s): derivs[s].subs({d: 1 for d in derived})
+                   for s in scheme.states}
+            defs, values = backward_euler_block(rhs, STEADY_STEP, _laws(scheme, table),
+                                                f"ionc_q{k}_")
+            defs = tuple((sym, e.xreplace(start)) for sym, e in defs)
+            values = {x: v.xreplace(start) for x, v in values.items()}
+        else:
+            continue
+        solved += defs
+        out.update({s: values[table.internal(s)] for s in scheme.states})
+    for g in spec.gates:
+        if g.name in out:
+            continue
         if g.initial is not None:
             out[g.name] = rate_symbol(f"initial_{g.name}")
             continue
         sym = table.internal(g.name)
         f = derivs[g.name].subs({s: 1 for s in derived})
-        if (f.free_symbols & gates) - {sym}:
-            return None
-        try:
-            A, B = linear_coefficients(f, sym)
-        except SpecError:
-            return None
+        if (f.free_symbols & gates) - {sym} or not relaxes(f, sym):
+            return None, ()
+        A, B = linear_coefficients(f, sym)
         out[g.name] = sp.factor_terms(-B / A)
-    return out
+    return out, tuple(solved)

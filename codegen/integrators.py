@@ -22,6 +22,16 @@ def linear_coefficients(f: sp.Expr, g: sp.Symbol) -> tuple[sp.Expr, sp.Expr]:
     return A, B
 
 
+def relaxes(f: sp.Expr, g: sp.Symbol) -> bool:
+    """True when ``f = A g + B`` with ``A`` free of ``g`` and not zero: the gate relaxes to
+    a steady state ``-B/A`` with time constant ``-1/A``."""
+    try:
+        A, _ = linear_coefficients(f, g)
+    except SpecError:
+        return False
+    return A != 0
+
+
 def steady_state(f: sp.Expr, g: sp.Symbol) -> sp.Expr:
     """The fixed point ``g_inf = -B/A`` of a gate linear in itself."""
     A, B = linear_coefficients(f, g)
@@ -29,8 +39,11 @@ def steady_state(f: sp.Expr, g: sp.Symbol) -> sp.Expr:
 
 
 def exp_euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
-    """Exponential Euler, exact for frozen V: ``g + (g_inf - g) * (-expm1(A dt))``."""
-    A, _ = linear_coefficients(f, g)
+    """Exponential Euler, exact for frozen V: ``g + (g_inf - g) * (-expm1(A dt))``; an
+    equation that does not read ``g`` (``A = 0``) steps exactly as ``g + dt f``."""
+    A, B = linear_coefficients(f, g)
+    if A == 0:
+        return g + dt * B
     return g + (steady_state(f, g) - g) * (-expm1(sp.factor_terms(A) * dt))
 
 
@@ -48,8 +61,9 @@ def euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
 
 def cnexp_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
     """NEURON's ``cnexp`` as its translator (nocmodl) emits it: exponential Euler for a
-    gate linear in itself; otherwise ``g + (1 - exp(A dt)) (-B/A - g)`` with ``A = df/dg``
-    at the current ``g`` and ``B = f`` at ``g = 0``."""
+    gate linear in itself (forward Euler, ``g + dt f``, for an equation that does not read
+    ``g``); otherwise ``g + (1 - exp(A dt)) (-B/A - g)`` with ``A = df/dg`` at the current
+    ``g`` and ``B = f`` at ``g = 0``."""
     A = sp.diff(f, g)
     if g not in A.free_symbols:
         return exp_euler_step(f, g, dt)
@@ -64,6 +78,7 @@ INTEGRATORS: dict[str, Callable[[sp.Expr, sp.Symbol, sp.Symbol], sp.Expr]] = {
     "euler": euler_step,
     "implicit_euler": implicit_euler_step,
     "cnexp": cnexp_step,
+    "sparse": implicit_euler_step,    # NEURON's sparse on a gate: backward Euler
     "table": exp_euler_step,          # the exact step beside the tables (outside their range)
 }
 

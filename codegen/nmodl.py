@@ -25,12 +25,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sympy as sp
 
-from .spec import V, ChannelSpec, Gate, SpecError, symbol
+from .spec import (TASK_NAMES, V, ChannelSpec, Gate, KineticScheme, Reaction, SpecError, dt,
+                   symbol)
 
 #: NEURON's own values of the variables it ignores PARAMETER defaults for.
 NEURON_DEFAULTS = {"celsius": 6.3, "ena": 50.0, "ek": -77.0, "cai": 5e-5, "cao": 2.0,
@@ -45,22 +49,23 @@ UNIT_FACTORS = {("faraday", "coulomb"): FARADAY, ("faraday", "coulombs"): FARADA
                 ("e", "coulombs"): sp.Rational("1.602176634e-19"),
                 ("pi", "1"): sp.Rational(repr(math.pi))}
 #: Blocks and statements outside the subset, by the NMODL AST's type name.
-REFUSED = {"KineticBlock": "KINETIC", "NetReceiveBlock": "NET_RECEIVE", "Verbatim": "VERBATIM",
+REFUSED = {"NetReceiveBlock": "NET_RECEIVE", "Verbatim": "VERBATIM",
            "FromStatement": "FROM loop", "WhileStatement": "WHILE loop",
-           "PointProcess": "POINT_PROCESS", "LinearBlock": "LINEAR", "NonLinearBlock":
+           "PointProcess": "POINT_PROCESS", "NonLinearBlock":
            "NONLINEAR", "DiscreteBlock": "DISCRETE", "PartialBlock": "PARTIAL",
            "FunctionTableBlock": "FUNCTION_TABLE", "ArtificialCell": "ARTIFICIAL_CELL",
            "BeforeBlock": "BEFORE", "AfterBlock": "AFTER", "ForNetcon": "FOR_NETCONS",
            "ConstructorBlock": "CONSTRUCTOR", "DestructorBlock": "DESTRUCTOR",
            "IndexedName": "array", "WatchStatement": "WATCH", "MutexLock": "MUTEXLOCK",
-           "ConserveStatement": "CONSERVE", "LonDifuse": "LONGITUDINAL_DIFFUSION",
+           "LonDifuse": "LONGITUDINAL_DIFFUSION",
            "BbcoreSerializeBlock": "BBCOREPOINTER", "Pointer": "POINTER"}
 #: NMODL functions and their SymPy counterparts.
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "fabs": sp.Abs,
              "pow": lambda a, b: a ** b, "log10": lambda a: sp.log(a, 10),
              "tanh": sp.tanh, "sin": sp.sin, "cos": sp.cos}
 #: NMODL methods of SOLVE and the ionc method each becomes.
-METHODS = {"cnexp": "exp_auto", "euler": "euler", "derivimplicit": "implicit_euler"}
+METHODS = {"cnexp": "exp_auto", "euler": "euler", "derivimplicit": "implicit_euler",
+           "sparse": "sparse"}
 #: A branch on |x| < eps with eps at most this is a singularity guard.
 GUARD_EPS = 1e-3
 
@@ -97,6 +102,21 @@ def _name(node: dict) -> str:
     return _name(_kids(node)[0])
 
 
+def _names_in(node) -> set:
+    """Every identifier written in the subtree ``node`` (as the text has it)."""
+    found = set()
+    if isinstance(node, dict):
+        if "name" in node and isinstance(node["name"], str):
+            found.add(node["name"])
+        for key, value in node.items():
+            if key != "nmodl":
+                found |= _names_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _names_in(item)
+    return found
+
+
 def _leaf(node: dict) -> str:
     """The text of a leaf (a number, an operator)."""
     return _kids(node)[0]["name"]
@@ -113,12 +133,63 @@ class _Undefined:
 UNDEFINED = _Undefined()
 
 
+def _side(node: dict) -> tuple[tuple[str, int], ...]:
+    """A reaction side (``2cai + pump``) as ``((state, count), ...)``."""
+    if _kind(node) == "BinaryExpression":
+        a, _, b = _kids(node)
+        return _side(a) + _side(b)
+    if _kind(node) == "WrappedExpression":
+        return _side(_kids(node)[0])
+    if _kind(node) != "ReactVarName":
+        raise SpecError("a reaction side must be states joined by +")
+    kids = _kids(node)
+    count = int(_leaf(kids[0])) if _kind(kids[0]) == "Integer" else 1
+    return ((_name(kids[-1]), count),)
+
+
+class _SchemeParts:
+    """What running a KINETIC (or LINEAR) block gives: reactions with their rate
+    expressions and the lines they are on, conservation laws, volumes, equations."""
+
+    def __init__(self):
+        self.reactions: list = []     # (reactants, products, forward, backward, rate names)
+        self.conserve: list = []      # (lhs expression, total)
+        self.volumes: dict = {}
+        self.equations: list = []     # a LINEAR block's: expression == 0
+
+    def add(self, kind: str, kids: list, scope: dict, interp: "_Interpreter") -> None:
+        if kind == "Compartment":
+            volume = interp.expr(kids[0], scope)
+            for name in kids[1:]:
+                self.volumes[_name(name)] = volume
+        elif kind == "Conserve":
+            self.conserve.append((interp.expr(kids[0], scope), interp.expr(kids[1], scope)))
+        else:
+            op = _leaf(kids[1])
+            if op == "<<":
+                self.reactions.append(((), _side(kids[0]), interp.expr(kids[2], scope),
+                                       sp.Integer(0), (None, None)))
+            elif op == "<->":
+                names = tuple(_name(r) if _kind(r) == "VarName" else None for r in kids[3:5])
+                self.reactions.append((_side(kids[0]), _side(kids[2]),
+                                       interp.expr(kids[3], scope), interp.expr(kids[4], scope),
+                                       names))
+            else:
+                raise SpecError(f"reaction operator {op!r} is not supported (<-> and <<)")
+
+
 class _Interpreter:
     """Symbolic execution of the file's blocks."""
 
     def __init__(self, functions: dict, procedures: dict, known: dict, constants: dict,
-                 keep_guards: bool = False):
+                 keep_guards: bool = False, source: "_Source | None" = None):
         self.functions, self.procedures = functions, procedures
+        self.source = source          # for the line of a statement in errors
+        self.assigned: set = set()    # ASSIGNED names (read as 0 in INITIAL before set)
+        self.unmentioned: set = set()  # states whose equation's text does not name them
+        self.on_solve = None          # called with a SOLVE statement met while running
+        self.scheme: _SchemeParts | None = None   # collects a KINETIC block's reactions
+        self.in_initial = False
         self.keep_guards = keep_guards    # as written (the lint), not as compiled
         self.known = known            # global name -> symbol (parameters, states, inputs, v)
         self.assignable: set = set()  # PARAMETERs a block assigns (a computed value then)
@@ -145,6 +216,10 @@ class _Interpreter:
             raise SpecError(f"file-level LOCAL {name} (line {self.file_locals[name]}) is read "
                             f"before it is assigned: it keeps state between calls, which is "
                             f"not supported by ionc's NMODL front end")
+        if self.in_initial and name in self.assigned:
+            self.notes.append(f"ASSIGNED {name} is read in INITIAL before it is set: 0, as "
+                              f"NEURON reads it at the first finitialize")
+            return sp.Integer(0)
         raise SpecError(f"{name} is used before it is assigned")
 
     def expr(self, node: dict, scope: dict) -> sp.Expr:
@@ -175,6 +250,9 @@ class _Interpreter:
             if op not in ops:
                 raise SpecError(f"operator {op!r} is not supported")
             return ops[op]()
+        if k == "ReactVarName":          # a state in a reaction or CONSERVE: [count] name
+            count = _number(_leaf(kids[0])) if _kind(kids[0]) == "Integer" else 1
+            return count * self.expr(kids[-1], scope)
         if k == "FunctionCall":
             name = _name(kids[0])
             args = [self.expr(a, scope) for a in kids[1:]]
@@ -215,6 +293,10 @@ class _Interpreter:
     def assign(self, name: str, value, scope: dict) -> None:
         if name in scope:
             scope[name] = value
+        elif name == "v":
+            # NEURON gives each block's run its own copy of v: a PROCEDURE that shifts
+            # it shifts what the rest of that run reads, never the membrane
+            self.globals["v"] = value
         elif name in self.known and name not in self.assignable:
             raise SpecError(f"assignment to {name}, which is not an ASSIGNED variable or a "
                             f"LOCAL (STATEs outside INITIAL and v cannot be set; a PROCEDURE "
@@ -223,6 +305,14 @@ class _Interpreter:
             self.globals[name] = value
 
     def statement(self, stmt: dict, scope: dict, derivatives: dict | None) -> None:
+        try:
+            self._statement(stmt, scope, derivatives)
+        except SpecError as exc:
+            if self.source is None or "line " in str(exc):
+                raise
+            raise SpecError(f"{self.source.where(stmt)}: {exc}") from None
+
+    def _statement(self, stmt: dict, scope: dict, derivatives: dict | None) -> None:
         k = _kind(stmt)
         kids = _kids(stmt)
         if k in ("LineComment", "BlockComment", "UnitState", "TableStatement",
@@ -237,13 +327,24 @@ class _Interpreter:
             while _kind(inner) == "WrappedExpression":
                 inner = _kids(inner)[0]
             if _kind(inner) == "SolveBlock":
+                if self.on_solve is not None:
+                    self.on_solve(inner, stmt)
+                return
+            if _kind(inner) == "LinEquation":
+                if self.scheme is None:
+                    raise SpecError("a ~ equation outside a LINEAR block")
+                lhs, rhs = _kids(inner)
+                self.scheme.equations.append(self.expr(lhs, scope) - self.expr(rhs, scope))
                 return
             if _kind(inner) == "DiffEqExpression":
                 eq = _kids(inner)[0]
                 lhs, rhs = _kids(eq)[0], _kids(eq)[2]
                 if derivatives is None:
                     raise SpecError("a derivative outside a DERIVATIVE block")
-                derivatives[_name(lhs)] = self.expr(rhs, scope)
+                state = _name(lhs)
+                derivatives[state] = self.expr(rhs, scope)
+                if state not in _names_in(rhs):
+                    self.unmentioned.add(state)
                 return
             if _kind(inner) == "FunctionCall":
                 name = _name(_kids(inner)[0])
@@ -263,6 +364,11 @@ class _Interpreter:
             self.branch(kids, scope, derivatives)
             return
         if k == "SolveBlock":
+            return
+        if k in ("ReactionStatement", "Conserve", "Compartment"):
+            if self.scheme is None:
+                raise SpecError(f"{k} outside a KINETIC block")
+            self.scheme.add(k, kids, scope, self)
             return
         raise SpecError(f"{REFUSED.get(k, k)} is not supported")
 
@@ -354,23 +460,120 @@ def _reversed_guard(cond) -> tuple[str, sp.Expr, sp.Basic] | None:
     return None
 
 
+def _nudges(cond) -> tuple | None:
+    """The equalities of an equality nudge (``v == c``, or several joined by ``||``)."""
+    parts = cond.args if isinstance(cond, sp.Or) else (cond,)
+    if all(isinstance(p, sp.Eq) and V in p.free_symbols for p in parts):
+        return parts
+    return None
+
+
 def _guard(cond) -> str:
     """A description when ``cond`` is a singularity guard, else ''."""
     small = _small_abs(cond)
     if small:
         return f"guard |{small[0]}| < {small[1]}"
-    if isinstance(cond, sp.Eq) and V in cond.free_symbols:
-        return f"equality nudge at {cond.lhs} == {cond.rhs}"
+    nudges = _nudges(cond)
+    if nudges:
+        return "equality nudge at " + " or ".join(f"{p.lhs} == {p.rhs}" for p in nudges)
     return ""
 
 
 def guard_zero(cond) -> sp.Expr | None:
-    """The expression a guard protects the zero of (inside the Abs; lhs - rhs of a nudge),
-    or None when ``cond`` is not a guard."""
-    if isinstance(cond, sp.Eq) and V in cond.free_symbols:
-        return cond.lhs - cond.rhs
+    """The expression a guard protects the zero of (inside the Abs; lhs - rhs of a nudge,
+    their product for several), or None when ``cond`` is not a guard."""
+    nudges = _nudges(cond)
+    if nudges:
+        return sp.Mul(*(p.lhs - p.rhs for p in nudges))
     small = _small_abs(cond)
     return small[0] if small else None
+
+
+#: The largest ``.mod`` or INCLUDEd file read (bytes).
+MAX_FILE_BYTES = 4 << 20
+_INCLUDE = re.compile(r'^\s*INCLUDE\s+"([^"]*)"', re.MULTILINE)
+
+
+def read_source(path: str | os.PathLike) -> str:
+    """The text of the NMODL file at ``path``: a regular file of at most
+    :data:`MAX_FILE_BYTES` (a FIFO or a device is refused, not read); an OSError names it."""
+    path = Path(path)
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"cannot read {path}: not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            raise OSError(f"cannot read {path}: {st.st_size} bytes, more than the "
+                          f"{MAX_FILE_BYTES >> 20} MiB an NMODL file may have")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        if str(exc).startswith("cannot read"):
+            raise
+        raise OSError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+@dataclass
+class _Source:
+    """The text the parser reads (INCLUDEs expanded) and, per line, its file and line."""
+
+    text: str
+    origin: list                                  # (file label, line) per line of text
+
+    def line(self, number: int) -> str:
+        """``line N`` of the file, or ``file.inc line N`` for an included line."""
+        if not 0 < number <= len(self.origin):
+            return "line ?"
+        label, line = self.origin[number - 1]
+        return f"{label} line {line}" if label else f"line {line}"
+
+    def where(self, node: dict) -> str:
+        """Where the statement ``node`` is (its first line found in the text)."""
+        first = str(node.get("nmodl", "")).split("\n")[0]
+        wanted = re.sub(r"\s+", "", first)
+        if wanted:
+            for i, line in enumerate(self.text.splitlines(), 1):
+                if wanted in re.sub(r"\s+", "", line.split(":")[0]):
+                    return self.line(i)
+        return "line ?"
+
+
+def expand_includes(text: str, path: Path | None, depth: int = 0, root: Path | None = None,
+                    label: str = "") -> _Source:
+    """``text`` with each ``INCLUDE "file"`` replaced by the file: relative to the
+    including file's folder and inside the top file's folder tree, a regular file of
+    bounded size; text without a path cannot INCLUDE."""
+    lines, origin = [], []
+    root = root or (path.parent.resolve() if path is not None else None)
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _INCLUDE.match(line)
+        if not m:
+            lines.append(line)
+            origin.append((label, number))
+            continue
+        where = f"{label + ' ' if label else ''}line {number}"
+        name = m.group(1)
+        if path is None:
+            raise SpecError(f"INCLUDE \"{name}\" ({where}): NMODL given as text has no "
+                            f"folder to include from; pass the .mod file's path")
+        if depth > 8:
+            raise SpecError(f"INCLUDE \"{name}\" ({where}): INCLUDEs nest too deep")
+        target = (path.parent / name).resolve()
+        if Path(name).is_absolute() or root not in (target, *target.parents):
+            raise SpecError(f"INCLUDE \"{name}\" ({where}): only files inside {root} are "
+                            f"included (relative to the including file)")
+        try:
+            included = read_source(target)
+        except OSError as exc:
+            raise SpecError(f"INCLUDE \"{name}\" ({where}): {exc}") from None
+        inner = expand_includes(included, target, depth + 1, root, name)
+        lines += inner.text.splitlines()
+        origin += inner.origin
+    return _Source("\n".join(lines) + "\n", origin)
 
 
 def _line_of(text: str, word: str, at_start: bool = True) -> int:
@@ -400,18 +603,20 @@ def _refuse_unsupported(tree: dict, text: str) -> None:
     walk(tree)
 
 
-def parse_nmodl(text: str, name: str | None = None) -> NmodlChannel:
-    """The channel of NMODL source ``text`` (a density mechanism of HH type)."""
-    return _parse(text, name)
+def parse_nmodl(text: str, name: str | None = None,
+                path: str | os.PathLike | None = None) -> NmodlChannel:
+    """The channel of NMODL source ``text`` (a density mechanism); ``path``, the file it
+    was read from, is where its INCLUDEs are looked up."""
+    return _parse(text, name, path=path)
 
 
-def rates_as_written(text: str) -> dict[str, sp.Expr]:
+def rates_as_written(text: str, path: str | os.PathLike | None = None) -> dict[str, sp.Expr]:
     """The rates of each gate as the file computes them, guards and nudges kept (keyed like
     the compiled channel's: ``alpha_m``, ``inf_h``, ...), parameters as symbols."""
-    return _parse(text, None, keep_guards=True)
+    return _parse(text, None, keep_guards=True, path=path)
 
 
-def _parse(text: str, name: str | None, keep_guards: bool = False):
+def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     try:
         from neuron import nmodl
     except ImportError as exc:  # pragma: no cover - the test extra installs neuron
@@ -419,8 +624,11 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
                         "neuron") from exc
     if not isinstance(text, str):
         raise TypeError(f"NMODL source must be text, got {type(text).__name__}")
+    source = expand_includes(text, Path(path) if path is not None else None)
+    text = source.text
     try:
-        tree = json.loads(nmodl.to_json(nmodl.NmodlDriver().parse_string(text), compact=True))
+        tree = json.loads(nmodl.to_json(nmodl.NmodlDriver().parse_string(text), compact=True,
+                                        add_nmodl=True))
     except Exception as exc:
         raise SpecError(f"NMODL parse error: {exc}") from None
     _refuse_unsupported(tree, text)
@@ -450,8 +658,10 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
                 writes = tuple(_name(x) for x in kids if _kind(x) == "WriteIonVar")
                 for w in writes:
                     if not w.startswith("i"):
-                        raise SpecError(f"USEION {ion} WRITE {w}: writing a concentration or "
-                                        f"reversal potential is not supported")
+                        line = source.line(_line_of(text, "USEION", at_start=False))
+                        raise SpecError(f"USEION {ion} WRITE {w} ({line}): writing a "
+                                        f"concentration or reversal potential is not "
+                                        f"supported")
                 ions[ion] = (reads, writes)
             elif k == "Nonspecific":
                 nonspecific += [_name(x) for x in _kids(stmt)]
@@ -500,46 +710,100 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
     inputs = {c: NEURON_DEFAULTS.get(c, params.get(c, 0.0)) for c in sorted(concentrations)}
     for c in concentrations:
         params.pop(c, None)
-    text_symbols = set(re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text))
     for p in sorted(potentials):
         params[p] = _default_potential(p)
-    if "celsius" in text_symbols:
-        params["celsius"] = NEURON_DEFAULTS["celsius"]
+    # NEURON's celsius is a global every mechanism sees, read or not
+    params["celsius"] = NEURON_DEFAULTS["celsius"]
     for special in ("v", "dt", "t"):
         params.pop(special, None)
     known = {p: symbol(p) for p in params}
     known.update({s: symbol(s) for s in states})
     known.update({c: symbol(c) for c in inputs})
     known["v"] = V
+    known["dt"] = dt                    # NEURON's dt: the integration step
     functions = {_name(_kids(f)[0]): f for f in blocks.get("FunctionBlock", [])}
     procedures = {_name(_kids(p)[0]): p for p in blocks.get("ProcedureBlock", [])}
-    interp = _Interpreter(functions, procedures, known, constants, keep_guards)
+    interp = _Interpreter(functions, procedures, known, constants, keep_guards, source)
     interp.assignable = {p for p in params if p not in NEURON_DEFAULTS}
     interp.file_locals = file_locals
+    interp.assigned = {_name(_kids(d)[0]) for ab in blocks.get("AssignedBlock", [])
+                       for d in _kids(ab) if _kind(d) == "AssignedDefinition"}
     notes: list[str] = interp.notes
     if any(_has_table(b) for b in (*functions.values(), *procedures.values())):
         notes.append("TABLE statements ignored: the rates are computed exactly (NEURON's "
                      "interpolated tables are not used)")
+    kinetic_blocks = {_name(_kids(b)[0]): b for b in blocks.get("KineticBlock", [])}
+    linear_blocks = {_name(_kids(b)[0]): b for b in blocks.get("LinearBlock", [])}
+    steady: dict = {}                 # KINETIC block -> the states' values at its STEADYSTATE
+    linear: list = []                 # a LINEAR block's equations (== 0)
+
+    def initial_solve(node: dict, stmt: dict) -> None:
+        """A SOLVE in INITIAL: a scheme's STEADYSTATE, or a LINEAR block solved now."""
+        block = _name(_kids(node)[0])
+        if block in kinetic_blocks:
+            steady[block] = {x: interp.globals.get(x) for x in states}
+        elif block in linear_blocks:
+            parts, saved = _SchemeParts(), dict(interp.globals)
+            interp.globals.update({x: symbol(x) for x in states})
+            interp.scheme = parts
+            interp.run(_kids(linear_blocks[block])[-1], {})
+            interp.scheme = None
+            interp.globals = {**saved, **{x: symbol(x) for x in states}}
+            linear.extend(parts.equations)
+
     # INITIAL, then DERIVATIVE, then BREAKPOINT, as NEURON runs them
     initial_scope: dict = {}
     initial: dict = {}
+    interp.on_solve = initial_solve
     for ib in blocks.get("InitialBlock", []):
         saved = interp.known
         interp.known = {k: v for k, v in saved.items() if k not in states}
         interp.globals.update({s: saved[s] for s in states})
+        interp.globals.pop("v", None)
+        interp.in_initial = True
         interp.run(_kids(ib)[0], initial_scope)
+        interp.in_initial = False
         initial = {s: interp.globals.pop(s) for s in states}
         interp.known = saved
         interp.globals = {k: v for k, v in interp.globals.items() if k not in states}
-    solve, deriv_name = _solve(blocks) if states else ("cnexp", "")
+    interp.on_solve = None
+    solves = _solves(blocks) if states else [("cnexp", "")]
+    kinetic = [(m, b) for m, b in solves if b in kinetic_blocks]
+    solve, deriv_name = next(((m, b) for m, b in solves if b not in kinetic_blocks),
+                             ("sparse" if kinetic else "cnexp", ""))
     derivatives: dict = {}
     for db in blocks.get("DerivativeBlock", []):
         if _name(_kids(db)[0]) != deriv_name:
             continue
+        interp.globals.pop("v", None)
         interp.run(_kids(db)[1], {}, derivatives)
-    missing = [s for s in states if s not in derivatives]
+    rates: dict = {}
+    schemes = []
+    for method_name, block in kinetic:
+        where = source.line(_line_of(text, f"KINETIC {block}"))
+        if method_name != "sparse":
+            raise SpecError(f"SOLVE {block} METHOD {method_name}: KINETIC {block} ({where}) "
+                            f"is solved with METHOD sparse only")
+        parts = _SchemeParts()
+        interp.globals.pop("v", None)
+        interp.scheme = parts
+        interp.run(_kids(kinetic_blocks[block])[1], {})
+        interp.scheme = None
+        known_names = set(params) | set(inputs)
+        values = steady.get(block, initial)
+        try:
+            schemes.append(_scheme(block, parts, states, rates, known_names, values,
+                                   block in steady, linear))
+        except SpecError as exc:
+            raise SpecError(f"{exc} ({where})") from None
+    in_schemes = {x for sc in schemes for x in sc.states}
+    if linear and not schemes:
+        raise SpecError("a LINEAR block solved in INITIAL sets STATEs that no KINETIC block "
+                        "integrates: not supported")
+    missing = [s for s in states if s not in derivatives and s not in in_schemes]
     scope: dict = {}
     for bb in blocks.get("BreakpointBlock", []):
+        interp.globals.pop("v", None)
         interp.run(_kids(bb)[0], scope)
     current_names = [w for _, ws in ions.values() for w in ws] + nonspecific
     currents = {}
@@ -561,8 +825,9 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
         states = [x for x in states if x not in missing]
         initial = {k: v for k, v in initial.items() if k not in missing}
         notes.append(f"STATE(s) {missing}: no equation and read nowhere; left out")
+    states = [x for x in states if x not in in_schemes]     # the DERIVATIVE's
     if keep_guards:
-        out = {}
+        out = dict(rates)
         for s in states:
             for role, expr in _gate_parts(s, derivatives[s])[1].items():
                 out[f"{role}_{s}"] = _ite_free(expr)
@@ -572,8 +837,14 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
     method = METHODS.get(solve)
     if method is None:
         raise SpecError(f"SOLVE ... METHOD {solve} is not supported ({', '.join(METHODS)})")
+    _refuse_dt(source, {**{f"the equation of {s}": e for s, e in odes.items()},
+                        **{f"the rate {r}": e for r, e in rates.items()},
+                        **{f"the current {c}": e for c, e in currents.items()},
+                        **{f"INITIAL's value of {s}": e for s, e in initial.items()
+                           if e is not UNDEFINED}})
     gates = {s: _gate(s, odes[s]) for s in states}
-    nonlinear = [s for s, g in gates.items() if g.kind == "ode"]
+    nonlinear = [s for s, g in gates.items()
+                 if g.kind == "ode" and symbol(s) in sp.diff(g.ode, symbol(s)).free_symbols]
     if method == "exp_auto" and nonlinear:
         method = "cnexp"
         notes.append(f"cnexp on {nonlinear}, not linear in their own state: linearised at "
@@ -582,13 +853,34 @@ def _parse(text: str, name: str | None, keep_guards: bool = False):
     if method == "implicit_euler" and nonlinear:
         raise SpecError(f"derivimplicit on {nonlinear}, not linear in their own state: "
                         f"NEURON's Newton iteration is not supported yet")
-    gates = _with_initial(initial, gates, params, inputs, notes)
+    gates = _with_initial({k: v for k, v in initial.items() if k in states}, gates, params,
+                          inputs, notes)
+    forward = sorted(interp.unmentioned & set(gates))
+    if solve == "cnexp" and forward:
+        # nocmodl's cnexp reads the equation's text: one that does not name its state is
+        # stepped by forward Euler, whatever the values it reads depend on
+        gates = {s: dataclasses.replace(g, integrator="euler") if s in forward else g
+                 for s, g in gates.items()}
+        notes.append(f"cnexp on {forward}, whose equations do not name their state: forward "
+                     f"Euler (g + dt f), as NEURON's translator steps them")
     spec = ChannelSpec(name=name or suffix, doc=_title(blocks) or f"NMODL mechanism {suffix}",
                        parameters=params, gates=tuple(gates.values()),
-                       current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs)
+                       current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs,
+                       rates=rates, schemes=tuple(schemes))
     return NmodlChannel(spec, suffix, method, solve, ions, currents,
                         tuple(dict.fromkeys(notes)), tuple(dict.fromkeys(interp.guards)),
                         {k: v for k, v in limits.items() if k in params})
+
+
+def _refuse_dt(source: _Source, exprs: dict) -> None:
+    """A SpecError naming the first of ``exprs`` that reads NEURON's ``dt``: ionc's rates,
+    steady states and currents are functions of V (the step reads dt itself)."""
+    for what, expr in exprs.items():
+        if dt in sp.sympify(expr).free_symbols:
+            line = next((i for i, t in enumerate(source.text.splitlines(), 1)
+                         if re.search(r"\bdt\b", t.split(":")[0])), 0)
+            raise SpecError(f"{what} reads dt, the integration step ({source.line(line)}): "
+                            f"ionc's rates are functions of V and the states only")
 
 
 def _default_potential(name: str) -> float:
@@ -614,8 +906,9 @@ def _title(blocks: dict) -> str:
     return ""
 
 
-def _solve(blocks: dict) -> tuple[str, str]:
-    """``(method, block)`` of the BREAKPOINT's SOLVE."""
+def _solves(blocks: dict) -> list[tuple[str, str]]:
+    """``(method, block)`` of each SOLVE of the BREAKPOINT, in order."""
+    out = []
     for bb in blocks.get("BreakpointBlock", []):
         for stmt in _kids(_kids(bb)[0]):
             if _kind(stmt) == "ExpressionStatement":
@@ -624,8 +917,67 @@ def _solve(blocks: dict) -> tuple[str, str]:
                 kids = _kids(stmt)
                 block = _name(kids[0])
                 method = _name(kids[1]) if len(kids) > 1 else "derivimplicit"
-                return method, block
-    raise SpecError("BREAKPOINT has no SOLVE: nothing integrates the STATEs")
+                out.append((method, block))
+    if not out:
+        raise SpecError("BREAKPOINT has no SOLVE: nothing integrates the STATEs")
+    return out
+
+
+def _scheme(name: str, parts: _SchemeParts, states: list, rates: dict, known_names: set,
+            initial: dict, steady: bool, equations: list) -> KineticScheme:
+    """The kinetic scheme of KINETIC block ``name``: each rate that is a function of V
+    (not a number or a parameter, not reading a state) becomes a named rate in
+    ``rates`` (under the ASSIGNED name the file gives it, else ``k<n>f``/``k<n>b``)."""
+    state_symbols = {symbol(x) for x in states}
+    taken = set(known_names) | set(states)
+
+    def rate(expr, written, fallback):
+        expr = _ite_free(sp.sympify(expr))
+        if expr.is_number or expr.free_symbols & state_symbols or not (
+                expr.free_symbols - {symbol(n) for n in known_names}) and V not in \
+                expr.free_symbols:
+            return expr
+        for key, value in rates.items():
+            if value == expr:
+                return symbol(key)
+        key = written if written and written not in taken and _rate_name_ok(written, states) \
+            else fallback
+        while key in taken or key in rates:
+            key += "_"
+        rates[key] = expr
+        return symbol(key)
+
+    reactions = []
+    for k, (lhs, rhs, forward, backward, written) in enumerate(parts.reactions, 1):
+        if len(lhs) > 1 or len(rhs) > 1 or any(c > 1 for _, c in (*lhs, *rhs)):
+            raise SpecError(f"KINETIC {name}: reaction {k} is not linear (two species on a "
+                            f"side, or a count above 1): NEURON's Newton iteration on a "
+                            f"nonlinear scheme is not supported yet")
+        stray = [n for n, _ in (*lhs, *rhs) if n not in states]
+        if stray:
+            raise SpecError(f"KINETIC {name}: reaction {k} names {stray}, which are not "
+                            f"STATEs (a species that is not a state is not supported)")
+        reactions.append(Reaction(lhs, rhs, rate(forward, written[0], f"k{k}f"),
+                                  rate(backward, written[1], f"k{k}b")))
+    used = [x for x in states if any(x == n for r in reactions
+                                     for n, _ in (*r.reactants, *r.products))]
+    laws = []
+    for lhs, total in parts.conserve:
+        terms = {x: sp.diff(lhs, symbol(x)) for x in states if symbol(x) in lhs.free_symbols}
+        laws.append((terms, total))
+    volumes = {x: v for x, v in parts.volumes.items() if x in used}
+    start = {x: v for x, v in initial.items() if x in used and v is not UNDEFINED
+             and v != symbol(x)}
+    return KineticScheme(name, tuple(used), tuple(reactions), volumes, tuple(laws),
+                         {x: _ite_free(sp.sympify(v)) for x, v in start.items()}, steady,
+                         tuple(equations))
+
+
+def _rate_name_ok(name: str, states) -> bool:
+    """True when ``name`` may name a rate (not one of the compiler's task names)."""
+    return (name not in TASK_NAMES and not name.startswith(("jacobian_", "ionc", "u_"))
+            and not (name[:1] == "d" and name[1:] in states)
+            and name.partition("_")[2] not in states)
 
 
 def _gate(name: str, f: sp.Expr) -> Gate:
@@ -648,8 +1000,8 @@ def _gate_parts(name: str, f: sp.Expr) -> tuple[str, dict]:
     ``tau = -1/A``.  Not linear: an ODE."""
     g = symbol(name)
     A = sp.diff(f, g)
-    if g in A.free_symbols:
-        return "ode", {"ode": f}
+    if g in A.free_symbols or g not in f.free_symbols:
+        return "ode", {"ode": f}      # (an equation without its state: forward Euler)
     B = f.subs(g, 0)
     total = sp.expand_mul(-A, deep=False)
     beta = total - B

@@ -348,7 +348,8 @@ def print_function(fn: ElementFunction, printer) -> PrintedFunction:
 
     Locals named in ``fn.wide`` are computed in double precision from their
     inputs (type ``ionc_wide``): in float32 kernels ``x = V - V_sh`` is then
-    exact, and the exponent arguments built from it are rounded once.  A
+    exact, and the exponent arguments built from it are rounded once.  With
+    ``fn.precise`` every local is (a linear solve run once per reset).  A
     constant that overflows the type is a :class:`SpecError` naming the
     function and the expression.
     """
@@ -368,7 +369,7 @@ def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
     k = len(fn.definitions)
     named = list(zip((s for s, _ in fn.definitions), reduced[:k]))
     body = _ordered(list(temps) + named, fn.inputs)
-    wide = set(wide)
+    wide = set(wide) | ({s.name for s, _ in body} if fn.precise else set())
     promoted = set()        # double locals computed from double locals: printed as they are
     if getattr(printer, "dtype", "") == "float32":
         # a temporary that is the argument of an exponential keeps the double it is

@@ -422,9 +422,13 @@ def _rewrite_exprelr(others, d, depends, expand, v0, vanishes) -> sp.Expr | None
 
 
 def analyse_rates(spec: ChannelSpec) -> tuple[dict[str, sp.Expr], SingularityReport]:
-    """Every rate of ``spec`` rewritten, keyed ``'alpha_p'``, and the report."""
+    """Every rate of ``spec`` rewritten, keyed ``'alpha_p'`` (a named rate by its name),
+    and the report."""
     rates: dict[str, sp.Expr] = {}
     found: list[Singularity] = []
+    for name, expr in spec.rates.items():
+        rates[name], singular = remove_singularities(expr, spec, "", name)
+        found.extend(singular)
     for gate in spec.gates:
         for role, expr in gate.rate_expressions().items():
             new, singular = remove_singularities(expr, spec, gate.name, role)

@@ -2,10 +2,12 @@
 
 A :class:`ChannelSpec` is pure data: parameters with defaults, inputs beyond
 ``V`` (an ion concentration given per neuron on every call), named
-intermediate expressions, gates (each with ``alpha``/``beta``,
-``inf``/``tau`` or its own ODE ``dg/dt = f(V, g)``) , a temperature factor
-and the current.  Every later stage reads a spec and nothing else, so adding
-a channel means writing a spec; a front end (library, strings, NMODL) is
+intermediate expressions, named rates (functions of V such as a kinetic
+scheme's rate constants), gates (each with ``alpha``/``beta``, ``inf``/``tau``
+or its own ODE ``dg/dt = f(V, g)``), kinetic schemes (reactions between
+states, whose ODEs the spec derives), a temperature factor and the current.
+Every later stage reads a spec and nothing else, so adding a channel means
+writing a spec; a front end (library, strings, NMODL) is
 anything that produces one.
 
 Names are the user's: nothing is reserved but ``V``.  The generated code
@@ -34,6 +36,9 @@ def symbol(name: str) -> sp.Symbol:
 
 #: The one name the physics fixes.
 RESERVED = frozenset({"V"})
+#: Names of the compiler's per-element tasks, which a named rate cannot take.
+TASK_NAMES = frozenset({"update", "steady_state", "current", "conductance",
+                        "conductance_numeric", "update_table"})
 
 
 class SpecError(ValueError):
@@ -104,6 +109,8 @@ class Gate:
     ``None`` uses the channel's ``temperature_factor``.  ``initial`` is the value
     ``reset_state`` gives the gate (a function of V, the parameters and inputs:
     what an NMODL INITIAL block sets); ``None`` is the gate's steady state.
+    ``integrator='euler'`` steps this gate by forward Euler whatever the channel's
+    method (what NEURON's cnexp does with an equation that does not name its state).
     """
 
     name: str
@@ -115,10 +122,14 @@ class Gate:
     factor: sp.Expr | None = None
     ode: sp.Expr | None = None
     initial: sp.Expr | None = None
+    integrator: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise SpecError(f"gate name {self.name!r} is not an identifier")
+        if self.integrator not in (None, "euler"):
+            raise SpecError(f"gate {self.name!r}: integrator must be None (the channel's "
+                            f"method) or 'euler', got {self.integrator!r}")
         given = {k: getattr(self, k) for k in ("alpha", "beta", "inf", "tau", "ode")
                  if getattr(self, k) is not None}
         kinds = [k for k, fields in GATE_FIELDS.items() if set(fields) == set(given)]
@@ -162,6 +173,143 @@ class Gate:
         return out
 
 
+def _stoichiometry(side, where: str) -> tuple[tuple[str, int], ...]:
+    """``side`` as ``((state, count), ...)``: a name, or ``(name, count)`` pairs."""
+    out = []
+    for item in (side,) if isinstance(side, str) else side:
+        name, count = (item, 1) if isinstance(item, str) else item
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError(f"{where}: {name!r} is not a state name")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise SpecError(f"{where}: the count of {name} must be a positive int, "
+                            f"got {count!r}")
+        out.append((name, count))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """``~ reactants <-> products (forward, backward)`` at mass action: the reaction
+    flows at ``forward * prod(reactants^count) - backward * prod(products^count)``.
+    A side is a state name or ``((name, count), ...)``; an empty side (``()``) is a
+    source or sink: ``Reaction((), "ca", f)`` is NMODL's ``~ ca << (f)``, a flux
+    ``f`` into ``ca`` independent of ``ca``."""
+
+    reactants: tuple
+    products: tuple
+    forward: sp.Expr
+    backward: sp.Expr = sp.Integer(0)
+
+    def __post_init__(self) -> None:
+        where = "reaction"
+        object.__setattr__(self, "reactants", _stoichiometry(self.reactants, where))
+        object.__setattr__(self, "products", _stoichiometry(self.products, where))
+        if not self.reactants and not self.products:
+            raise SpecError("a reaction needs a state on at least one side")
+        for key in ("forward", "backward"):
+            expr = _expression(getattr(self, key), f"{where}: {key} rate")
+            check_expression(expr, f"{where}: {key} rate")
+            object.__setattr__(self, key, expr)
+
+    def __str__(self) -> str:
+        def side(items):
+            return " + ".join(f"{c if c > 1 else ''}{n}" for n, c in items) or "0"
+        if not self.reactants:
+            return f"~ {side(self.products)} << ({self.forward})"
+        return f"~ {side(self.reactants)} <-> {side(self.products)} ({self.forward}, " \
+               f"{self.backward})"
+
+
+@dataclass(frozen=True)
+class KineticScheme:
+    """Reactions between states (NMODL's KINETIC block).
+
+    ``states`` are the scheme's state variables, ``reactions`` the reactions between
+    them, ``volumes`` the COMPARTMENT size of a state (its equation is divided by it),
+    ``conserve`` conservation laws ``({state: coefficient}, total)`` (NMODL's
+    CONSERVE: each replaces the equation of the last state it names), ``initial`` the
+    value ``reset_state`` gives each state (missing: 0); with ``steady``, reset_state
+    then takes one backward-Euler step of 1e9 ms from there (NMODL's ``SOLVE ...
+    STEADYSTATE sparse``, as NEURON computes it), and with ``equations`` (expressions
+    that are 0, linear in the states: NMODL's LINEAR block) it solves them instead.
+    The spec adds a gate (an ODE state) for each state; the step is backward Euler
+    on the whole scheme, as NEURON's ``sparse``.
+    """
+
+    name: str
+    states: tuple[str, ...]
+    reactions: tuple[Reaction, ...]
+    volumes: Mapping[str, sp.Expr] = field(default_factory=dict)
+    conserve: tuple = ()
+    initial: Mapping[str, sp.Expr] = field(default_factory=dict)
+    steady: bool = False
+    equations: tuple = ()
+
+    def __post_init__(self) -> None:
+        where = f"kinetic scheme {self.name!r}"
+        object.__setattr__(self, "states", tuple(self.states))
+        object.__setattr__(self, "reactions", tuple(self.reactions))
+        object.__setattr__(self, "equations", tuple(
+            _expression(e, f"{where}: a linear equation") for e in self.equations))
+        if self.equations and len(self.equations) != len(self.states):
+            raise SpecError(f"{where}: {len(self.equations)} linear equation(s) for "
+                            f"{len(self.states)} states")
+        if not self.states:
+            raise SpecError(f"{where} has no states")
+        for r in self.reactions:
+            if not isinstance(r, Reaction):
+                raise SpecError(f"{where}: reactions must be Reaction objects, got {r!r}")
+            stray = [n for n, _ in (*r.reactants, *r.products) if n not in self.states]
+            if stray:
+                raise SpecError(f"{where}: {r} names {stray}, not states of the scheme "
+                                f"{list(self.states)}")
+        laws = []
+        for law in self.conserve:
+            coefficients, total = law
+            terms = {k: _expression(c, f"{where}: CONSERVE") for k, c in dict(coefficients).items()}
+            stray = [k for k in terms if k not in self.states]
+            if stray or not terms:
+                raise SpecError(f"{where}: CONSERVE names {stray or 'no state'}, not states "
+                                f"of the scheme {list(self.states)}")
+            laws.append((tuple(terms.items()), _expression(total, f"{where}: CONSERVE")))
+        object.__setattr__(self, "conserve", tuple(laws))
+        for attr in ("volumes", "initial"):
+            values = {k: _expression(v, f"{where}: {attr}") for k, v in dict(
+                getattr(self, attr)).items()}
+            stray = [k for k in values if k not in self.states]
+            if stray:
+                raise SpecError(f"{where}: {attr} of {stray}, not states of the scheme")
+            object.__setattr__(self, attr, values)
+
+    @property
+    def closed(self) -> bool:
+        """True when every reaction turns states into as many states (no source, sink or
+        change of count): ``sum(volume * state)`` is then conserved."""
+        return all(r.reactants and r.products and sum(c for _, c in r.reactants)
+                   == sum(c for _, c in r.products) for r in self.reactions)
+
+    def odes(self) -> dict[str, sp.Expr]:
+        """``d state/dt`` of each state: the sum of its reactions' flows, times its
+        net count, over its volume (NMODL's stoichiometric matrices, applied)."""
+        rhs = {s: sp.Integer(0) for s in self.states}
+        for r in self.reactions:
+            flow = r.forward * sp.Mul(*(symbol(n) ** c for n, c in r.reactants))
+            if r.reactants:
+                flow -= r.backward * sp.Mul(*(symbol(n) ** c for n, c in r.products))
+            for n, c in r.reactants:
+                rhs[n] -= c * flow
+            for n, c in r.products:
+                rhs[n] += c * flow
+        return {s: f / self.volumes[s] if s in self.volumes else f for s, f in rhs.items()}
+
+    def gates(self) -> tuple[Gate, ...]:
+        """One ODE gate per state, with its initial value."""
+        solved = self.steady or bool(self.equations)
+        return tuple(Gate(s, ode=f, initial=None if solved
+                          else self.initial.get(s, sp.Integer(0)))
+                     for s, f in self.odes().items())
+
+
 @dataclass(frozen=True, eq=False)
 class ChannelSpec:
     """A complete HH-type channel.
@@ -179,6 +327,11 @@ class ChannelSpec:
             ion concentration such as ``cai``), with the value used when a
             call does not pass them.
         doc: a short description used in docstrings and reports.
+        rates: named functions of V, the inputs and the parameters (a kinetic
+            scheme's rate constants); each is analysed for removable singularities
+            on its own, computed once per element and has an ``f_<name>`` method.
+        schemes: kinetic schemes; each adds an ODE gate per state, stepped
+            together by backward Euler.
     """
 
     name: str
@@ -189,9 +342,17 @@ class ChannelSpec:
     intermediates: Mapping[str, sp.Expr] = field(default_factory=dict)
     doc: str = ""
     inputs: Mapping[str, float] = field(default_factory=dict)
+    rates: Mapping[str, sp.Expr] = field(default_factory=dict)
+    schemes: tuple[KineticScheme, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "gates", tuple(self.gates))
+        object.__setattr__(self, "schemes", tuple(self.schemes))
+        for scheme in self.schemes:
+            if not isinstance(scheme, KineticScheme):
+                raise SpecError(f"channel {self.name!r}: schemes must be KineticScheme "
+                                f"objects, got {scheme!r}")
+        object.__setattr__(self, "gates", tuple(self.gates) + tuple(
+            g for scheme in self.schemes for g in scheme.gates()))
         self.validate()
 
     # ---- symbols -----------------------------------------------------
@@ -221,6 +382,15 @@ class ChannelSpec:
             expr = expr.xreplace({sym: value})
         return expr
 
+    def scheme_of(self, gate: str) -> KineticScheme | None:
+        """The kinetic scheme whose state ``gate`` is, or None."""
+        return next((s for s in self.schemes if gate in s.states), None)
+
+    @property
+    def rate_symbols(self) -> tuple[sp.Symbol, ...]:
+        """The named rates as SymPy symbols, in order."""
+        return tuple(symbol(r) for r in self.rates)
+
     def gate(self, name: str) -> Gate:
         """The gate called ``name`` (KeyError naming the channel otherwise)."""
         for g in self.gates:
@@ -241,7 +411,7 @@ class ChannelSpec:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
                     raise SpecError(f"channel {self.name!r}: {what[:-1]} {key!r} needs a number "
                                     f"as its default, got {value!r}")
-        names = [*self.parameters, *self.inputs, *self.intermediates,
+        names = [*self.parameters, *self.inputs, *self.intermediates, *self.rates,
                  *(g.name for g in self.gates), "V"]
         dupes = {n for n in names if names.count(n) > 1}
         if dupes:
@@ -257,8 +427,20 @@ class ChannelSpec:
         for sym, value in self.intermediate_symbols.items():
             self._check(value, defined, f"intermediate {sym}")
             defined = defined | {sym}
+        gate_names = {g.name for g in self.gates}
+        for name, value in self.rates.items():
+            role, _, of = name.partition("_")
+            if (name in TASK_NAMES or name.startswith(("jacobian_", "ionc", "u_"))
+                    or (name[:1] == "d" and name[1:] in gate_names) or of in gate_names):
+                raise SpecError(f"channel {self.name!r}: rate name {name!r} is taken by the "
+                                f"compiler's functions (update, current, d<gate>, "
+                                f"<role>_<gate>, ...); choose another")
+            self._check(value, known, f"rate {name!r}")
+        rates = set(self.rate_symbols)
         for g in self.gates:
-            allowed = known | ({g.symbol} if g.kind == "ode" else set())
+            scheme = self.scheme_of(g.name)
+            own = {symbol(x) for x in scheme.states} if scheme else {g.symbol}
+            allowed = known | rates | (own if g.kind == "ode" else set())
             for role, expr in g.rate_expressions().items():
                 self._check(expr, known if role == "initial" else allowed,
                             f"gate {g.name!r}: {role}")
@@ -266,7 +448,17 @@ class ChannelSpec:
         for g in self.gates:
             if g.factor is not None:
                 self._check(g.factor, params, f"gate {g.name!r}: factor")
-        self._check(self.current, known | set(self.gate_symbols), "current")
+        for scheme in self.schemes:
+            for state, value in (*scheme.volumes.items(), *scheme.initial.items()):
+                self._check(value, known, f"kinetic scheme {scheme.name!r}: {state}")
+            for terms, total in scheme.conserve:
+                for value in (*dict(terms).values(), total):
+                    self._check(value, params, f"kinetic scheme {scheme.name!r}: CONSERVE")
+            states = {symbol(x) for x in scheme.states}
+            for e in scheme.equations:
+                self._check(e, known | rates | states,
+                            f"kinetic scheme {scheme.name!r}: linear equation")
+        self._check(self.current, known | rates | set(self.gate_symbols), "current")
 
     def _canonicalise(self, names: set[str]) -> None:
         """Every symbol named like one of the spec's names becomes that (real) symbol,
@@ -283,6 +475,7 @@ class ChannelSpec:
             object.__setattr__(self, attr, fix(getattr(self, attr), attr))
         object.__setattr__(self, "intermediates",
                            {k: fix(v, f"intermediate {k}") for k, v in self.intermediates.items()})
+        object.__setattr__(self, "rates", {k: fix(v, f"rate {k}") for k, v in self.rates.items()})
         gates = []
         for g in self.gates:
             if not isinstance(g, Gate):
@@ -291,7 +484,8 @@ class ChannelSpec:
                       for role, e in g.rate_expressions().items()}
             if g.factor is not None:
                 values["factor"] = fix(g.factor, f"gate {g.name!r}: factor")
-            gates.append(Gate(g.name, power=g.power, **{**{"factor": g.factor}, **values}))
+            gates.append(Gate(g.name, power=g.power, integrator=g.integrator,
+                              **{**{"factor": g.factor}, **values}))
         object.__setattr__(self, "gates", tuple(gates))
 
     def _check(self, expr: sp.Expr, allowed: set, where: str) -> None:

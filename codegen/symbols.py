@@ -1,6 +1,6 @@
 """The symbol table: every user name, what it is, and how generated code spells it.
 
-A user's names (parameters, inputs, intermediates, gates) are never printed
+A user's names (parameters, inputs, intermediates, rates, gates) are never printed
 verbatim: each becomes ``u_<name>`` in C, CUDA and Python alike.  Every name
 the compiler generates for itself starts with something else (``ionc_``,
 ``alpha_``, ``rec_``, ``out_``, ...) or is one of a fixed few (``n``, ``i``,
@@ -25,7 +25,8 @@ from .spec import V, ChannelSpec
 #: The prefix of every user name in generated code.
 USER_PREFIX = "u_"
 #: Kinds of user symbols.
-PARAMETER, INPUT, INTERMEDIATE, STATE = "parameter", "input", "intermediate", "state"
+PARAMETER, INPUT, INTERMEDIATE, STATE, RATE = (
+    "parameter", "input", "intermediate", "state", "rate")
 
 
 def mangle(name: str) -> str:
@@ -93,10 +94,11 @@ class SymbolTable:
 @lru_cache(maxsize=None)
 def symbol_table(spec: ChannelSpec) -> SymbolTable:
     """The table of every user symbol of ``spec``: parameters, inputs (after ``V``),
-    intermediates and gates."""
+    intermediates, named rates and gates."""
     entries = [SymbolEntry("V", INPUT, "V", V, V)]
     groups = ((PARAMETER, spec.parameters), (INPUT, spec.inputs),
-              (INTERMEDIATE, spec.intermediates), (STATE, [g.name for g in spec.gates]))
+              (INTERMEDIATE, spec.intermediates), (RATE, spec.rates),
+              (STATE, [g.name for g in spec.gates]))
     for kind, names in groups:
         for name in names:
             ident = mangle(name)

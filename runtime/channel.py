@@ -31,10 +31,10 @@ from tqdm import tqdm
 
 from .build import (CacheError, CompilerNotFoundError, CudaUnavailableError, compiler_settings,
                     cuda_device)
-from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, SpecError,
-                      get_backend, lower_channel, render_kernels)
+from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, get_backend,
+                      lower_channel, render_kernels)
 from .codegen.tables import MIN_RTOL, RateTable, build_table, table_parameters
-from .codegen.integrators import linear_coefficients
+from .codegen.integrators import relaxes
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import Kernels, bind
 
@@ -44,7 +44,7 @@ NAN_POLICIES = ("raise", "propagate")
 CONSTRUCTOR_KEYWORDS = frozenset({"size", "keep_size", "method", "name", "mode", "dtype",
                                   "target", "nan_policy", "dt", "parameters", "table_range",
                                   "table_rtol", "table_degree"})
-METHODS = ("exp_auto", "exp_euler", "euler", "implicit_euler", "table", "cnexp")
+METHODS = ("exp_auto", "exp_euler", "euler", "implicit_euler", "table", "cnexp", "sparse")
 #: Attributes every channel object sets itself.
 INSTANCE_ATTRIBUTES = frozenset({"varshape", "size", "keep_size", "method", "mode", "name",
                                  "nan_policy", "dt", "target", "dtype"})
@@ -74,15 +74,13 @@ def _resolve_target(target: str) -> str:
         return "numpy"
 
 
-def _rate_roles(gate) -> tuple[str, ...]:
+def _rate_roles(gate, spec: ChannelSpec) -> tuple[str, ...]:
     """The rates a gate's ``f_<gate>_<role>`` methods give (an ODE gate: inf and tau, and
-    its initial value when given)."""
+    its initial value when given; a kinetic scheme's state: its initial value)."""
+    if gate.kind == "ode" and spec.scheme_of(gate.name) is not None:
+        return ("initial",) if gate.initial is not None else ()
     if gate.kind == "ode":
-        try:
-            linear_coefficients(gate.ode, gate.symbol)
-            roles: tuple[str, ...] = ("inf", "tau")
-        except SpecError:
-            roles = ()
+        roles: tuple[str, ...] = ("inf", "tau") if relaxes(gate.ode, gate.symbol) else ()
         return roles + (("initial",) if gate.initial is not None else ())
     return tuple(gate.rate_expressions())
 
@@ -122,9 +120,11 @@ class Channel:
             attach(gate.name, _state_property(gate.name), f"ch.states[{gate.name!r}]")
             attach(f"d{gate.name}", _derivative_method(gate.name),
                    f"ch.derivative({gate.name!r}, value, V)")
-            for role in _rate_roles(gate):
+            for role in _rate_roles(gate, spec):
                 attach(f"f_{gate.name}_{role}", _rate_method(f"{role}_{gate.name}"),
                        f"ch.rate({f'{role}_{gate.name}'!r}, V)")
+        for rate in spec.rates:
+            attach(f"f_{rate}", _rate_method(rate, f"f_{rate}"), f"ch.rate({rate!r}, V)")
         keywords = sorted(set(spec.parameters) & CONSTRUCTOR_KEYWORDS)
         if hidden or keywords:
             parts = []
@@ -470,7 +470,7 @@ class Channel:
                              f"shape {shape}")
 
     def rate(self, rate: str, V, **inputs):
-        """Rate ``'<role>_<gate>'`` (``'alpha_p'``, ``'inf_m'``) at ``V``."""
+        """Rate ``'<role>_<gate>'`` (``'alpha_p'``, ``'inf_m'``) or a named rate at ``V``."""
         if rate not in self._generated.kernels or rate not in self._generated.rates:
             raise KeyError(f"{self.spec.name} has no rate {rate!r}; its rates are "
                            f"{list(self._generated.rates)}")
@@ -757,11 +757,15 @@ def _derivative_method(gate: str):
     return derivative
 
 
-def _rate_method(rate: str):
-    role, gate = rate.split("_", 1)
+def _rate_method(rate: str, name: str | None = None):
+    """The ``f_<gate>_<role>`` method of rate ``<role>_<gate>`` (a named rate's:
+    ``f_<rate>``)."""
+    if name is None:
+        role, gate = rate.split("_", 1)
+        name = f"f_{gate}_{role}"
 
     def f(self, V, **inputs):
         return self.rate(rate, V, **inputs)
-    f.__name__ = f"f_{gate}_{role}"
+    f.__name__ = name
     f.__doc__ = f"The rate {rate} at V (removable singularities handled exactly)."
     return f

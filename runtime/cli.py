@@ -11,7 +11,7 @@ from pathlib import Path
 from .build import (BuildError, CacheError, CompilerNotFoundError, CudaUnavailableError,
                     cache_dir, cached_artifacts, remove_artifacts)
 from .codegen import LIBRARY, SpecError, get_backend, get_channel, lower_channel, render_kernels
-from .codegen.nmodl import parse_nmodl
+from .codegen.nmodl import parse_nmodl, read_source
 from .codegen.tables import build_table
 from .inputs import check_dt
 from .demo import neuron_count
@@ -26,11 +26,11 @@ def _nmodl(name: str):
     if not name.endswith(".mod"):
         return None
     try:
-        text = Path(name).read_text()
+        text = read_source(name)
     except OSError as exc:
-        raise CliError(f"cannot read {name}: {exc.strerror}") from None
+        raise CliError(str(exc)) from None
     try:
-        return parse_nmodl(text)
+        return parse_nmodl(text, path=name)
     except SpecError as exc:
         raise CliError(f"{name}: {exc}") from None
 

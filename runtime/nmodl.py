@@ -22,7 +22,8 @@ import sympy as sp
 
 from .channel import Channel
 from .codegen import V, render_kernels, symbol
-from .codegen.nmodl import NmodlChannel, guard_zero, parse_nmodl, rates_as_written
+from .codegen.nmodl import (NmodlChannel, guard_zero, parse_nmodl, rates_as_written,
+                            read_source)
 from .codegen.tables import reference_evaluator
 from .kernels import bind
 
@@ -83,17 +84,18 @@ class NmodlMechanism(Channel):
         return cache[key]
 
 
-def _read(source) -> str:
-    """The NMODL text of a path (a ``.mod`` file) or the text itself."""
+def _read(source) -> tuple[str, Path | None]:
+    """The NMODL text of a path (a ``.mod`` file: a regular file of bounded size) or the
+    text itself, and the path (None for text)."""
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
                                            and source.rstrip().endswith(".mod")):
         path = Path(source)
         try:
-            return path.read_text()
+            return read_source(path), path
         except OSError as exc:
-            raise FileNotFoundError(f"cannot read {path}: {exc.strerror}") from None
+            raise FileNotFoundError(str(exc)) from None
     if isinstance(source, str):
-        return source
+        return source, None
     raise TypeError(f"from_nmodl takes a path or NMODL text, got {type(source).__name__}")
 
 
@@ -104,7 +106,8 @@ def from_nmodl(source: str | os.PathLike, name: str | None = None) -> type[Nmodl
     file's PARAMETERs, ``celsius`` and the ion variables it reads (NEURON's
     defaults); concentrations it reads (``cai``, ...) are per-call inputs.
     """
-    info = parse_nmodl(_read(source), name)
+    text, path = _read(source)
+    info = parse_nmodl(text, name, path=path)
     doc = f"{info.spec.doc}\n\nFrom NMODL (SUFFIX {info.suffix}, METHOD {info.solve})."
     return type(info.spec.name, (NmodlMechanism,), {"spec": info.spec, "nmodl": info,
                                                     "__doc__": doc,
@@ -136,10 +139,10 @@ def lint_nmodl(source: str | os.PathLike) -> tuple[str, list[SingularPoint]]:
 
     The file's formula is evaluated in float64 as SymPy orders its operations, which may
     differ from NEURON's C code by a few ulp; a NaN or a nudge shows as it does in NEURON."""
-    text = _read(source)
-    Ch = from_nmodl(text)
+    text, path = _read(source)
+    Ch = from_nmodl(source)
     spec = Ch.spec
-    written = rates_as_written(text)
+    written = rates_as_written(text, path)
     params = {symbol(k): sp.Rational(repr(float(v))) for k, v in spec.parameters.items()}
     params.update({symbol(k): sp.Rational(repr(float(v))) for k, v in spec.inputs.items()})
     ch = Ch(len(LINT_OFFSETS), target="cpu")

@@ -209,7 +209,7 @@ def test_mod_file_channels_run_in_a_brainpy_condneugroup():
     """hh.mod and passive.mod as BrainPy channels: a BrainPy CondNeuGroup of them fires at
     the steps of ionc's own CondNeuGroup of the same files (both BrainPy's exp_auto)."""
     import ionc
-    from test_nmodl import installed
+    from neuron_reference import installed
     HH, PAS = ionc.from_nmodl(installed("hh.mod")), ionc.from_nmodl(installed("passive.mod"))
     n, steps = 8, 2000                                 # 50 ms
     currents = np.linspace(2.0, 30.0, n)

@@ -3,7 +3,6 @@
 at finitialize over a voltage grid through every singular point and over a
 200-step voltage protocol at dt = 0.025 ms, in float64 and float32."""
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,75 +15,19 @@ from neuron import h  # noqa: E402
 import ionc  # noqa: E402
 from ionc.codegen import SpecError  # noqa: E402
 from ionc.codegen.nmodl import parse_nmodl  # noqa: E402
+from neuron_reference import (DT, SHARE, compare, installed, load_mechanisms,  # noqa: E402
+                              section)
 from targets import host  # noqa: E402
 
-SHARE = Path(neuron.__file__).parent / ".data" / "share"
 OWN = Path(__file__).parent / "nmodl"
-DT = 0.025
-
-
-def installed(name: str) -> Path:
-    """A .mod file the neuron package installs."""
-    hits = sorted(SHARE.rglob(name))
-    assert hits, f"neuron ships no {name}"
-    return hits[0]
 
 
 @pytest.fixture(scope="module")
 def own_mechanisms(tmp_path_factory):
     """ionc's test .mod files compiled by nrnivmodl and loaded into NEURON."""
-    work = tmp_path_factory.mktemp("nrnivmodl")
-    for f in [*OWN.glob("*.mod"), *(installed(name) for name in DEMO)]:
-        shutil.copy(f, work)
-    exe = shutil.which("nrnivmodl") or str(Path(os.sys.executable).parent / "nrnivmodl")
-    r = subprocess.run([exe], cwd=work, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    lib = next(work.rglob("libnrnmech.so"))
-    assert h.nrn_load_dll(str(lib)) == 1
-    return work
-
-
-def section(mechanism: str, zero: dict | None = None):
-    """One compartment with ``mechanism``; conductances in ``zero`` set to 0 so that v
-    stays exactly where it is put (no current flows)."""
-    sec = h.Section()
-    sec.nseg = 1
-    sec.insert(mechanism)
-    seg = sec(0.5)
-    for k, v in (zero or {}).items():
-        setattr(getattr(seg, mechanism), k, v)
-    return sec, seg
-
-
-def compare(Ch, mechanism, states, grid, zero, celsius=6.3, dtype="float64", **kw):
-    """Worst |ionc - NEURON| over the states: after finitialize at each V of ``grid``,
-    and over a 200-step protocol (v set before each fadvance)."""
-    h.celsius = celsius
-    sec, seg = section(mechanism, zero)
-    params = {"celsius": celsius} if "celsius" in Ch.spec.parameters else {}
-    ch = Ch(len(grid), dtype=dtype, **params, **kw)
-    ch.reset_state(grid)
-    init = np.zeros((len(grid), len(states)))
-    for k, v in enumerate(grid):
-        h.finitialize(v)
-        init[k] = [getattr(getattr(seg, mechanism), s) for s in states]
-    ours = np.stack([host(ch.states[s]) for s in states], axis=1)
-    rng = np.random.default_rng(1)
-    protocol = rng.uniform(-100, 50, 200)
-    protocol[::17] = grid[rng.integers(0, len(grid), len(protocol[::17]))]
-    h.dt = DT
-    h.finitialize(-65.0)
-    one = Ch(1, dtype=dtype, **params, **kw)
-    one.reset_state(-65.0)
-    worst = 0.0
-    for v in protocol:
-        seg.v = v
-        h.fadvance()
-        assert abs(seg.v - v) < 1e-9    # no current flows: v stays (to rounding)
-        one.update(np.array([seg.v]), dt=DT)   # NEURON steps the states at the new v
-        worst = max(worst, max(abs(getattr(getattr(seg, mechanism), s) - host(one.states[s])[0])
-                               for s in states))
-    return np.abs(ours - init), worst
+    return load_mechanisms([*OWN.glob("*.mod"), *OWN.glob("*.inc"),
+                            *(installed(name) for name in DEMO)],
+                           tmp_path_factory.mktemp("nrnivmodl"))
 
 
 #: NEURON's demo channels: file -> (SUFFIX, states, conductance to zero, singular points).
@@ -223,8 +166,10 @@ def test_derivimplicit_is_backward_euler_as_in_neuron(own_mechanisms):
 
 
 REFUSED = {
-    "KINETIC": "NEURON { SUFFIX k1 }\nSTATE { a b }\nBREAKPOINT { SOLVE s METHOD sparse }\n"
-               "KINETIC s {\n  ~ a <-> b (1, 2)\n}\n",
+    # a nonlinear scheme (two species on one side) needs Newton iterations
+    "KINETIC": "NEURON { SUFFIX k1 }\nSTATE { a b c }\nBREAKPOINT { SOLVE s METHOD sparse }\n"
+               "KINETIC s {\n  ~ a + b <-> c (1, 2)\n}\n",
+    "FUNCTION_TABLE": "NEURON { SUFFIX ft }\nFUNCTION_TABLE tab(v)\n",
     "NET_RECEIVE": "NEURON { POINT_PROCESS syn }\nNET_RECEIVE (w) {\n}\n",
     "VERBATIM": "NEURON { SUFFIX vb }\nVERBATIM\nint x;\nENDVERBATIM\n",
 }
@@ -471,7 +416,11 @@ def test_a_reversed_guard_a_tau_floor_and_an_initial_off_the_steady_state(own_me
     grid = np.concatenate([np.linspace(-99.7, 50.3, 31),
                            [-30.0, -30 + 1e-9, -30 - 1e-9, -55.0, -55 + 1e-9, -55 - 1e-9,
                             43.0, 43 + 1e-9, 43 - 1e-9, -45.0, -44.9, 4.9, 5.0]])
-    assert "celsius" not in Ch.spec.parameters          # one temperature is enough
+    # every .mod mechanism takes NEURON's celsius; tmig's rates do not read it, so one
+    # temperature is enough
+    assert "celsius" in Ch.spec.parameters and not any(
+        ionc.codegen.symbol("celsius") in e.free_symbols
+        for g in Ch.spec.gates for e in g.rate_expressions().values())
     init, worst = compare(Ch, "tmig", "mhnw", grid, dict(gnabar=0, gkbar=0))
     assert init.max() <= 1e-10 and worst <= 1e-10, (init.max(), worst)
     init, worst = compare(Ch, "tmig", "mhnw", grid, dict(gnabar=0, gkbar=0), dtype="float32")
@@ -553,3 +502,96 @@ def test_a_calcium_reading_channel_inside_a_neuron_matches_neuron(own_mechanisms
         ionc.CondNeuGroup(n, method="neuron", hh=HH(n), concentrations={"hh.cai": 1e-4})
     with pytest.raises(ValueError, match="must be finite and > 0"):
         ionc.CondNeuGroup(n, method="neuron", kca=KCA(n), concentrations={"kca.cai": -1.0})
+
+
+#: ionc's files for NEURON's semantics where a front end could differ: (states, note).
+SEMANTICS = {"tvcopy": ("m", ""),
+             "tassign": ("m", "ASSIGNED tadj is read in INITIAL before it is set"),
+             "tfwd": ("qp", "forward Euler"),
+             "tinclude": ("n", "")}
+
+
+@pytest.mark.parametrize("name", sorted(SEMANTICS))
+def test_neurons_semantics_of_v_copies_unset_assigned_unnamed_states_and_include(
+        own_mechanisms, name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)           # INCLUDE is looked up beside the file, not here
+    states, note = SEMANTICS[name]
+    Ch = ionc.from_nmodl(OWN / f"{name}.mod")
+    assert note in " ".join(Ch.nmodl.notes)
+    grid = np.linspace(-95.3, 44.7, 15)
+    init, worst = compare(Ch, name, tuple(states), grid, dict(gbar=0), celsius=16.0)
+    assert init.max() <= 1e-12 and worst <= 1e-12, (init.max(), worst)
+    # the current sees the v its own block's run shifted (tvcopy: v - 3), the membrane not
+    h.celsius = 16.0
+    sec, seg = section(name)
+    ch = Ch(len(grid), celsius=16.0)
+    ch.reset_state(grid)
+    got = host(ch.current(grid))
+    for k, v in enumerate(grid):
+        h.finitialize(v)
+        want = sum(getattr(seg, i) for i in ("ik",) if name == "tinclude") or \
+            getattr(getattr(seg, name), "i", 0.0)
+        assert abs(got[k] - want) <= 1e-12 * max(1.0, abs(want)), (v, got[k], want)
+
+
+def test_dt_reaching_a_rate_is_refused_by_line():
+    text = ("NEURON { SUFFIX tdt NONSPECIFIC_CURRENT i }\nASSIGNED { v i minf }\n"
+            "STATE { m }\nBREAKPOINT { SOLVE s METHOD cnexp\n i = m*v }\n"
+            "INITIAL { m = 0 }\nDERIVATIVE s {\n  minf = exp(-dt/2)\n  m' = (minf - m)/2\n}\n")
+    with pytest.raises(SpecError, match=r"equation of m reads dt, the integration step "
+                                        r"\(line 8\)"):
+        parse_nmodl(text)
+
+
+def test_include_is_resolved_beside_the_file_and_nowhere_else(tmp_path):
+    base = "NEURON { SUFFIX tinc2 }\nINCLUDE \"%s\"\n"
+    with pytest.raises(SpecError, match=r'INCLUDE "x.inc" \(line 2\): NMODL given as text'):
+        parse_nmodl(base % "x.inc")
+    inner = tmp_path / "models"
+    inner.mkdir()
+    (tmp_path / "outside.inc").write_text("PARAMETER { a = 1 }\n")
+    for name in ("/etc/passwd", "../outside.inc"):
+        (inner / "m.mod").write_text(base % name)
+        with pytest.raises(SpecError, match="only files inside"):
+            parse_nmodl(base % name, path=inner / "m.mod")
+    os.mkfifo(inner / "fifo.inc")               # would block a reader forever
+    with pytest.raises(SpecError, match="fifo.inc.*not a regular file"):
+        parse_nmodl(base % "fifo.inc", path=inner / "m.mod")
+    (inner / "bad.inc").write_text("PARAMETER { a = }\n")
+    with pytest.raises(SpecError, match="parse error"):
+        parse_nmodl(base % "bad.inc", path=inner / "m.mod")
+
+
+
+#: ionc's kinetic files: SUFFIX -> (states, conductance).  k3st is NEURON's own example
+#: (see its header); tkin ionc's, with a 0/0 in a rate.
+KINETIC = {"k3st": ("c1", "c2", "o"), "tkin": ("C", "O", "I")}
+
+
+@pytest.mark.parametrize("name", sorted(KINETIC))
+def test_kinetic_schemes_match_neurons_sparse(own_mechanisms, name, target):
+    states = KINETIC[name]
+    Ch = ionc.from_nmodl(OWN / f"{name}.mod")
+    assert Ch.spec.schemes and Ch.nmodl.solve == "sparse"
+    # (at tkin's 0/0, -35 mV, NEURON divides 0 by 0; 1e-9 mV away it is still exact)
+    grid = np.concatenate([np.linspace(-99.7, 50.3, 31), [-35.0 + 1e-9, -35.0 - 1e-9]])
+    zero = {"gbar": 0}
+    for celsius in (6.3, 30.0):
+        init, worst = compare(Ch, name, states, grid, zero, celsius, target=target)
+        assert init.max() <= 1e-10 and worst <= 1e-10, (celsius, init.max(), worst)
+    ch = Ch(3, target=target)
+    ch.reset_state(np.array([-35.0, -35.0 + 1e-9, -35.0 - 1e-9]))
+    near = np.stack([host(ch.states[s]) for s in states])
+    assert np.abs(near[:, 0] - near[:, 1]).max() <= 1e-9     # the limit, not NaN
+    for v in (-80.0, -35.0, 40.0, 200.0, -200.0):
+        ch.update(np.full(3, v), dt=0.1)
+        total = sum(host(ch.states[s]) for s in states)
+        assert np.abs(total - 1).max() <= 1e-14 and np.isfinite(total).all()
+
+
+def test_kinetic_scheme_in_float32_is_within_the_contract(own_mechanisms):
+    Ch = ionc.from_nmodl(OWN / "tkin.mod")
+    grid = np.linspace(-99.7, 50.3, 31)
+    init, worst = compare(Ch, "tkin", KINETIC["tkin"], grid, {"gbar": 0}, 6.3,
+                          dtype="float32")
+    assert init.max() <= 2e-6 and worst <= 2e-6, (init.max(), worst)
