@@ -88,7 +88,7 @@ def _eliminate(matrix: dict, right: dict, order: list, prefix: str) -> tuple[Def
     r = {i: local(f"r{i}", v) for i, v in r.items()}
     for k in range(n):
         pivot = m.get((k, k))
-        if pivot is None:
+        if pivot is None or pivot == 0:
             raise SpecError(f"the block's matrix is singular: no equation determines "
                             f"{order[k]} (a closed scheme needs a conservation law)")
         for i in range(k + 1, n):
@@ -98,6 +98,8 @@ def _eliminate(matrix: dict, right: dict, order: list, prefix: str) -> tuple[Def
             for j in range(k + 1, n):
                 if (k, j) in m:
                     m[(i, j)] = local(f"m{i}_{j}_{k}", m.get((i, j), 0) - factor * m[(k, j)])
+                    if m[(i, j)] == 0:           # cancelled exactly: a structural zero
+                        del m[(i, j)]
             if k in r:
                 r[i] = local(f"r{i}_{k}", r.get(i, 0) - factor * r[k])
     x: dict[int, sp.Expr] = {}

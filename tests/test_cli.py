@@ -158,3 +158,15 @@ def test_bench_runs_the_benchmark_suite(tmp_path):
     bad = ionc("bench", "--", "--sizes", "abc")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("ionc: error:") and "'abc'" in bad.stderr
+
+
+def test_inspect_shows_a_kinetic_scheme():
+    mod = Path(__file__).parent / "nmodl" / "tkin.mod"
+    r = ionc("inspect", str(mod))
+    assert r.returncode == 0, r.stderr
+    for needle in ("kinetic scheme kin: 3 states C, O, I", "~ C <-> O (kco, koc)",
+                   "CONSERVE C + O + I = 1   (replaces the equation of I)",
+                   "STEADYSTATE sparse, one backward-Euler step of 1e9 ms",
+                   "a 3x3 system solved by elimination unrolled at compile time",
+                   "kco = ", "removable 0/0 at V = -35"):
+        assert needle in r.stdout, (needle, r.stdout)
