@@ -156,6 +156,7 @@ class _SchemeParts:
         self.conserve: list = []      # (lhs expression, total)
         self.volumes: dict = {}
         self.equations: list = []     # a LINEAR block's: expression == 0
+        self.flux = (sp.Integer(0), sp.Integer(0))   # NMODL's f_flux, b_flux: the last's
 
     def add(self, kind: str, kids: list, scope: dict, interp: "_Interpreter") -> None:
         if kind == "Compartment":
@@ -169,11 +170,18 @@ class _SchemeParts:
             if op == "<<":
                 self.reactions.append(((), _side(kids[0]), interp.expr(kids[2], scope),
                                        sp.Integer(0), (None, None)))
+                self.flux = (sp.Integer(0), self.reactions[-1][2])
             elif op == "<->":
                 names = tuple(_name(r) if _kind(r) == "VarName" else None for r in kids[3:5])
-                self.reactions.append((_side(kids[0]), _side(kids[2]),
-                                       interp.expr(kids[3], scope), interp.expr(kids[4], scope),
-                                       names))
+                lhs, rhs = _side(kids[0]), _side(kids[2])
+                if len(lhs) > 1 or len(rhs) > 1 or any(c > 1 for _, c in (*lhs, *rhs)):
+                    raise SpecError("KINETIC: a reaction that is not linear (two species on "
+                                    "a side, or a count above 1) needs NEURON's Newton "
+                                    "iteration, which is not supported yet")
+                kf, kb = interp.expr(kids[3], scope), interp.expr(kids[4], scope)
+                self.reactions.append((lhs, rhs, kf, kb, names))
+                self.flux = tuple(k * sp.Mul(*(symbol(n) ** c for n, c in side))
+                                  for k, side in ((kf, lhs), (kb, rhs)))
             else:
                 raise SpecError(f"reaction operator {op!r} is not supported (<-> and <<)")
 
@@ -202,6 +210,8 @@ class _Interpreter:
 
     # ---- expressions -----------------------------------------------------
     def value(self, name: str, scope: dict):
+        if name in ("f_flux", "b_flux") and self.scheme is not None:
+            return self.scheme.flux[name == "b_flux"]
         for table in (scope, self.globals):
             if name in table:
                 if table[name] is UNDEFINED:
@@ -310,7 +320,7 @@ class _Interpreter:
         except SpecError as exc:
             if self.source is None or "line " in str(exc):
                 raise
-            raise SpecError(f"{self.source.where(stmt)}: {exc}") from None
+            raise SpecError(f"{exc} ({self.source.where(stmt)})") from None
 
     def _statement(self, stmt: dict, scope: dict, derivatives: dict | None) -> None:
         k = _kind(stmt)
@@ -657,11 +667,10 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
                 reads = tuple(_name(x) for x in kids if _kind(x) == "ReadIonVar")
                 writes = tuple(_name(x) for x in kids if _kind(x) == "WriteIonVar")
                 for w in writes:
-                    if not w.startswith("i"):
+                    if w not in (f"i{ion}", f"{ion}i", f"{ion}o"):
                         line = source.line(_line_of(text, "USEION", at_start=False))
                         raise SpecError(f"USEION {ion} WRITE {w} ({line}): writing a "
-                                        f"concentration or reversal potential is not "
-                                        f"supported")
+                                        f"reversal potential is not supported")
                 ions[ion] = (reads, writes)
             elif k == "Nonspecific":
                 nonspecific += [_name(x) for x in _kids(stmt)]
@@ -700,14 +709,25 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
                 raise SpecError(f"UNITS {_name(kids[0])} = {units}: unit factor not known to "
                                 f"ionc (known: {sorted(UNIT_FACTORS)})")
             constants[_name(kids[0])] = UNIT_FACTORS[units]
-    reads = {r for rs, _ in ions.values() for r in rs}
-    concentrations = {r for r in reads if r.endswith(("i", "o")) and not r.startswith("e")}
-    potentials = reads - concentrations
+    # a concentration a mechanism WRITEs is its STATE (a pool); a current it READs is an
+    # input, like a concentration it only reads
+    written = {w for ion, (_, ws) in ions.items() for w in ws if w != f"i{ion}"}
+    for w in sorted(written - set(states)):
+        raise SpecError(f"USEION ... WRITE {w} "
+                        f"({source.line(_line_of(text, 'USEION', at_start=False))}): {w} is "
+                        f"written but is not a STATE (a concentration set in BREAKPOINT is "
+                        f"not supported)")
+    reads = {r for rs, _ in ions.values() for r in rs} - written
+    read_currents = {r for ion, (rs, _) in ions.items() for r in rs if r == f"i{ion}"}
+    concentrations = {r for r in reads - read_currents
+                      if r.endswith(("i", "o")) and not r.startswith("e")}
+    potentials = reads - concentrations - read_currents
     for ion, (rs, _) in ions.items():
         e = f"e{ion}"
         if e in rs and e not in NEURON_DEFAULTS and ion != "ca":
             raise SpecError(f"USEION {ion} READ {e}: no NEURON default for {e}")
     inputs = {c: NEURON_DEFAULTS.get(c, params.get(c, 0.0)) for c in sorted(concentrations)}
+    inputs.update({i: 0.0 for i in sorted(read_currents)})
     for c in concentrations:
         params.pop(c, None)
     for p in sorted(potentials):
@@ -805,7 +825,8 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     for bb in blocks.get("BreakpointBlock", []):
         interp.globals.pop("v", None)
         interp.run(_kids(bb)[0], scope)
-    current_names = [w for _, ws in ions.values() for w in ws] + nonspecific
+    current_names = [w for ion, (_, ws) in ions.items() for w in ws if w == f"i{ion}"] \
+        + nonspecific
     currents = {}
     for c in current_names:
         value = scope.get(c, interp.globals.get(c))
@@ -853,8 +874,18 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     if method == "implicit_euler" and nonlinear:
         raise SpecError(f"derivimplicit on {nonlinear}, not linear in their own state: "
                         f"NEURON's Newton iteration is not supported yet")
+    for c in sorted(written):
+        # a pool INITIAL does not set starts where NEURON's ion does: <c>0_<ion>_ion
+        if initial.get(c, UNDEFINED) is UNDEFINED or initial[c] == symbol(c):
+            start = f"{c}0_{c[:-1]}_ion"
+            params[start] = NEURON_DEFAULTS[c]
+            initial[c] = symbol(start)
+            notes.append(f"{c} starts at {start} = {NEURON_DEFAULTS[c]:g} mM (NEURON's "
+                         f"initial concentration of the ion), as INITIAL does not set it")
     gates = _with_initial({k: v for k, v in initial.items() if k in states}, gates, params,
                           inputs, notes)
+    gates = {s: dataclasses.replace(g, bounds=(0.0, math.inf)) if s in written else g
+             for s, g in gates.items()}
     forward = sorted(interp.unmentioned & set(gates))
     if solve == "cnexp" and forward:
         # nocmodl's cnexp reads the equation's text: one that does not name its state is
@@ -949,10 +980,6 @@ def _scheme(name: str, parts: _SchemeParts, states: list, rates: dict, known_nam
 
     reactions = []
     for k, (lhs, rhs, forward, backward, written) in enumerate(parts.reactions, 1):
-        if len(lhs) > 1 or len(rhs) > 1 or any(c > 1 for _, c in (*lhs, *rhs)):
-            raise SpecError(f"KINETIC {name}: reaction {k} is not linear (two species on a "
-                            f"side, or a count above 1): NEURON's Newton iteration on a "
-                            f"nonlinear scheme is not supported yet")
         stray = [n for n, _ in (*lhs, *rhs) if n not in states]
         if stray:
             raise SpecError(f"KINETIC {name}: reaction {k} names {stray}, which are not "

@@ -111,6 +111,8 @@ class Gate:
     what an NMODL INITIAL block sets); ``None`` is the gate's steady state.
     ``integrator='euler'`` steps this gate by forward Euler whatever the channel's
     method (what NEURON's cnexp does with an equation that does not name its state).
+    ``bounds`` are the values the state may take (a gate's [0, 1]; a concentration's
+    ``(0, inf)``), checked when states are loaded.
     """
 
     name: str
@@ -123,6 +125,7 @@ class Gate:
     ode: sp.Expr | None = None
     initial: sp.Expr | None = None
     integrator: str | None = None
+    bounds: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -484,7 +487,7 @@ class ChannelSpec:
                       for role, e in g.rate_expressions().items()}
             if g.factor is not None:
                 values["factor"] = fix(g.factor, f"gate {g.name!r}: factor")
-            gates.append(Gate(g.name, power=g.power, integrator=g.integrator,
+            gates.append(Gate(g.name, power=g.power, integrator=g.integrator, bounds=g.bounds,
                               **{**{"factor": g.factor}, **values}))
         object.__setattr__(self, "gates", tuple(gates))
 

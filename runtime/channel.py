@@ -519,7 +519,8 @@ class Channel:
         """Load gate states (all or nothing: checked before anything is written).
 
         Every gate must be given, no other name; with ``validate`` (the default)
-        values must be finite and within [0, 1], as gating variables are."""
+        values must be finite and within the state's bounds (a gating variable's [0, 1],
+        a concentration's [0, inf))."""
         if not isinstance(state, Mapping):
             raise TypeError(f"state must be a mapping of gate name -> array, got "
                             f"{type(state).__name__}")
@@ -539,10 +540,11 @@ class Channel:
                     if not np.all(np.isfinite(host)):
                         raise ValueError(f"state {g!r} has non-finite values; nothing was "
                                          f"loaded (validate=False loads it anyway)")
-                    if host.size and (host.min() < 0 or host.max() > 1):
-                        raise ValueError(f"state {g!r} has values outside [0, 1] (from "
-                                         f"{host.min():g} to {host.max():g}); nothing was "
-                                         f"loaded (validate=False loads it anyway)")
+                    lo, hi = self.spec.gate(g).bounds
+                    if host.size and (host.min() < lo or host.max() > hi):
+                        raise ValueError(f"state {g!r} has values outside [{lo:g}, {hi:g}] "
+                                         f"(from {host.min():g} to {host.max():g}); nothing "
+                                         f"was loaded (validate=False loads it anyway)")
             for g, v in values.items():
                 self._states[g][...] = v
 

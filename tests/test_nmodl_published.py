@@ -7,7 +7,10 @@ import pytest
 neuron = pytest.importorskip("neuron")
 
 import ionc  # noqa: E402
-from neuron_reference import compare, load_mechanisms  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from neuron import h  # noqa: E402
+from neuron_reference import DT, compare, load_mechanisms, section  # noqa: E402
 from published import published_files  # noqa: E402
 
 #: file -> (SUFFIX, states, conductances set to 0, what the file does that ionc follows)
@@ -26,11 +29,16 @@ CHANNELS = {
 }
 
 
+#: calcium pools: file -> SUFFIX
+POOLS = {"CaDynamics_E2.mod": "CaDynamics_E2", "CaDynamics.mod": "CaDynamics"}
+DRIVER = Path(__file__).parent / "nmodl" / "drivers" / "tica.mod"
+
+
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
     folder = tmp_path_factory.mktemp("published")
-    files = published_files(sorted(CHANNELS), folder)
-    load_mechanisms(list(files.values()), tmp_path_factory.mktemp("nrnivmodl-published"))
+    files = published_files(sorted({*CHANNELS, *POOLS}), folder)
+    load_mechanisms([*files.values(), DRIVER], tmp_path_factory.mktemp("nrnivmodl-published"))
     return files
 
 
@@ -82,3 +90,29 @@ def test_allens_kinetic_sodium_channel_under_jax_equals_the_c_target(published, 
         states = step(states, V)
         ch.update(V, dt=0.025)
     assert all(np.array_equal(np.asarray(states[s]), ch.states[s]) for s in ch.states)
+
+
+@pytest.mark.parametrize("name", sorted(POOLS))
+def test_a_calcium_pool_alone_follows_neurons_for_a_given_ica(published, name):
+    """USEION ca READ ica WRITE cai: cai is the pool's state, ica an input; NEURON gets
+    the same ica from a driver mechanism (tica) and integrates the pool with cnexp."""
+    suffix = POOLS[name]
+    Ch = ionc.from_nmodl(published[name])
+    assert "ica" in Ch.spec.inputs and Ch.spec.gate("cai").bounds[1] == np.inf
+    sec, seg = section(suffix)
+    sec.insert("tica")
+    h.dt = DT
+    h.finitialize(-65.0)
+    ch = Ch(1)
+    ch.reset_state(-65.0)
+    assert abs(ch.states["cai"][0] - seg.cai) <= 1e-18
+    rng = np.random.default_rng(11)
+    trace = np.concatenate([np.zeros(20), -rng.uniform(0, 0.05, 300), np.zeros(200)])
+    worst = 0.0
+    for ica in trace:
+        seg.tica.amp = ica
+        h.fadvance()
+        ch.update(np.array([seg.v]), dt=DT, ica=np.array([ica]))
+        worst = max(worst, abs(ch.states["cai"][0] - seg.cai) / seg.cai)
+    assert worst <= 1e-12, worst
+    assert seg.cai > 2e-4                 # the current raised cai well above its floor
