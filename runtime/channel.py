@@ -18,11 +18,14 @@ in at the end.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import sys
+import tempfile
 import threading
 import warnings
+import zipfile
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
@@ -218,7 +221,7 @@ class Channel:
         self._layout, self._states = layout, states
         self._update_args, self._update_slots = args, slots
         self._update_table_dt = None      # the dt whose table the update slots hold
-        self._last_voltage = (None, None, None)
+        self._last_voltage = (None, None, None, None)
 
     @property
     def _shape(self) -> tuple[int, ...]:
@@ -263,8 +266,9 @@ class Channel:
             raise TypeError("V must be an array or a number, got None")
         last = self._last_voltage
         layout = self._layout
-        if V is last[0] and V.shape == layout.shape and V.dtype is self.dtype:
-            arr, ptr = last[1], last[2]
+        if (V is last[0] and V.shape == layout.shape and V.dtype is self.dtype
+                and V.flags.c_contiguous and V.ctypes.data == last[3]):
+            arr, ptr = last[1], last[2]     # the same buffer: resize or strides would show
         else:
             if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == layout.shape
                     and V.flags.c_contiguous and self.target != "cuda"):
@@ -272,7 +276,9 @@ class Channel:
             else:
                 arr = layout.kernels.as_array(V, layout.shape, self.dtype, "V")
             ptr = layout.kernels.pointer(arr)
-            self._last_voltage = (V, arr, ptr) if arr is V else (None, None, None)
+            self._last_voltage = ((V, arr, ptr, V.ctypes.data)
+                                  if arr is V and type(V) is np.ndarray
+                                  else (None, None, None, None))
         self._refuse_nan(arr, layout, "V", ptr)
         return arr, ptr
 
@@ -424,7 +430,8 @@ class Channel:
             results = {}
             for r in record:
                 if r in given:
-                    self._check_out(given[r], (n_rec, *self._shape), f"out[{r!r}]")
+                    self._check_out(given[r], (n_rec, *self._shape), f"out[{r!r}]",
+                                    tuple((f"out[{q!r}]", a) for q, a in results.items()))
                     results[r] = given[r]
                 else:
                     results[r] = k.empty((n_rec, *self._shape), self.dtype)
@@ -460,7 +467,9 @@ class Channel:
             self._kernels.call("current", self._n, values)
             return out
 
-    def _check_out(self, out, shape: tuple[int, ...], name: str) -> None:
+    def _check_out(self, out, shape: tuple[int, ...], name: str, others=()) -> None:
+        """``out`` is a writable C-contiguous array of ``shape`` and the dtype that shares
+        no memory with a state (or with the ``others`` written by the same call)."""
         k = self._kernels
         if (not isinstance(out, k.array_type) or out.shape != shape
                 or out.dtype != self.dtype or not out.flags.c_contiguous
@@ -468,6 +477,13 @@ class Channel:
             where = f"CuPy on GPU {k.device.id}" if self.target == "cuda" else "NumPy"
             raise ValueError(f"{name} must be a C-contiguous {self.dtype} {where} array of "
                              f"shape {shape}")
+        if isinstance(out, np.ndarray) and not out.flags.writeable:
+            raise ValueError(f"{name} is read-only (a memmap opened with mode='r', or memory "
+                             f"NumPy may not write): pass a writable array")
+        for label, other in (*self._states.items(), *others):
+            if _overlaps(out, other):
+                raise ValueError(f"{name} shares memory with {label!r}: writing it would "
+                                 f"overwrite that; pass a separate array")
 
     def rate(self, rate: str, V, **inputs):
         """Rate ``'<role>_<gate>'`` (``'alpha_p'``, ``'inf_m'``) or a named rate at ``V``."""
@@ -556,7 +572,21 @@ class Channel:
         path = str(filename)
         if not path.endswith(".npz"):
             path += ".npz"
-        np.savez(path, **arrays)
+        # a temporary file beside it, synced, then renamed: an existing checkpoint is
+        # replaced whole or not at all (a full disk leaves it as it was)
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                   suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return path
 
     def load_states(self, filename, validate: bool = True) -> None:
@@ -566,12 +596,34 @@ class Channel:
         if not os.path.exists(path) and not path.endswith(".npz") \
                 and os.path.exists(path + ".npz"):
             path += ".npz"
+        self._check_archive(path)
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ValueError(f"{path} is a single array, not an .npz archive of gate states "
                              f"written by save_states")
         with loaded as data:
             self.load_state_dict({k: data[k] for k in data.files}, validate)
+
+    def _check_archive(self, path: str) -> None:
+        """Refuse an ``.npz`` whose members are not this channel's states or would inflate
+        beyond what they must hold, before anything is decompressed."""
+        try:
+            with zipfile.ZipFile(path) as z:
+                infos = z.infolist()
+        except zipfile.BadZipFile:
+            return                          # not a zip: np.load says what it is
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from None
+        limit = self._n * np.dtype(np.float64).itemsize + 4096   # data and an .npy header
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if name not in self._states:
+                raise KeyError(f"{path} holds {info.filename!r}, which is not a state of "
+                               f"{self.spec.name} ({list(self._states)}); nothing was loaded")
+            if info.file_size > limit:
+                raise ValueError(f"{path}: member {info.filename!r} would inflate to "
+                                 f"{info.file_size} bytes, more than a state of {self._n} "
+                                 f"elements needs ({limit}); nothing was loaded")
 
     def vars(self) -> dict:
         """The gate arrays by BrainPy-style path (``name.p``)."""
@@ -757,6 +809,17 @@ def _derivative_method(gate: str):
     derivative.__name__ = f"d{gate}"
     derivative.__doc__ = f"d{gate}/dt at V for gate value ``{gate}`` (t is unused)."
     return derivative
+
+
+def _overlaps(a, b) -> bool:
+    """True when arrays ``a`` and ``b`` may share memory (host or device)."""
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return bool(np.may_share_memory(a, b))
+    try:
+        lo_a, lo_b = a.data.ptr, b.data.ptr
+    except AttributeError:
+        return False
+    return lo_a < lo_b + b.nbytes and lo_b < lo_a + a.nbytes
 
 
 def _rate_method(rate: str, name: str | None = None):

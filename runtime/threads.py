@@ -3,6 +3,12 @@
 The kernels of every channel and neuron share one OpenMP runtime (libgomp),
 so one setting covers them all; the default is every core (or
 ``OMP_NUM_THREADS``).  ``with ionc.num_threads(1): ...`` runs a block on one.
+
+A process forked from one whose kernels have run (``os.fork``, a fork-based
+``multiprocessing.Pool``) inherits libgomp's thread pool without its threads, and
+its first parallel kernel would wait for them forever; the child therefore runs
+the kernels on one thread (``set_num_threads`` in the child changes that at its
+own risk; ``multiprocessing``'s ``spawn`` and ``forkserver`` start fresh).
 """
 from __future__ import annotations
 
@@ -41,6 +47,25 @@ def set_num_threads(n: int) -> None:
         raise ValueError(f"number of threads must be between 1 and {max_threads()} "
                          f"(4 per core on this machine), got {n}")
     _openmp().omp_set_num_threads(ctypes.c_int(n))
+
+
+def _one_thread_after_fork() -> None:
+    """In a forked child: the kernels use one thread (libgomp's pool is not there)."""
+    if _openmp.cache_info().currsize or _gomp_loaded():
+        _openmp().omp_set_num_threads(ctypes.c_int(1))
+
+
+def _gomp_loaded() -> bool:
+    """True when libgomp is mapped into this process (a kernel module loaded it)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return "libgomp" in maps.read()
+    except OSError:
+        return True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_one_thread_after_fork)
 
 
 @contextmanager

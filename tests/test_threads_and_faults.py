@@ -282,3 +282,111 @@ def test_three_new_channels_built_from_three_threads(tmp_path, monkeypatch):
     for k in range(3):
         np.testing.assert_allclose(results[k], (m, (1.0 + k) * m * 40.0), rtol=1e-14)
     assert os.getcwd() == cwd and sys.stdout is stdout
+
+
+def test_kernels_after_fork_do_not_hang():
+    # the parent's parallel kernels start libgomp's pool; a forked child inherits the
+    # pool without its threads (the issue's reproducer hung forever in the child)
+    r = _python("""
+        import multiprocessing, os, numpy as np
+        from ionc import INa_Ba2002
+        ch = INa_Ba2002(4096)
+        ch.reset_state(np.full(4096, -65.0))
+        ch.update(np.full(4096, -20.0))
+        pid = os.fork()
+        if pid == 0:
+            ch.update(np.full(4096, -10.0))
+            os._exit(0 if np.isfinite(ch.p).all() else 3)
+        _, status = os.waitpid(pid, 0)
+        def step(v):
+            c = INa_Ba2002(2048)
+            c.reset_state(np.full(2048, v))
+            c.update(np.full(2048, -10.0))
+            return float(c.p.sum())
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            sums = pool.map(step, [-65.0, -70.0])
+        print("CHILD", os.waitstatus_to_exitcode(status), len(sums))
+    """, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["CHILD", "0", "2"]
+
+
+def test_output_buffers_are_checked_before_anything_is_written(tmp_path):
+    ch = INa_Ba2002(8)
+    ch.reset_state(np.full(8, -65.0))
+    V = np.full(8, -20.0)
+    frozen = np.zeros(8)
+    frozen.flags.writeable = False
+    np.zeros(8).tofile(tmp_path / "m.bin")
+    for out in (np.memmap(tmp_path / "m.bin", dtype=np.float64, mode="r"), frozen,
+                np.frombuffer(bytes(64))):
+        with pytest.raises(ValueError, match="read-only"):
+            ch.current(V, out=out)
+    before = {g: a.copy() for g, a in ch.states.items()}
+    with pytest.raises(ValueError, match="shares memory with 'p'"):
+        ch.current(V, out=ch.p)
+    with pytest.raises(ValueError, match="shares memory with 'q'"):
+        ch.run(np.full((1, 8), -20.0), out={"p": ch.q.reshape(1, 8)})
+    trace_out = np.zeros((4, 8))
+    with pytest.raises(ValueError, match=r"shares memory with \"out\['p'\]\""):
+        ch.run(np.full((4, 8), -20.0), record=("p", "q"), out={"p": trace_out, "q": trace_out})
+    assert all(np.array_equal(before[g], a) for g, a in ch.states.items())
+
+
+def test_a_voltage_array_changed_in_place_is_read_again():
+    r = _python("""
+        import numpy as np
+        from ionc import INa_Ba2002
+        n = 1000
+        a, b = INa_Ba2002(n), INa_Ba2002(n)
+        for ch in (a, b):
+            ch.reset_state(np.full(n, -65.0))
+        V = np.array(np.linspace(-80, 20, n))
+        a.update(V); b.update(V.copy())
+        V.resize(50 * n, refcheck=False)      # moves the data elsewhere
+        V.resize(n, refcheck=False)
+        V[:] = np.linspace(-60, 40, n)
+        a.update(V); b.update(V.copy())
+        same = np.array_equal(a.p, b.p)
+        W = np.linspace(-70, 30, n)
+        a.update(W); b.update(W.copy())
+        W.strides = (0,)                      # every element now reads W[0]
+        a.update(W); b.update(W.copy())
+        print("SAME", same, np.array_equal(a.p, b.p))
+    """)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["SAME", "True", "True"]
+
+
+def test_save_states_replaces_a_checkpoint_whole_or_not_at_all(tmp_path, monkeypatch):
+    ch = INa_Ba2002(8)
+    ch.reset_state(np.full(8, -65.0))
+    path = ch.save_states(tmp_path / "ckpt")
+    good = open(path, "rb").read()
+    real = np.savez
+
+    def disk_full(f, **arrays):
+        f.write(b"PK\x03\x04 half")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(np, "savez", disk_full)
+    ch.reset_state(np.full(8, -20.0))
+    with pytest.raises(OSError, match="No space left"):
+        ch.save_states(tmp_path / "ckpt")
+    assert open(path, "rb").read() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.npz"]
+    monkeypatch.setattr(np, "savez", real)
+
+
+def test_load_states_refuses_a_member_that_would_inflate(tmp_path):
+    ch = INa_Ba2002(8)
+    ch.reset_state(np.full(8, -65.0))
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, p=np.zeros(5_000_000), q=np.zeros(8))   # 40 MB -> 40 kB
+    assert bomb.stat().st_size < 200_000
+    before = ch.p.copy()
+    with pytest.raises(ValueError, match="'p.npy' would inflate to 4000"):
+        ch.load_states(bomb)
+    np.savez(tmp_path / "odd.npz", p=np.zeros(8), q=np.zeros(8), extra=np.zeros(8))
+    with pytest.raises(KeyError, match="'extra.npy', which is not a state"):
+        ch.load_states(tmp_path / "odd.npz")
+    assert np.array_equal(ch.p, before)
