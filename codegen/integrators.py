@@ -49,9 +49,14 @@ def exp_euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
 
 def implicit_euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:
     """Backward Euler, ``g' = g + dt f(g')``, solved exactly for a gate linear in itself:
-    ``(g + dt B) / (1 - dt A)`` (NMODL's ``derivimplicit``: Newton converges in one step)."""
+    ``(g + dt B) / (1 - dt A)`` (NMODL's ``derivimplicit``: Newton converges in one step),
+    computed as ``g_inf + (g - g_inf) / (1 - dt A)``, which stays finite where a time
+    constant underflows to 0 (``A = -inf``: the gate takes its steady state)."""
     A, B = linear_coefficients(f, g)
-    return (g + dt * B) / (1 - dt * A)
+    if A == 0:
+        return g + dt * B
+    inf = steady_state(f, g)
+    return inf + (g - inf) / (1 - dt * sp.factor_terms(A))
 
 
 def euler_step(f: sp.Expr, g: sp.Symbol, dt: sp.Symbol) -> sp.Expr:

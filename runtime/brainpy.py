@@ -39,7 +39,7 @@ import jax.numpy as jnp
 from . import channels as _library
 from .channel import Channel
 from .codegen.neuron import NeuronSpec
-from .jax import ChannelOps, NeuronOps
+from .jax import ChannelOps, NeuronOps, finite_if_known
 
 #: BrainPy's own keywords of a channel constructor (not channel parameters).
 _KEYWORDS = ("size", "keep_size", "method", "name", "mode")
@@ -79,6 +79,10 @@ class IoncChannel(bp.dyn.IonChannel):
                                 f"ionc's (its parameters are {list(spec.parameters)}); leave it "
                                 "at its default")
             values[p] = parameter(value, self.varshape, allow_none=False)
+            if not finite_if_known(bm.as_jax(values[p]) if isinstance(
+                    values[p], (bm.Array, bm.Variable)) else values[p]):
+                raise ValueError(f"ionc.brainpy.{spec.name}: parameter {p} must be finite, "
+                                 f"got {value!r}")
             setattr(self, p, values[p])
         self._values = values
         self._ops: dict[str, ChannelOps] = {}

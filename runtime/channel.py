@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from .codegen import (ChannelSpec, GeneratedSource, SingularityReport, get_backe
                       lower_channel, render_kernels)
 from .codegen.tables import MIN_RTOL, RateTable, build_table, table_parameters
 from .codegen.integrators import relaxes
-from .inputs import check_count, check_dt, resolve_parameter, varshape_of
+from .inputs import MAX_ELEMENTS, check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import Kernels, bind
 
 TARGETS = ("cpu", "cuda", "numpy", "auto")
@@ -319,6 +320,10 @@ class Channel:
             raise TypeError(f"batch_size must be a positive int or None, got {batch_size!r}")
         if batch_size is not None and int(batch_size) <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        total = None if batch_size is None else int(batch_size) * math.prod(self.varshape)
+        if total is not None and total > MAX_ELEMENTS:
+            raise ValueError(f"batch_size {batch_size} gives {total} elements, more than the "
+                             f"{MAX_ELEMENTS} a channel may hold")
         if "steady_state" not in self._generated.kernels:
             raise NotImplementedError(
                 f"{self.spec.name}: a gate's ODE has no closed-form steady state; set the "

@@ -7,6 +7,10 @@ from typing import Any
 import numpy as np
 
 
+#: The most elements a channel's states may have (2**40: 8 TiB of float64 per state).
+MAX_ELEMENTS = 1 << 40
+
+
 def varshape_of(size, keep_size: bool) -> tuple[int, ...]:
     """BrainPy's ``varshape``: ``size`` as a tuple, flattened unless ``keep_size``."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer, tuple, list)):
@@ -18,7 +22,11 @@ def varshape_of(size, keep_size: bool) -> tuple[int, ...]:
     if not shape or any(s <= 0 for s in shape):
         raise ValueError(f"size must be a positive int or a tuple of them, got {size!r}")
     shape = tuple(int(s) for s in shape)
-    return shape if keep_size else (int(np.prod(shape)),)
+    total = math.prod(shape)            # exact: numpy's product wraps around past 2**63
+    if total > MAX_ELEMENTS:
+        raise ValueError(f"size {size!r} has {total} elements, more than the {MAX_ELEMENTS} "
+                         f"a channel may hold")
+    return shape if keep_size else (total,)
 
 
 def check_count(value: Any, name: str) -> int:
@@ -119,6 +127,9 @@ def resolve_parameter(name: str, value: Any, shape: tuple[int, ...], dtype: np.d
         x = float(arr)
         if not math.isfinite(x):
             raise ValueError(f"parameter {name} must be finite, got {x}")
+        if abs(x) > float(np.finfo(dtype).max):
+            raise ValueError(f"parameter {name} = {x!r} is not finite in {np.dtype(dtype)} "
+                             f"(at most {np.finfo(dtype).max:.4g})")
         return x
     try:
         arr = np.ascontiguousarray(np.broadcast_to(arr, shape), dtype=dtype)
@@ -126,6 +137,7 @@ def resolve_parameter(name: str, value: Any, shape: tuple[int, ...], dtype: np.d
         raise ValueError(f"parameter {name} has shape {arr.shape}, which does not "
                          f"broadcast to the channel's shape {shape}") from None
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"parameter {name} has non-finite entries")
+        raise ValueError(f"parameter {name} has non-finite entries (NaN, +-inf, or beyond "
+                         f"{np.dtype(dtype)}'s range)")
     return arr
 

@@ -154,6 +154,17 @@ def _not_differentiable(fn, what: str):
     return wrapped
 
 
+def finite_if_known(value) -> bool:
+    """False when ``value`` is a concrete number or array with a NaN or an infinity (a
+    traced value inside jit cannot be inspected here: the handler sees it)."""
+    if isinstance(value, jax.core.Tracer):
+        return True
+    try:
+        return bool(np.all(np.isfinite(np.asarray(value, dtype=float))))
+    except (TypeError, ValueError):
+        return True                 # not a number: the conversion later says what it is
+
+
 class ChannelOps:
     """Pure JAX functions of one channel, dtype and method (see :func:`ops`)."""
 
@@ -193,8 +204,8 @@ class ChannelOps:
             if callable(value):
                 raise TypeError(f"parameter {p}: ionc.jax takes numbers or arrays, not "
                                 "initializers (call it with the population's shape first)")
-            if isinstance(value, (int, float, np.number)) and not np.isfinite(value):
-                raise ValueError(f"parameter {p} must be finite, got {value}")
+            if not finite_if_known(value):
+                raise ValueError(f"parameter {p} must be finite, got {value!r}")
             out[p] = value
         return out
 
@@ -464,5 +475,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ChannelOps", "CompiledOps", "VMAP_METHOD", "compile_ops", "ops", "register_library",
+__all__ = ["ChannelOps", "CompiledOps", "VMAP_METHOD", "compile_ops", "finite_if_known", "ops",
+           "register_library",
            *_NEURON_NAMES]

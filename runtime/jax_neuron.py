@@ -107,13 +107,10 @@ class NeuronOps:
             raise ValueError(f"{self.name} has no parameter(s) {unknown}; its parameters are "
                              f"{sorted(defaults)}")
         values = {k: np.asarray(_host(given.get(k, v)), self.dtype) for k, v in defaults.items()}
-        positive = {"C"} | {f"{label}.{c}" for label, ch in spec.channels.items()
-                            for c in ch.inputs}            # capacitance, concentrations
+        self._positive = {"C"} | {f"{label}.{c}" for label, ch in spec.channels.items()
+                                  for c in ch.inputs}      # capacitance, concentrations
         for k, v in values.items():
-            if not np.all(np.isfinite(v)) or (k in positive and not np.all(v > 0)):
-                raise ValueError(f"{self.name}: parameter {k} must be finite"
-                                 + (" and > 0" if k in positive else "")
-                                 + f", got {given.get(k, defaults[k])!r}")
+            self._check_value(k, v, given.get(k, defaults[k]))
         self._arrays = arrays = frozenset(k for k, v in values.items() if v.ndim)
         self._parameters = {k: self._parameter(k, v) for k, v in values.items()}
         self._compiled = compile_neuron_ops(spec, self.dtype.name, method, arrays)
@@ -121,6 +118,18 @@ class NeuronOps:
         self.state_names = tuple(p.key for p in update.operands if p.role == STATE)
         self._group = group
         self._calls: dict = {}
+
+    def _check_value(self, key: str, value, shown=None) -> None:
+        """A ValueError unless a concrete parameter value is finite (and > 0 for C and the
+        concentrations); a traced value is left to the kernel."""
+        if isinstance(value, jax.core.Tracer):
+            return
+        v = np.asarray(_host(value), dtype=float)
+        positive = key in self._positive
+        if not np.all(np.isfinite(v)) or (positive and not np.all(v > 0)):
+            raise ValueError(f"{self.name}: parameter {key} must be finite"
+                             + (" and > 0" if positive else "")
+                             + f", got {value if shown is None else shown!r}")
 
     def _parameter(self, key: str, value):
         """``value`` as the kernel takes parameter ``key``: one per neuron (flattened) or
@@ -215,6 +224,7 @@ class NeuronOps:
             if k not in self._parameters:
                 raise ValueError(f"{self.name} has no parameter {k!r}; its parameters are "
                                  f"{sorted(self._parameters)}")
+            self._check_value(k, v)
             values[(PARAMETER, k)] = self._parameter(k, v)
         values.update({(STATE, k): v for k, v in self._states(states).items()})
         values[(STEP, "dt")] = self._dt(dt)

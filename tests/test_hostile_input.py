@@ -131,3 +131,43 @@ def test_python_keywords_are_fine_as_names_in_sympy_specs():
     spec = ChannelSpec("Kw", {"lambda": 2.0}, (Gate("class", inf=1 / (1 + sp.exp(-V)),
                                                     tau=lam),), symbol("class") * (lam - V))
     assert lower_channel(spec).rates["tau_class"] == symbol("u_lambda")
+
+
+def test_numbers_that_would_not_stay_finite_are_refused_up_front():
+    import numpy as np
+    import ionc
+    with pytest.raises(ValueError, match="more than the 1099511627776 a channel may hold"):
+        ionc.INa_Ba2002((2**61 + 125, 8))          # numpy's product wraps to 1000
+    with pytest.raises(ValueError, match="1e\\+300 is not finite in float32"):
+        ionc.INa_Ba2002(3, g_max=1e300, dtype="float32")
+    ch = ionc.INa_Ba2002(3)
+    with pytest.raises(ValueError, match="batch_size 4611686018427387904 gives"):
+        ch.reset_state(np.full(3, -65.0), batch_size=2**62)
+    # a time constant that underflows to 0 at -1e4 mV: backward Euler takes the steady state
+    for Ch in (ionc.Ih_HM1992, ionc.IKA1_HM1992):
+        c = Ch(3, method="implicit_euler")
+        c.reset_state(np.full(3, -65.0))
+        c.update(np.full(3, -1e4), dt=0.1)
+        assert all(np.isfinite(v).all() for v in c.states.values()), Ch.__name__
+
+
+def test_nan_parameter_arrays_are_refused_inside_jax_as_nan_scalars_are(jax_x64):
+    jax = pytest.importorskip("jax")
+    import numpy as np
+    import ionc
+    import ionc.jax as ij
+    with pytest.raises(ValueError, match="parameter g_max must be finite"):
+        ij.ops(ionc.INa_Ba2002, g_max=np.array([1.0, np.nan]))
+    ops = ij.ops(ionc.INa_Ba2002)
+    with pytest.raises(ValueError, match="parameter V_sh must be finite"):
+        ops.steady_state(np.full(2, -65.0), params={"V_sh": np.array([np.nan, 1.0])})
+    traced = jax.jit(lambda v, p: ops.steady_state(v, params={"V_sh": p})["p"])
+    assert np.isfinite(np.asarray(traced(np.full(2, -65.0), np.full(2, -50.0)))).all()
+    pytest.importorskip("brainpy")
+    import ionc.brainpy as ib
+    with pytest.raises(ValueError, match="ionc.brainpy.INa_Ba2002: parameter g_max must be fin"):
+        ib.INa_Ba2002(4, g_max=np.array([1.0, np.nan, 1.0, 1.0]))
+    group = ionc.CondNeuGroup(2, INa=ionc.INa_HH1952(2), IK=ionc.IK_HH1952(2))
+    nops = ij.neuron_ops(group)
+    with pytest.raises(ValueError, match="parameter C must be finite and > 0, got 0.0"):
+        nops.step(nops.states(), 0.0, 0.025, params={"C": 0.0})
