@@ -102,6 +102,24 @@ def _name(node: dict) -> str:
     return _name(_kids(node)[0])
 
 
+#: The most digits a constant power may have (``10^(10^5)`` is refused, not expanded).
+MAX_POWER_DIGITS = 400
+
+
+def _power(a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    """``a ^ b``; a SpecError for a power of numbers too large to compute."""
+    if a.is_number and b.is_number and a not in (0, 1, -1):
+        try:
+            digits = abs(float(b)) * abs(math.log10(abs(float(a))))
+        except (OverflowError, ValueError, TypeError):
+            digits = math.inf
+        if digits > MAX_POWER_DIGITS:
+            size = f"about {digits:.3g}" if digits < math.inf else "too many"
+            raise SpecError(f"the constant power {a}^{b} has {size} digits (at most "
+                            f"{MAX_POWER_DIGITS})")
+    return a ** b
+
+
 def _names_in(node) -> set:
     """Every identifier written in the subtree ``node`` (as the text has it)."""
     found = set()
@@ -252,7 +270,7 @@ class _Interpreter:
             op = _leaf(kids[1])
             a, b = self.expr(kids[0], scope), self.expr(kids[2], scope)
             ops = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                   "/": lambda: a / b, "^": lambda: a ** b, "<": lambda: sp.Lt(a, b),
+                   "/": lambda: a / b, "^": lambda: _power(a, b), "<": lambda: sp.Lt(a, b),
                    ">": lambda: sp.Gt(a, b), "<=": lambda: sp.Le(a, b),
                    ">=": lambda: sp.Ge(a, b), "==": lambda: sp.Eq(a, b),
                    "!=": lambda: sp.Ne(a, b), "&&": lambda: sp.And(a, b),
@@ -685,6 +703,10 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
             pname = _name(kids[0])
             values = [x for x in kids if _kind(x) in ("Integer", "Double")]
             value = float(_number(_leaf(values[0]))) if values else 0.0
+            if not math.isfinite(value):
+                where = source.line(_line_of(text, pname, at_start=False))
+                raise SpecError(f"PARAMETER {pname} = {_leaf(values[0])} ({where}) is not a "
+                                f"finite float64")
             params[pname] = NEURON_DEFAULTS.get(pname, value)
             for lim in (x for x in kids if _kind(x) == "Limits"):
                 limits[pname] = tuple(float(_number(_leaf(x))) for x in _kids(lim))

@@ -29,6 +29,12 @@ V = sp.Symbol("V", real=True)
 dt = sp.Symbol("dt", positive=True)
 
 
+def is_name(name) -> bool:
+    """True for an ASCII identifier: every target spells it the same (a non-ASCII letter
+    such as ``ñ``, or ``ﬁ``, which Python folds into ``fi``, is not one)."""
+    return isinstance(name, str) and name.isascii() and name.isidentifier()
+
+
 def symbol(name: str) -> sp.Symbol:
     """A real SymPy symbol, the kind every spec expression is built from."""
     return sp.Symbol(name, real=True)
@@ -128,8 +134,8 @@ class Gate:
     bounds: tuple[float, float] = (0.0, 1.0)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise SpecError(f"gate name {self.name!r} is not an identifier")
+        if not is_name(self.name):
+            raise SpecError(f"gate name {self.name!r} is not an ASCII identifier")
         if self.integrator not in (None, "euler"):
             raise SpecError(f"gate {self.name!r}: integrator must be None (the channel's "
                             f"method) or 'euler', got {self.integrator!r}")
@@ -181,8 +187,8 @@ def _stoichiometry(side, where: str) -> tuple[tuple[str, int], ...]:
     out = []
     for item in (side,) if isinstance(side, str) else side:
         name, count = (item, 1) if isinstance(item, str) else item
-        if not isinstance(name, str) or not name.isidentifier():
-            raise SpecError(f"{where}: {name!r} is not a state name")
+        if not is_name(name):
+            raise SpecError(f"{where}: {name!r} is not a state name (an ASCII identifier)")
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise SpecError(f"{where}: the count of {name} must be a positive int, "
                             f"got {count!r}")
@@ -404,8 +410,8 @@ class ChannelSpec:
     # ---- validation --------------------------------------------------
     def validate(self) -> None:
         """Raise :class:`SpecError` naming the first problem found."""
-        if not isinstance(self.name, str) or not self.name.isidentifier():
-            raise SpecError(f"channel name {self.name!r} is not an identifier")
+        if not is_name(self.name):
+            raise SpecError(f"channel name {self.name!r} is not an ASCII identifier")
         if self.name.lower().startswith(("ionc", "u_")):
             raise SpecError(f"channel name {self.name!r}: names starting with 'ionc' or "
                             f"'u_' are kept for the generated code; choose another")
@@ -421,8 +427,9 @@ class ChannelSpec:
             raise SpecError(f"channel {self.name!r}: name(s) used twice: {sorted(dupes)}"
                             + (" ('V' is the membrane potential)" if "V" in dupes else ""))
         for n in names:
-            if not isinstance(n, str) or not n.isidentifier():
-                raise SpecError(f"channel {self.name!r}: {n!r} is not a valid identifier")
+            if not is_name(n):
+                raise SpecError(f"channel {self.name!r}: {n!r} is not an ASCII identifier "
+                                f"(letters, digits and _, not starting with a digit)")
         self._canonicalise(set(names))
         params = set(self.parameter_symbols)
         known = params | set(self.input_symbols) | set(self.intermediate_symbols)

@@ -212,15 +212,20 @@ def _check_writable(directory: Path) -> None:
 
 def _plot(args) -> None:
     from . import channels
+    from .nmodl import from_nmodl
     from .plots import PlotUnavailable, plot_channel
     spec = _spec(args.channel)
-    cls = getattr(channels, spec.name)
+    cls = (from_nmodl(args.channel) if args.channel.endswith(".mod")
+           else getattr(channels, spec.name))
     path = Path(args.output or f"{spec.name}_gates.png")
-    _check_writable(path.parent)
+    if not path.parent.is_dir():
+        raise CliError(f"cannot write {path}: the folder {path.parent} does not exist")
     try:
         written = plot_channel(cls, path, (args.vmin, args.vmax))
     except PlotUnavailable as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
     print(f"wrote {written} (steady states and time constants of "
           f"{', '.join(g.name for g in spec.gates)} from {args.vmin:g} to {args.vmax:g} mV)")
 
@@ -299,15 +304,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the command line; 0 on success, 2 on a user error (one line on stderr)."""
     args = build_parser().parse_args(argv)
+    subject = getattr(args, "channel", None) or getattr(args, "file", None)
+    where = f"{subject}: " if subject else ""
     try:
         args.run(args)
     except CliError as exc:
         print(f"ionc: error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, OSError, CudaUnavailableError, CompilerNotFoundError, CacheError,
-            BuildError, MemoryError) as exc:
-        print(f"ionc: error: {exc}", file=sys.stderr)
+            BuildError) as exc:
+        text = str(exc) if subject and subject in str(exc) else f"{where}{exc}"
+        print(f"ionc: error: {text}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("ionc: interrupted", file=sys.stderr)
+        return 130
+    except (MemoryError, RecursionError) as exc:
+        print(f"ionc: error: {where}{type(exc).__name__}: the input is too large or nested "
+              f"too deeply for ionc to analyse {exc or ''}".rstrip(), file=sys.stderr)
+        return 2
+    except Exception as exc:    # noqa: BLE001 - no traceback from the CLI, ever
+        print(f"ionc: error: {where}{type(exc).__name__}: {exc} (this is a bug in ionc: "
+              f"please report it with the input)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -83,8 +83,15 @@ def plot_clamp(times: np.ndarray, currents: np.ndarray, gates: dict[str, np.ndar
 
 
 def _save(fig, plt, path) -> Path:
+    """Render ``fig`` to PNG bytes, then write them: a failed write (a full disk,
+    ``/dev/full``) is an OSError, never a silent truncation.  The folder must exist."""
+    import io
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, dpi=110, format="png")
+    finally:
+        plt.close(fig)
+    with open(path, "wb") as f:
+        f.write(buffer.getvalue())
     return path

@@ -1,5 +1,6 @@
 """The ionc command line, run as a subprocess: output, files and error paths."""
 import os
+import re
 from pathlib import Path
 import subprocess
 import sys
@@ -170,3 +171,43 @@ def test_inspect_shows_a_kinetic_scheme():
                    "a 3x3 system solved by elimination unrolled at compile time",
                    "kco = ", "removable 0/0 at V = -35"):
         assert needle in r.stdout, (needle, r.stdout)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("PARAMETER { gbar = 1e999 }\nASSIGNED { v i }\nBREAKPOINT { i = gbar*v }\n",
+     r"PARAMETER gbar = 1e999 \(line 2\) is not a finite float64"),
+    ("ASSIGNED { v i }\nBREAKPOINT { i = 10^(10^5)*v }\n",
+     r"constant power 10\^100000 has about 1e\+05 digits \(at most 400\) \(line 3\)"),
+])
+@pytest.mark.parametrize("command", ["inspect", "lint", "plot", "emit"])
+def test_bad_mod_files_get_one_line_and_no_traceback(tmp_path, command, body, message):
+    mod = tmp_path / "bad.mod"
+    mod.write_text("NEURON { SUFFIX bad NONSPECIFIC_CURRENT i }\n" + body)
+    r = ionc(command, str(mod), cwd=tmp_path)
+    lines = [x for x in r.stderr.splitlines() if x.strip() and "DISPLAY" not in x
+             and "No graphics" not in x]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"ionc: error: {mod}: ") and "Traceback" not in r.stderr
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_plot_of_a_mod_file_and_writes_that_fail(tmp_path):
+    mod = Path(__file__).parent / "nmodl" / "tkin.mod"
+    r = ionc("plot", str(mod), "-o", str(tmp_path / "k.png"))
+    assert r.returncode == 0 and (tmp_path / "k.png").stat().st_size > 1000, r.stderr
+    r = ionc("plot", "INa_Ba2002", "-o", "/dev/full")
+    assert r.returncode == 2 and "cannot write /dev/full: No space left" in r.stderr
+    r = ionc("plot", "INa_Ba2002", "-o", str(tmp_path / "no" / "such" / "x.png"))
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    assert not (tmp_path / "no").exists()
+
+
+def test_non_ascii_names_are_refused_by_the_spec():
+    import sympy as sp
+    from ionc.codegen import ChannelSpec, Gate, SpecError, V, symbol
+    for name in ("ñ", "\ufb01"):
+        with pytest.raises(SpecError, match="not an ASCII identifier"):
+            ChannelSpec("Ix", {name: 1.0}, (Gate("m", alpha=sp.exp(V / 10), beta=1),),
+                        symbol(name) * symbol("m") * (0 - V))
+        with pytest.raises(SpecError, match="not an ASCII identifier"):
+            Gate(name, alpha=1, beta=1)
