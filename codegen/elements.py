@@ -16,6 +16,7 @@ import sympy as sp
 
 from .exponentials import EXP_LIKE, reductions, share_exponentials
 from .functions import capped_rate
+from .budget import time_bound
 from .integrators import get_integrator, linear_coefficients, relaxes
 from .singularities import SingularityReport, analyse_current, analyse_rates
 from .sparse import Conservation, backward_euler_block, linear_equations_block
@@ -171,7 +172,13 @@ def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
                   jacobians: bool = False) -> ChannelModel:
     """Analyse ``spec`` and build its element functions for ``method`` (and, with
     ``jacobians``, the exact Jacobians of ``update``, ``steady_state`` and ``current``
-    that the XLA back end's derivatives use)."""
+    that the XLA back end's derivatives use), under the analysis time bound
+    (:mod:`.budget`)."""
+    with time_bound(f"channel {spec.name}"):
+        return _lower(spec, method, jacobians)
+
+
+def _lower(spec: ChannelSpec, method: str, jacobians: bool) -> ChannelModel:
     rewritten, report = analyse_rates(spec)
     current_expr, found = analyse_current(spec)
     report = SingularityReport(spec.name, (*report, *found))

@@ -33,8 +33,9 @@ from pathlib import Path
 
 import sympy as sp
 
-from .spec import (TASK_NAMES, V, ChannelSpec, Gate, KineticScheme, Reaction, SpecError, dt,
-                   symbol)
+from .budget import at, check_deadline, time_bound
+from .spec import (MAX_STATES, TASK_NAMES, V, ChannelSpec, Gate, KineticScheme, Reaction,
+                   SpecError, dt, symbol)
 
 #: NEURON's own values of the variables it ignores PARAMETER defaults for.
 NEURON_DEFAULTS = {"celsius": 6.3, "ena": 50.0, "ek": -77.0, "cai": 5e-5, "cao": 2.0,
@@ -334,6 +335,9 @@ class _Interpreter:
 
     def statement(self, stmt: dict, scope: dict, derivatives: dict | None) -> None:
         try:
+            check_deadline()
+            if self.source is not None:
+                at(self.source.where(stmt))
             self._statement(stmt, scope, derivatives)
         except SpecError as exc:
             if self.source is None or "line " in str(exc):
@@ -634,14 +638,17 @@ def _refuse_unsupported(tree: dict, text: str) -> None:
 def parse_nmodl(text: str, name: str | None = None,
                 path: str | os.PathLike | None = None) -> NmodlChannel:
     """The channel of NMODL source ``text`` (a density mechanism); ``path``, the file it
-    was read from, is where its INCLUDEs are looked up."""
-    return _parse(text, name, path=path)
+    was read from, is where its INCLUDEs are looked up.  The analysis is bounded in time
+    (:mod:`.budget`) and size."""
+    with time_bound(str(path) if path is not None else "the NMODL text"):
+        return _parse(text, name, path=path)
 
 
 def rates_as_written(text: str, path: str | os.PathLike | None = None) -> dict[str, sp.Expr]:
     """The rates of each gate as the file computes them, guards and nudges kept (keyed like
     the compiled channel's: ``alpha_m``, ``inf_h``, ...), parameters as symbols."""
-    return _parse(text, None, keep_guards=True, path=path)
+    with time_bound(str(path) if path is not None else "the NMODL text"):
+        return _parse(text, None, keep_guards=True, path=path)
 
 
 def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
@@ -654,6 +661,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
         raise TypeError(f"NMODL source must be text, got {type(text).__name__}")
     source = expand_includes(text, Path(path) if path is not None else None)
     text = source.text
+    _refuse_deep_nesting(source)
     try:
         tree = json.loads(nmodl.to_json(nmodl.NmodlDriver().parse_string(text), compact=True,
                                         add_nmodl=True))
@@ -711,6 +719,9 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
             for lim in (x for x in kids if _kind(x) == "Limits"):
                 limits[pname] = tuple(float(_number(_leaf(x))) for x in _kids(lim))
     states = [_name(_kids(d)[0]) for sb in blocks.get("StateBlock", []) for d in _kids(sb)]
+    if len(states) > MAX_STATES:
+        raise SpecError(f"{len(states)} STATEs ({source.line(_line_of(text, 'STATE'))}), more "
+                        f"than the {MAX_STATES} one channel may have")
     constants: dict = {}
     for cb in blocks.get("ConstantBlock", []):
         for cs in _kids(cb):
@@ -885,7 +896,10 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
                         **{f"the current {c}": e for c, e in currents.items()},
                         **{f"INITIAL's value of {s}": e for s, e in initial.items()
                            if e is not UNDEFINED}})
-    gates = {s: _gate(s, odes[s]) for s in states}
+    gates = {}
+    for s in states:
+        at(f"the equation of {s}")
+        gates[s] = _gate(s, odes[s])
     nonlinear = [s for s, g in gates.items()
                  if g.kind == "ode" and symbol(s) in sp.diff(g.ode, symbol(s)).free_symbols]
     if method == "exp_auto" and nonlinear:
@@ -923,6 +937,22 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     return NmodlChannel(spec, suffix, method, solve, ions, currents,
                         tuple(dict.fromkeys(notes)), tuple(dict.fromkeys(interp.guards)),
                         {k: v for k, v in limits.items() if k in params})
+
+
+#: The deepest nesting of parentheses an NMODL file may have.
+MAX_NESTING = 200
+
+
+def _refuse_deep_nesting(source: _Source) -> None:
+    """A SpecError at the line where parentheses nest deeper than :data:`MAX_NESTING`
+    (NEURON's parser and the JSON of its tree recurse on them)."""
+    depth = 0
+    for number, line in enumerate(source.text.splitlines(), 1):
+        for ch in line.split(":")[0]:
+            depth += (ch == "(") - (ch == ")")
+            if depth > MAX_NESTING:
+                raise SpecError(f"parentheses nest more than {MAX_NESTING} deep "
+                                f"({source.line(number)})")
 
 
 def _refuse_dt(source: _Source, exprs: dict) -> None:

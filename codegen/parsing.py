@@ -20,7 +20,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from .functions import exprelr
-from .spec import ChannelSpec, Gate, SpecError, V, is_condition, symbol
+from .spec import MAX_STATES, ChannelSpec, Gate, SpecError, V, is_condition, symbol
 
 #: The longest expression text accepted, in characters.
 MAX_LENGTH = 10_000
@@ -205,6 +205,9 @@ def spec_from_strings(name: str, parameters: Mapping[str, float], gates: Mapping
     if not isinstance(gates, Mapping):
         raise SpecError(f"channel {name!r}: gates must be a mapping of gate name -> fields, "
                         f"got {type(gates).__name__}")
+    if len(gates) > MAX_STATES:
+        raise SpecError(f"channel {name!r}: {len(gates)} gates, more than the {MAX_STATES} "
+                        f"one channel may have")
     intermediates = dict(intermediates or {})
     inputs = dict(inputs or {})
     names = [*parameters, *inputs, *intermediates, *gates]

@@ -22,6 +22,7 @@ from typing import Callable, Iterable
 import sympy as sp
 
 from .functions import exprelr
+from .budget import at, check_deadline
 from .spec import V, ChannelSpec, SpecError, symbol
 
 
@@ -427,10 +428,14 @@ def analyse_rates(spec: ChannelSpec) -> tuple[dict[str, sp.Expr], SingularityRep
     rates: dict[str, sp.Expr] = {}
     found: list[Singularity] = []
     for name, expr in spec.rates.items():
+        check_deadline()
+        at(f"rate {name}")
         rates[name], singular = remove_singularities(expr, spec, "", name)
         found.extend(singular)
     for gate in spec.gates:
         for role, expr in gate.rate_expressions().items():
+            check_deadline()
+            at(f"{role}_{gate.name}")
             new, singular = remove_singularities(expr, spec, gate.name, role)
             rates[f"{role}_{gate.name}"] = new
             found.extend(singular)

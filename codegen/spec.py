@@ -42,6 +42,9 @@ def symbol(name: str) -> sp.Symbol:
 
 #: The one name the physics fixes.
 RESERVED = frozenset({"V"})
+#: The most gates (states), rates, parameters or inputs one channel may have: the
+#: symbolic analysis of user text is bounded in size as well as in time.
+MAX_STATES = 256
 #: Names of the compiler's per-element tasks, which a named rate cannot take.
 TASK_NAMES = frozenset({"update", "steady_state", "current", "conductance",
                         "conductance_numeric", "update_table"})
@@ -415,6 +418,11 @@ class ChannelSpec:
         if self.name.lower().startswith(("ionc", "u_")):
             raise SpecError(f"channel name {self.name!r}: names starting with 'ionc' or "
                             f"'u_' are kept for the generated code; choose another")
+        for what, items in (("gates and states", self.gates), ("rates", self.rates),
+                            ("parameters", self.parameters), ("inputs", self.inputs)):
+            if len(items) > MAX_STATES:
+                raise SpecError(f"channel {self.name!r}: {len(items)} {what}, more than the "
+                                f"{MAX_STATES} one channel may have")
         for what, mapping in (("parameters", self.parameters), ("inputs", self.inputs)):
             for key, value in mapping.items():
                 if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -163,11 +163,45 @@ def test_nan_parameter_arrays_are_refused_inside_jax_as_nan_scalars_are(jax_x64)
         ops.steady_state(np.full(2, -65.0), params={"V_sh": np.array([np.nan, 1.0])})
     traced = jax.jit(lambda v, p: ops.steady_state(v, params={"V_sh": p})["p"])
     assert np.isfinite(np.asarray(traced(np.full(2, -65.0), np.full(2, -50.0)))).all()
-    pytest.importorskip("brainpy")
-    import ionc.brainpy as ib
-    with pytest.raises(ValueError, match="ionc.brainpy.INa_Ba2002: parameter g_max must be fin"):
-        ib.INa_Ba2002(4, g_max=np.array([1.0, np.nan, 1.0, 1.0]))
     group = ionc.CondNeuGroup(2, INa=ionc.INa_HH1952(2), IK=ionc.IK_HH1952(2))
     nops = ij.neuron_ops(group)
     with pytest.raises(ValueError, match="parameter C must be finite and > 0, got 0.0"):
         nops.step(nops.states(), 0.0, 0.025, params={"C": 0.0})
+    pytest.importorskip("brainpy")            # (importing BrainPy may set JAX's 32-bit mode)
+    import ionc.brainpy as ib
+    with pytest.raises(ValueError, match="ionc.brainpy.INa_Ba2002: parameter g_max must be fin"):
+        ib.INa_Ba2002(4, g_max=np.array([1.0, np.nan, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("body, where", [
+    ("minf = v/(1 - exp(exp(exp(v))))\n m' = (minf - m)/2", "the equation of m"),
+])
+def test_the_symbolic_analysis_of_a_file_is_bounded_in_time(tmp_path, body, where):
+    import os
+    import time
+    mod = tmp_path / "slow.mod"
+    mod.write_text("NEURON { SUFFIX slow NONSPECIFIC_CURRENT i }\nASSIGNED { v i minf }\n"
+                   "STATE { m }\nBREAKPOINT { SOLVE s METHOD cnexp\n i = m*v }\n"
+                   f"INITIAL {{ m = 0 }}\nDERIVATIVE s {{\n {body}\n}}\n")
+    start = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "ionc.cli", "inspect", str(mod)],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "IONC_ANALYSIS_SECONDS": "3"})
+    assert time.monotonic() - start < 60
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert (f"the symbolic analysis of {mod} ({where}) ran past its bound of 3 s "
+            f"(set IONC_ANALYSIS_SECONDS") in r.stderr, r.stderr
+
+
+def test_sizes_of_user_text_are_bounded(tmp_path):
+    from ionc.codegen.nmodl import parse_nmodl
+    states = " ".join(f"s{k}" for k in range(300))
+    with pytest.raises(SpecError, match=r"300 STATEs \(line 3\), more than the 256"):
+        parse_nmodl(f"NEURON {{ SUFFIX many }}\nASSIGNED {{ v }}\nSTATE {{ {states} }}\n")
+    deep = "(" * 5000 + "v" + ")" * 5000
+    with pytest.raises(SpecError, match=r"nest more than 200 deep \(line 3\)"):
+        parse_nmodl(f"NEURON {{ SUFFIX deep NONSPECIFIC_CURRENT i }}\nASSIGNED {{ v i }}\n"
+                    f"BREAKPOINT {{ i = {deep} }}\n")
+    gates = {f"g{k}": {"alpha": "1", "beta": "1"} for k in range(2000)}
+    with pytest.raises(SpecError, match="2000 gates, more than the 256"):
+        spec_from_strings("IMany", {"g": 1.0}, gates, current="g*(0 - V)")
