@@ -25,8 +25,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import (artifact_is_intact, build_directory, cache_dir, content_hash, remove_stale,
-                    write_manifest)
+from .cache import (CacheError, artifact_is_intact, build_directory, cache_dir, content_hash,
+                    remove_stale, write_manifest)
 from .compiler import CompilerSettings, compiler_settings
 from .progress import progress_while
 
@@ -104,6 +104,11 @@ def _compile(name: str, source: str, declarations: str, settings: CompilerSettin
         built = [line[len("IONC-BUILT "):] for line in result.stdout.splitlines()
                  if line.startswith("IONC-BUILT ")]
         if result.returncode or not built:
+            if "No space left on device" in log or "Errno 28" in log:
+                # not the source's fault: the cache's disk is full (target='auto' then falls
+                # back to NumPy, as for an unwritable cache)
+                raise CacheError(f"cannot build {name} in {target.parent}: no space left on "
+                                 f"device (free some, or set IONC_CACHE_DIR to another disk)")
             raise BuildError(f"compiling {name} failed with {' '.join(settings.command)}:\n"
                              f"{first_errors(log)}")
         os.replace(built[-1], target)

@@ -123,3 +123,22 @@ def test_emitted_source_is_deterministic_across_processes():
                            env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
         digests.add(r.stdout)
     assert len(digests) == 1 and digests.pop().split()[1] == "True"
+
+
+def test_a_full_disk_is_a_cache_error_and_auto_falls_back(tmp_path, monkeypatch):
+    from ionc.build import CacheError
+    _fresh(tmp_path, monkeypatch, 6)
+    real = subprocess.run
+
+    def disk_full(cmd, *args, **kwargs):
+        if cmd[:2] == [sys.executable, "-c"] and "ffi.compile" in cmd[2]:
+            return subprocess.CompletedProcess(cmd, 1, "", "Traceback (most recent call last):\n"
+                                               "OSError: [Errno 28] No space left on device")
+        return real(cmd, *args, **kwargs)
+    monkeypatch.setattr(c_extension.subprocess, "run", disk_full)
+    monkeypatch.setenv("IONC_CFLAGS", "-DIONC_FULL_DISK=1")     # a cold build
+    with pytest.raises(CacheError, match="no space left on device.*IONC_CACHE_DIR"):
+        build_c_extension("double full(double x) { return x; }", "double full(double x);")
+    with pytest.warns(RuntimeWarning, match="no space left on device.*NumPy"):
+        ch = INa_Ba2002(4, target="auto", T=33.3)
+    assert ch.target == "numpy"

@@ -211,3 +211,11 @@ def test_non_ascii_names_are_refused_by_the_spec():
                         symbol(name) * symbol("m") * (0 - V))
         with pytest.raises(SpecError, match="not an ASCII identifier"):
             Gate(name, alpha=1, beta=1)
+
+
+def test_a_fifo_or_a_device_named_mod_is_refused_not_read(tmp_path):
+    os.mkfifo(tmp_path / "x.mod")
+    (tmp_path / "zero.mod").symlink_to("/dev/zero")
+    for name in ("x.mod", "zero.mod"):
+        r = ionc("inspect", str(tmp_path / name))
+        assert r.returncode == 2 and "not a regular file" in r.stderr, r.stderr
