@@ -61,9 +61,10 @@ def test_allens_kinetic_sodium_channel(published, target):
     grid = np.linspace(-99.3, 50.7, 16)
     init, worst = compare(Ch, suffix, states, grid, zero, 34.0, target=target)
     assert init.max() <= 1e-10 and worst <= 1e-10, (init.max(), worst)
-    init32, worst32 = compare(Ch, suffix, states, grid, zero, 34.0, dtype="float32",
-                              target=target)
-    assert init32.max() <= 2e-6 and worst32 <= 2e-6, (init32.max(), worst32)
+    if target == "cpu":          # (float32 on one target: the numpy one is the same code)
+        init32, worst32 = compare(Ch, suffix, states, grid, zero, 34.0, dtype="float32",
+                                  target=target)
+        assert init32.max() <= 2e-6 and worst32 <= 2e-6, (init32.max(), worst32)
     ch = Ch(len(grid), target=target)
     ch.reset_state(grid)
     rng = np.random.default_rng(7)
