@@ -15,6 +15,8 @@ here is committed to ionc; the files keep their authors' licences:
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import tarfile
 import urllib.request
 import zipfile
@@ -65,8 +67,11 @@ def archive(name: str) -> bytes:
     path = folder / url.rsplit("/", 1)[1]
     if path.exists() and _sha256(path.read_bytes()) == digest:
         return path.read_bytes()
-    with urllib.request.urlopen(url, timeout=300) as response:
-        data = response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=300) as response:
+            data = response.read()
+    except OSError:
+        data = _pip_download(name, url, folder)   # through pip's index and proxy settings
     if _sha256(data) != digest:
         raise AssertionError(f"{url}: sha256 {_sha256(data)}, pinned {digest}")
     folder.mkdir(parents=True, exist_ok=True)
@@ -74,6 +79,18 @@ def archive(name: str) -> bytes:
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return data
+
+
+def _pip_download(name: str, url: str, folder: Path) -> bytes:
+    """The archive of ``url`` fetched by ``pip download`` (where only pip reaches PyPI)."""
+    file = url.rsplit("/", 1)[1]
+    version = file.split("-")[1].removesuffix(".tar.gz")
+    folder.mkdir(parents=True, exist_ok=True)
+    kind = ["--no-binary", ":all:"] if file.endswith(".tar.gz") else ["--only-binary", ":all:"]
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation",
+                    *kind, f"{name}=={version}", "-d", str(folder)], check=True,
+                   capture_output=True, timeout=900)
+    return (folder / file).read_bytes()
 
 
 def _members(name: str, members: list[str]) -> dict[str, bytes]:
