@@ -5,15 +5,20 @@ PY     := $(VENV)/bin/python
 
 .PHONY: demo test test-gpu lint venv goldens clean
 
-$(VENV)/.installed: pyproject.toml
+# make demo needs the core and matplotlib only; make test installs the test extra on top
+$(VENV)/.demo: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[plot]"
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.demo
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
 venv: $(VENV)/.installed
 
-demo: venv
+demo: $(VENV)/.demo
 	$(PY) -m ionc.demo
 
 lint: venv

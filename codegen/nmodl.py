@@ -656,7 +656,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
         from neuron import nmodl
     except ImportError as exc:  # pragma: no cover - the test extra installs neuron
         raise SpecError("reading .mod files needs NEURON's NMODL framework: pip install "
-                        "neuron") from exc
+                        "'ionc[nmodl]'") from exc
     if not isinstance(text, str):
         raise TypeError(f"NMODL source must be text, got {type(text).__name__}")
     source = expand_includes(text, Path(path) if path is not None else None)
@@ -821,6 +821,12 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
         interp.globals = {k: v for k, v in interp.globals.items() if k not in states}
     interp.on_solve = None
     solves = _solves(blocks) if states else [("cnexp", "")]
+    solvable = {_name(_kids(b)[0]) for kind in ("DerivativeBlock", "KineticBlock")
+                for b in blocks.get(kind, [])}
+    for _, block in solves:
+        if block and block not in solvable:
+            raise SpecError(f"SOLVE {block} ({source.line(_line_of(text, 'SOLVE', False))}): "
+                            f"the file has no DERIVATIVE or KINETIC block {block}")
     kinetic = [(m, b) for m, b in solves if b in kinetic_blocks]
     solve, deriv_name = next(((m, b) for m, b in solves if b not in kinetic_blocks),
                              ("sparse" if kinetic else "cnexp", ""))

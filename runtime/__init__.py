@@ -21,6 +21,14 @@ def emit(channel: str, target: str = "c", dtype: str = "float64", method: str = 
     return render_kernels(get_channel(channel), target, dtype, method).source
 
 
+def __getattr__(name: str):
+    """A clear AttributeError for a misspelt channel, with the nearest names."""
+    import difflib
+    close = difflib.get_close_matches(name, __all__, n=3)
+    hint = f" (nearest: {', '.join(close)})" if close else ""
+    raise AttributeError(f"module 'ionc' has no attribute {name!r}{hint}")
+
+
 __all__ = [
     "BuildError", "CacheError", "Channel", "CompilerNotFoundError", "CudaUnavailableError",
     "CondNeuGroup", "HH",

@@ -30,7 +30,7 @@ try:
     from brainpy.context import share
     from brainpy.initialize import parameter, variable
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError("ionc.brainpy needs BrainPy: pip install brainpy") from exc
+    raise ImportError("ionc.brainpy needs BrainPy: pip install 'ionc[brainpy]'") from exc
 
 import numpy as np
 import jax

@@ -245,13 +245,33 @@ def _bench(args) -> None:
             raise CliError(f"benchmark exited with status {exc.code}") from None
 
 
+def _version() -> str:
+    """ionc's installed version."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("ionc")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def _positive_ms(text: str) -> float:
+    """An argparse type: a time step in ms, finite and > 0."""
+    try:
+        return check_dt(float(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="ionc", description="ionc: an ion-channel compiler")
+    parser.add_argument("--version", action="version", version=f"ionc {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    channel_help = ("a library channel (e.g. INa_Ba2002; see ionc inspect --help) or the "
+                    "path of a NEURON .mod file")
 
     p = sub.add_parser("emit", help="print or write the emitted kernel source")
-    p.add_argument("channel")
+    p.add_argument("channel", help=channel_help)
     p.add_argument("--target", default="c",
                    help="c (alias cpu), cuda, numpy, xla or xla-cuda (JAX's FFI handlers)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
@@ -261,20 +281,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_emit)
 
     p = sub.add_parser("inspect", help="equations, singularities, update formula, kernels")
-    p.add_argument("channel")
+    p.add_argument("channel", help=channel_help)
     p.add_argument("--method", default=None,
                    help="integration method (default: exp_auto, a .mod file's own)")
-    p.add_argument("--dt", type=float, default=0.025,
-                   help="step (ms) of the rate tables shown with --method table")
+    p.add_argument("--dt", type=_positive_ms, default=0.025,
+                   help="step (ms, > 0; default 0.025) of the rate tables shown with "
+                        "--method table")
     p.set_defaults(run=_inspect)
 
     p = sub.add_parser("lint", help="a .mod file's removable singularities: what the file "
                                      "does about each, its error in ulp against ionc's")
-    p.add_argument("file")
+    p.add_argument("file", help="the path of a NEURON .mod file")
     p.set_defaults(run=_lint)
 
     p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")
-    p.add_argument("--neurons", type=neuron_count, default=100_000)
+    p.add_argument("--neurons", type=neuron_count, default=100_000,
+                   help="how many neurons (default 100000)")
     p.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     p.add_argument("--target", default="cpu", choices=("cpu", "cuda", "auto"),
                    help="where to run it (cuda: the GPU, through CuPy)")
@@ -283,10 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_demo)
 
     p = sub.add_parser("plot", help="steady states and time constants against V as a PNG")
-    p.add_argument("channel")
+    p.add_argument("channel", help=channel_help)
     p.add_argument("-o", "--output", help="PNG to write (default: CHANNEL_gates.png)")
-    p.add_argument("--vmin", type=float, default=-120.0)
-    p.add_argument("--vmax", type=float, default=60.0)
+    p.add_argument("--vmin", type=float, default=-120.0, help="lowest V (mV, default -120)")
+    p.add_argument("--vmax", type=float, default=60.0, help="highest V (mV, default 60)")
     p.set_defaults(run=_plot)
 
     p = sub.add_parser("bench", help="the benchmark suite (benchmarks/bench_update.py)",
@@ -296,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_bench)
 
     p = sub.add_parser("cache", help="list or clear the compiled-module cache")
-    p.add_argument("action", choices=("list", "clear"))
+    p.add_argument("action", choices=("list", "clear"),
+                   help="list: ionc's compiled modules and their sizes; clear: remove them "
+                        "(nothing else in the folder)")
     p.set_defaults(run=_cache)
     return parser
 

@@ -219,3 +219,24 @@ def test_a_fifo_or_a_device_named_mod_is_refused_not_read(tmp_path):
     for name in ("x.mod", "zero.mod"):
         r = ionc("inspect", str(tmp_path / name))
         assert r.returncode == 2 and "not a regular file" in r.stderr, r.stderr
+
+
+def test_version_help_and_argument_checks(tmp_path):
+    r = ionc("--version")
+    assert r.returncode == 0 and r.stdout.startswith("ionc 0.")
+    r = ionc("inspect", "INa_Ba2002", "--dt", "-1")
+    assert r.returncode == 2 and "dt must be finite and > 0, got -1.0" in r.stderr
+    r = ionc("plot", "--help")
+    assert "highest V (mV, default 60)" in r.stdout and "path of a NEURON .mod file" in r.stdout
+    mod = tmp_path / "nosolve.mod"
+    mod.write_text("NEURON { SUFFIX ns NONSPECIFIC_CURRENT i }\nSTATE { m }\nASSIGNED { v i }\n"
+                   "BREAKPOINT { SOLVE states METHOD cnexp\n i = m*v }\n")
+    r = ionc("inspect", str(mod))
+    assert r.returncode == 2 and "SOLVE states (line 4): the file has no DERIVATIVE or KINETIC " \
+                                 "block states" in r.stderr, r.stderr
+
+
+def test_a_misspelt_channel_names_the_nearest():
+    import ionc as package
+    with pytest.raises(AttributeError, match=r"'INa_Ba2020' \(nearest: INa_Ba2002"):
+        _ = package.INa_Ba2020
