@@ -5,6 +5,7 @@ Errors are one line on stderr and exit status 2; ``--help`` everywhere.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -313,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="the benchmark suite (benchmarks/bench_update.py)",
                        description="Runs benchmarks/bench_update.py; arguments after "
-                                   "'--' go to it (e.g. ionc bench -- --sizes 1000 100000).")
+                                   "'--' go to it (e.g. ionc bench -- --sizes 1000,100000).")
     p.add_argument("args", nargs=argparse.REMAINDER)
     p.set_defaults(run=_bench)
 
@@ -335,6 +336,10 @@ def main(argv=None) -> int:
     except CliError as exc:
         print(f"ionc: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:          # the reader went away (ionc cache list | head): fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (ValueError, OSError, CudaUnavailableError, CompilerNotFoundError, CacheError,
             BuildError) as exc:
         text = str(exc) if subject and subject in str(exc) else f"{where}{exc}"

@@ -240,3 +240,11 @@ def test_a_misspelt_channel_names_the_nearest():
     import ionc as package
     with pytest.raises(AttributeError, match=r"'INa_Ba2020' \(nearest: INa_Ba2002"):
         _ = package.INa_Ba2020
+
+
+def test_a_closed_pipe_ends_the_listing_quietly():
+    proc = subprocess.Popen([sys.executable, "-m", "ionc.cli", "cache", "list"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                    # as `ionc cache list | true` does
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and b"Broken pipe" not in err, err
