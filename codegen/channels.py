@@ -96,24 +96,79 @@ Ih_HM1992 = ChannelSpec(
                          + sp.exp(R("0.0701") * V - R("1.87")))),),
     temperature_factor=phi, current=g_max * p * (E - V))
 
-IKA1_HM1992 = ChannelSpec(
-    name="IKA1_HM1992",
-    doc="Rapidly inactivating potassium current IA1 of Huguenard and McCormick (1992): "
-        "I = g_max p^4 q (E - V); tau_q is piecewise at V = V_sh - 63.",
-    parameters={"E": -90.0, "g_max": 30.0, "V_sh": 0.0, "phi_p": 1.0, "phi_q": 1.0},
+def _ika_p4q(name, doc, g_default, p_inf):
+    """An A-type potassium current of Huguenard and McCormick (1992) as BrainPy's
+    ``_IKA_p4q_ss``: I = g_max p^4 q (E - V), tau_q piecewise at V = V_sh - 63."""
+    return ChannelSpec(
+        name=name, doc=doc,
+        parameters={"E": -90.0, "g_max": g_default, "V_sh": 0.0, "phi_p": 1.0, "phi_q": 1.0},
+        intermediates={"x": V - V_sh},
+        gates=(
+            Gate("p", power=4, factor=phi_p, inf=p_inf,
+                 tau=1 / (sp.exp((x + R("35.8")) / R("19.7"))
+                          + sp.exp(-(x + R("79.7")) / R("12.7"))) + R("0.37")),
+            Gate("q", power=1, factor=phi_q,
+                 inf=1 / (1 + sp.exp((x + 78) / 6)),
+                 tau=sp.Piecewise(
+                     (1 / (sp.exp((x + 46) / 5) + sp.exp(-(x + 238) / R("37.5"))),
+                      V < V_sh - 63),
+                     (sp.Integer(19), True))),
+        ),
+        current=g_max * p**4 * q * (E - V))
+
+
+IKA1_HM1992 = _ika_p4q(
+    "IKA1_HM1992", "Rapidly inactivating potassium current IA1 of Huguenard and McCormick "
+    "(1992): I = g_max p^4 q (E - V); tau_q is piecewise at V = V_sh - 63.",
+    30.0, 1 / (1 + sp.exp(-(x + 60) / R("8.5"))))
+
+IKA2_HM1992 = _ika_p4q(
+    "IKA2_HM1992", "Rapidly inactivating potassium current IA2 of Huguenard and McCormick "
+    "(1992): IA1's kinetics with p_inf = 1/(1 + exp(-(x + 36)/20)).",
+    20.0, 1 / (1 + sp.exp(-(x + 36) / 20)))
+
+
+def _ikk2_pq(name, doc, q_tau):
+    """A slowly inactivating potassium current of Huguenard and Prince as BrainPy's
+    ``_IKK2_pq_ss``: I = g_max p q (E - V)."""
+    return ChannelSpec(
+        name=name, doc=doc,
+        parameters={"E": -90.0, "g_max": 10.0, "V_sh": 0.0, "phi_p": 1.0, "phi_q": 1.0},
+        intermediates={"x": V - V_sh},
+        gates=(
+            Gate("p", power=1, factor=phi_p, inf=1 / (1 + sp.exp(-(x + 43) / 17)),
+                 tau=1 / (sp.exp((x - 81) / R("25.6")) + sp.exp(-(x + 132) / 18)) + R("9.9")),
+            Gate("q", power=1, factor=phi_q, inf=1 / (1 + sp.exp((x + 58) / R("10.6"))),
+                 tau=q_tau),
+        ),
+        current=g_max * p * q * (E - V))
+
+
+_IKK2_Q_TAU = 1 / (sp.exp((x - 1329) / 200) + sp.exp(-(x + 130) / R("7.1")))
+IKK2A_HM1992 = _ikk2_pq(
+    "IKK2A_HM1992", "Slowly inactivating potassium current IK2a of Huguenard and McCormick "
+    "(1992): I = g_max p q (E - V).", _IKK2_Q_TAU)
+IKK2B_HM1992 = _ikk2_pq(
+    "IKK2B_HM1992", "Slowly inactivating potassium current IK2b of Huguenard and McCormick "
+    "(1992): IK2a's kinetics with tau_q = 8.9 ms from V = V_sh - 70 up.",
+    sp.Piecewise((_IKK2_Q_TAU, V < V_sh - 70), (R("8.9"), True)))
+
+tau_max = symbol("tau_max")
+IKNI_Ya1989 = ChannelSpec(
+    name="IKNI_Ya1989",
+    doc="Slow non-inactivating potassium current of Yamada et al. (1989): I = g_max p (E - V), "
+        "tau_p = tau_max/(3.3 exp((x + 35)/20) + exp(-(x + 35)/20)). BrainPy's phi_q is "
+        "accepted and unused, as there.",
+    parameters={"E": -90.0, "g_max": 0.004, "phi_p": 1.0, "phi_q": 1.0, "tau_max": 4e3,
+                "V_sh": 0.0},
     intermediates={"x": V - V_sh},
-    gates=(
-        Gate("p", power=4, factor=phi_p,
-             inf=1 / (1 + sp.exp(-(x + 60) / R("8.5"))),
-             tau=1 / (sp.exp((x + R("35.8")) / R("19.7")) + sp.exp(-(x + R("79.7")) / R("12.7")))
-             + R("0.37")),
-        Gate("q", power=1, factor=phi_q,
-             inf=1 / (1 + sp.exp((x + 78) / 6)),
-             tau=sp.Piecewise(
-                 (1 / (sp.exp((x + 46) / 5) + sp.exp(-(x + 238) / R("37.5"))), V < V_sh - 63),
-                 (sp.Integer(19), True))),
-    ),
-    current=g_max * p**4 * q * (E - V))
+    gates=(Gate("p", power=1, factor=phi_p, inf=1 / (1 + sp.exp(-(x + 35) / 10)),
+                tau=tau_max / (R("3.3") * sp.exp((x + 35) / 20) + sp.exp(-(x + 35) / 20))),),
+    current=g_max * p * (E - V))
+
+IKL = ChannelSpec(
+    name="IKL", doc="Potassium leak current I = g_max (E - V) (BrainPy's IKL; no gates).",
+    parameters={"g_max": 0.005, "E": -90.0}, gates=(), current=g_max * (E - V))
 
 ICaT_HM1992 = ChannelSpec(
     name="ICaT_HM1992",
@@ -140,7 +195,8 @@ ICaT_HM1992 = ChannelSpec(
 #: Every channel in the library, by name.
 LIBRARY: dict[str, ChannelSpec] = {spec.name: spec for spec in (
     INa_Ba2002, IKDR_Ba2002, INa_HH1952, IK_HH1952, INa_TM1991, IK_TM1991, IL,
-    Ih_HM1992, IKA1_HM1992, ICaT_HM1992)}
+    Ih_HM1992, IKA1_HM1992, ICaT_HM1992, IKA2_HM1992, IKK2A_HM1992, IKK2B_HM1992, IKNI_Ya1989,
+    IKL)}
 
 
 def get_channel(name: str) -> ChannelSpec:

@@ -45,7 +45,8 @@ from .jax import ChannelOps, NeuronOps, finite_if_known
 _KEYWORDS = ("size", "keep_size", "method", "name", "mode")
 #: The channels adapted: those whose master is the neuron (they read only V).
 ADAPTED = ("INa_Ba2002", "INa_TM1991", "INa_HH1952", "IKDR_Ba2002", "IK_TM1991", "IK_HH1952",
-           "IKA1_HM1992", "Ih_HM1992", "IL")
+           "IKA1_HM1992", "Ih_HM1992", "IL", "IKA2_HM1992", "IKK2A_HM1992", "IKK2B_HM1992",
+           "IKNI_Ya1989", "IKL")
 
 
 class IoncChannel(bp.dyn.IonChannel):

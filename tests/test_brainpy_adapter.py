@@ -34,7 +34,8 @@ def precision(dtype: str):
 #: INa_HH1952 and IK_HH1952.  (ionc's kernels themselves are checked against BrainPy's
 #: goldens for every channel in test_library.py; here it is the adapter.)
 CASES = ([(name, "float64") for name in ("INa_Ba2002", "IKDR_Ba2002", "IKA1_HM1992",
-                                         "Ih_HM1992", "IL")]
+                                         "Ih_HM1992", "IL", "IKA2_HM1992", "IKK2B_HM1992",
+                                         "IKNI_Ya1989", "IKL")]
          + [(name, "float32") for name in ("INa_Ba2002", "IL")])
 
 

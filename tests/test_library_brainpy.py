@@ -1,0 +1,59 @@
+"""Library channels against BrainPy itself, live (BrainPy is in the test extra): BrainPy's
+V-only potassium classes that joined the library, their rates, steady states, a 40-step
+trajectory over random voltages and the current, on the host targets, in both dtypes."""
+import numpy as np
+import pytest
+
+bp = pytest.importorskip("brainpy", reason="the BrainPy reference needs the test extra")
+import brainpy.math as bm  # noqa: E402
+import jax  # noqa: E402
+
+import ionc  # noqa: E402
+
+NEW = ["IKA2_HM1992", "IKK2A_HM1992", "IKK2B_HM1992", "IKNI_Ya1989", "IKL"]
+TOL = {"float64": 1e-12, "float32": 1e-5}
+#: BrainPy's positional order after (size, keep_size), which ionc's constructors follow
+POSITIONAL = {"IKA2_HM1992": (-85.0, 15.0, 2.0, 1.3, 0.8),
+              "IKK2A_HM1992": (-85.0, 12.0, 2.0, 1.3, 0.8),
+              "IKK2B_HM1992": (-85.0, 12.0, 2.0, 1.3, 0.8),
+              "IKNI_Ya1989": (-85.0, 0.01, 1.3, 0.8, 3000.0, 2.0),
+              "IKL": (0.01, -85.0)}
+
+
+@pytest.fixture
+def x64(request):
+    before = jax.config.jax_enable_x64
+    (bm.enable_x64 if request.param == "float64" else bm.disable_x64)()
+    yield request.param
+    jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.parametrize("x64", ["float64", "float32"], indirect=True)
+@pytest.mark.parametrize("target", ["cpu", "numpy"])
+@pytest.mark.parametrize("name", NEW)
+def test_brainpys_v_only_potassium_channels(name, target, x64):
+    dtype, tol, n = x64, TOL[x64], 64
+    rng = np.random.default_rng(5)
+    trace = rng.uniform(-120.0, 40.0, (40, n)).astype(dtype)
+    args = POSITIONAL[name]
+    theirs = getattr(bp.dyn, name)(n, False, *args)
+    ours = getattr(ionc, name)(n, False, *args, dtype=dtype, target=target)
+    gates = [g.name for g in ours.spec.gates]
+    for g in gates:
+        for role in ("inf", "tau"):
+            want = np.asarray(getattr(theirs, f"f_{g}_{role}")(bm.asarray(trace[0])))
+            got = getattr(ours, f"f_{g}_{role}")(trace[0])
+            np.testing.assert_allclose(got, want, rtol=tol, atol=0, err_msg=f"{g} {role}")
+    theirs.reset_state(bm.asarray(trace[0]))
+    ours.reset_state(trace[0])
+    bp.share.save(dt=0.025, t=0.0)
+
+    def step(v):
+        theirs.update(v)
+        return theirs.current(v)
+    want_I = np.asarray(bm.for_loop(step, bm.asarray(trace)))
+    got = ours.run(trace, dt=0.025, record=(*gates, "I"))
+    scale = np.abs(want_I).max()
+    assert np.abs(got["I"] - want_I).max() <= 10 * tol * scale
+    for g in gates:
+        assert np.abs(ours.states[g] - np.asarray(getattr(theirs, g).value)).max() <= tol, g
