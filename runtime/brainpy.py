@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 
 from . import channels as _library
+from .channels import phi_as_parameters
 from .channel import Channel
 from .codegen.neuron import NeuronSpec
 from .jax import ChannelOps, NeuronOps, finite_if_known
@@ -65,6 +66,7 @@ class IoncChannel(bp.dyn.IonChannel):
         given = dict(bound.arguments)
         given.pop("self")
         given.update(given.pop("parameters", {}))
+        given = phi_as_parameters(self.ionc_class.spec.name, given)
         super().__init__(size=given["size"], keep_size=given["keep_size"], name=given["name"],
                          mode=given["mode"])
         self.method = given["method"]

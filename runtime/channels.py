@@ -42,6 +42,25 @@ class INa_Ba2002(Channel):
                          table_degree=table_degree)
 
 
+#: BrainPy keywords that give a temperature factor directly, by channel: ``phi`` for a
+#: factor ``T_base ** ((T - 36)/10)``, which is ``phi`` itself at ``T_base = phi``,
+#: ``T = 46`` (pow(phi, 1.0) is phi exactly).
+PHI_KEYWORDS = {"IKDR_Ba2002": ("T_base", "T", 46.0)}
+
+
+def phi_as_parameters(name: str, values: dict) -> dict:
+    """``values`` with BrainPy's ``phi=`` (when given and not None) as the parameters that
+    give that factor (BrainPy, too, lets ``phi`` override ``T`` and ``T_base``)."""
+    if name not in PHI_KEYWORDS or "phi" not in values:
+        return values
+    values = dict(values)
+    phi = values.pop("phi")
+    if phi is not None:
+        base, temperature, at = PHI_KEYWORDS[name]
+        values.update({base: phi, temperature: at})
+    return values
+
+
 def library_class(spec, positional: list[str] | None = None) -> type[Channel]:
     """A channel class for ``spec`` with BrainPy's signature:
     ``(size, keep_size=False, <parameters in order>, method, name, mode, *, dtype, target, ...)``.
@@ -61,6 +80,7 @@ def library_class(spec, positional: list[str] | None = None) -> type[Channel]:
             if key in kwargs:
                 raise TypeError(f"{spec.name}() got multiple values for {key!r}")
             kwargs[key] = value
+        kwargs = phi_as_parameters(spec.name, kwargs)
         Channel.__init__(self, size, keep_size, kwargs.pop("method", "exp_auto"),
                          kwargs.pop("name", None), kwargs.pop("mode", None), **kwargs)
 
@@ -72,7 +92,8 @@ def library_class(spec, positional: list[str] | None = None) -> type[Channel]:
                                         "__module__": __name__})
 
 
-IKDR_Ba2002 = library_class(specs.IKDR_Ba2002)
+IKDR_Ba2002 = library_class(specs.IKDR_Ba2002, positional=[
+    "E", "g_max", "V_sh", "T_base", "T", "phi", "method", "name", "mode"])
 INa_HH1952 = library_class(specs.INa_HH1952)
 IK_HH1952 = library_class(specs.IK_HH1952)
 INa_TM1991 = library_class(specs.INa_TM1991)

@@ -57,3 +57,28 @@ def test_brainpys_v_only_potassium_channels(name, target, x64):
     assert np.abs(got["I"] - want_I).max() <= 10 * tol * scale
     for g in gates:
         assert np.abs(ours.states[g] - np.asarray(getattr(theirs, g).value)).max() <= tol, g
+
+
+@pytest.mark.parametrize("x64", ["float64"], indirect=True)
+def test_brainpys_phi_keyword_sets_the_temperature_factor(x64):
+    import ionc.brainpy as ib
+    rng = np.random.default_rng(9)
+    trace = rng.uniform(-90.0, 30.0, (30, 16))
+    for phi in (None, 2.0, np.linspace(0.5, 3.0, 16)):
+        theirs = bp.dyn.IKDR_Ba2002(16, phi=phi)
+        mine = [ionc.IKDR_Ba2002(16, phi=phi), ib.IKDR_Ba2002(16, phi=phi),
+                ionc.IKDR_Ba2002(16, False, -90.0, 10.0, -50.0, 3.0, 36.0, phi)]
+        theirs.reset_state(bm.asarray(trace[0]))
+        for ch in mine:
+            ch.reset_state(bm.asarray(trace[0]) if isinstance(ch, bp.dyn.IonChannel)
+                           else trace[0])
+        bp.share.save(dt=0.025, t=0.0)
+        for v in trace:
+            theirs.update(bm.asarray(v))
+            for ch in mine:
+                ch.update(bm.asarray(v)) if isinstance(ch, bp.dyn.IonChannel) else \
+                    ch.update(v, dt=0.025)
+        want = np.asarray(theirs.p.value)
+        for ch in mine:
+            got = np.asarray(ch.p.value) if isinstance(ch, bp.dyn.IonChannel) else ch.p
+            assert np.abs(got - want).max() <= 1e-12, (phi, type(ch))
