@@ -187,8 +187,8 @@ def test_the_constructor_is_brainpys():
     leak = ib.IL(4)                                        # set after construction, as
     leak.g_max = 0.0                                       # BrainPy's own channels allow
     assert np.all(np.asarray(leak.current(bm.asarray(np.full(4, -60.0)))) == 0.0)
-    with pytest.raises(TypeError, match="phi is BrainPy's but not ionc's"):
-        ib.IKDR_Ba2002(4, phi=2.0)
+    ch = ib.IKDR_Ba2002(4, phi=2.0)          # BrainPy's phi: the factor T_base^((T-36)/10)
+    assert float(ch.T_base) == 2.0 and float(ch.T) == 46.0
     with pytest.raises(ValueError, match="adapts"):
         ib.adapter("ICaT_HM1992")
 
