@@ -171,29 +171,26 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         if method != "exp_auto":
             raise ValueError(f"ionc.brainpy.CondNeuGroup steps with exp_auto (BrainPy's "
                              f"default), got method {method!r}")
-        if not channels:
-            raise ValueError("ionc.brainpy.CondNeuGroup needs at least one channel, e.g. "
-                             "INa=ionc.brainpy.INa_HH1952(size)")
-        for label, ch in channels.items():
-            if not isinstance(ch, IoncChannel):
-                raise TypeError(f"channel {label!r} is {type(ch).__name__}; "
-                                "ionc.brainpy.CondNeuGroup takes ionc.brainpy channels "
-                                "(ionc.brainpy.INa_HH1952, ionc.brainpy.channel(...))")
-            if _channel_method(ch) not in ("exp_auto", "exp_euler"):
-                raise ValueError(f"channel {label!r} steps with {_channel_method(ch)!r}; the "
-                                 "fused group steps every channel with exp_auto")
-        if len({id(ch) for ch in channels.values()}) < len(channels):
-            raise ValueError("one channel object appears under two labels; give each label "
-                             "its own channel")
+        _check_channels(channels, at_least_one=False)
         super().__init__(size, keep_size=keep_size, C=C, A=A, V_th=V_th,
                          V_initializer=V_initializer, method=method, name=name, mode=mode,
                          init_var=init_var, input_var=input_var, spk_type=spk_type, **channels)
         self._neuron_ops: dict = {}
 
+    def _channels(self) -> dict:
+        """The group's channels by label: those given to the constructor, else (BrainPy's
+        subclass pattern, channels assigned after ``super().__init__``) the ion channels
+        held as attributes; checked on every use."""
+        channels = dict(self.children) or {
+            label: node for label, node in vars(self).items()
+            if isinstance(node, bp.dyn.IonChannel)}
+        _check_channels(channels)
+        return channels
+
     def _params(self) -> dict:
         """Every parameter as it is now, keyed as :class:`~ionc.jax.NeuronOps` keys them."""
         out = {k: getattr(self, k) for k in ("C", "V_th")}
-        for label, ch in self.children.items():
+        for label, ch in self._channels().items():
             out.update({f"{label}.{p}": v for p, v in ch._params().items()})
         return {k: bm.as_jax(v) if isinstance(v, (bm.Array, bm.Variable)) else v
                 for k, v in out.items()}
@@ -207,7 +204,7 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         key = (jnp.dtype(dtype).name, arrays)
         if key not in self._neuron_ops:
             spec = _neuron_spec(tuple((label, ch.ionc_class)
-                                      for label, ch in self.children.items()))
+                                      for label, ch in self._channels().items()))
             shapes = {k: np.ones(np.shape(v)) for k, v in params.items()}
             self._neuron_ops[key] = NeuronOps(spec, self.varshape, key[0], "exp_auto", shapes,
                                               name=self.name)
@@ -226,7 +223,8 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
             x = self.input.value
         I_ext = bm.as_jax(x * (1e-3 / self.A) + syn)
         states = {"V": V_old}
-        for label, ch in self.children.items():
+        channels = self._channels()
+        for label, ch in channels.items():
             states.update({f"{label}.{g}": v for g, v in ch._states().items()})
 
         def step(states, I_ext):
@@ -239,11 +237,31 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         if self.delta_inputs:                               # as BrainPy: V moves, then the test
             V = V + bm.as_jax(self.sum_delta_inputs())
             spike = jnp.logical_and(V >= bm.as_jax(self.V_th), V_old < bm.as_jax(self.V_th))
-        for label, ch in self.children.items():
+        for label, ch in channels.items():
             ch._set({g: new[f"{label}.{g}"] for g in ch._states()})
         self.spike.value = spike if self.spike.dtype == bool else spike.astype(self.spike.dtype)
         self.V.value = V
         return self.spike.value
+
+
+def _check_channels(channels: dict, at_least_one: bool = True) -> None:
+    """ionc.brainpy channels only, each once, stepping with exp_auto; at least one when
+    the group runs."""
+    if at_least_one and not channels:
+        raise ValueError("ionc.brainpy.CondNeuGroup needs at least one channel, e.g. "
+                         "INa=ionc.brainpy.INa_HH1952(size), or self.INa = ... after "
+                         "super().__init__(size)")
+    for label, ch in channels.items():
+        if not isinstance(ch, IoncChannel):
+            raise TypeError(f"channel {label!r} is {type(ch).__name__}; "
+                            "ionc.brainpy.CondNeuGroup takes ionc.brainpy channels "
+                            "(ionc.brainpy.INa_HH1952, ionc.brainpy.channel(...))")
+        if _channel_method(ch) not in ("exp_auto", "exp_euler"):
+            raise ValueError(f"channel {label!r} steps with {_channel_method(ch)!r}; the "
+                             "fused group steps every channel with exp_auto")
+    if len({id(ch) for ch in channels.values()}) < len(channels):
+        raise ValueError("one channel object appears under two labels; give each label "
+                         "its own channel")
 
 
 def _generic(self, size, keep_size: bool = False, method: str | None = None,

@@ -172,8 +172,8 @@ def test_the_fused_group_reads_parameters_inputs_and_batches_as_brainpys():
     leak = ib.IL(4)
     with pytest.raises(ValueError, match="two labels"):
         ib.CondNeuGroup(4, IL1=leak, IL2=leak)
-    with pytest.raises(ValueError, match="at least one channel"):
-        ib.CondNeuGroup(4)
+    with pytest.raises(ValueError, match="at least one channel"):   # when it first runs:
+        ib.CondNeuGroup(4).ops(np.float64)      # channels may be assigned after __init__
     with pytest.raises(NotImplementedError, match="noise"):
         ib.CondNeuGroup(4, noise=0.1, IL=ib.IL(4))
 
@@ -257,3 +257,32 @@ def test_the_fused_group_in_float32_follows_brainpys():
             V.append(np.asarray(bm.for_loop(step, np.arange(steps))))
     assert V[1].dtype == np.float32 and np.all(V[0] < 0)
     assert np.max(np.abs(V[0] - V[1])) < 1e-3                # 5.8e-4 measured
+
+
+def _hh_subclass(mod, n, group):
+    """BrainPy's usual way to build a cell: channels assigned after super().__init__."""
+    class HH(group):
+        def __init__(self, size):
+            super().__init__(size, C=1.0, V_initializer=bp.init.Uniform(-70.0, -60.0))
+            self.INa = mod.INa_HH1952(size)
+            self.IK = mod.IK_HH1952(size)
+            self.IL = mod.IL(size, E=-54.387, g_max=0.03)
+    return HH(n)
+
+
+def test_the_fused_group_takes_brainpys_subclass_pattern():
+    n, steps = 12, 800
+    currents = np.linspace(0.0, 15.0, n)
+    with precision("float64"):
+        V0, s0 = _spiking_steps(_hh_subclass, bp.dyn, n, steps, currents)
+        V1, s1 = _spiking_steps(_hh_subclass, ib, n, steps, currents, ib.CondNeuGroup)
+        V2, s2 = _spiking_steps(_hh, ib, n, steps, currents, ib.CondNeuGroup)
+    assert s0.sum() > 0 and np.array_equal(s0, s1) and np.array_equal(s1, s2)
+    assert np.array_equal(V1, V2) and np.max(np.abs(V0 - V1)) < 1e-8
+
+    class Empty(ib.CondNeuGroup):
+        def __init__(self, size):
+            super().__init__(size)
+    empty = Empty(3)
+    with pytest.raises(ValueError, match="needs at least one channel.*super"):
+        empty.ops(np.float64)
