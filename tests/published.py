@@ -35,25 +35,27 @@ ARCHIVES = {
 _L5PC = "bluepyopt-1.14.26/examples/l5pc/mechanisms/"
 _TC = "bluepyopt-1.14.26/examples/thalamocortical-cell/mechanisms/"
 _ALLEN = "bmtk/utils/scripts/bionet/mechanisms/modfiles/"
+#: (archive, folder in it, file name, sha256 of the file)
+_PINNED = [
+    ("bluepyopt", _L5PC, "K_Pst.mod",
+     "41ef49ec8f490210f10c647753e29ec6461e8dffcae8b593a110546a9e9af546"),
+    ("bluepyopt", _L5PC, "K_Tst.mod",
+     "b8adba9bad5c4f5bc7e2231b42fc4d649e5bbaa42286bf6666a8c94c93ff595e"),
+    ("bluepyopt", _L5PC, "Ca_LVAst.mod",
+     "94e1dae140da644b71fb7c64cb549f76851c8f27860978f4474a16e5efdf99dc"),
+    ("bluepyopt", _L5PC, "CaDynamics_E2.mod",
+     "fee7fa2ad830cc009dcce02a6247096fb1431e29705819cdec6b2ccd6cabe0d6"),
+    ("bluepyopt", _TC, "TC_HH.mod",
+     "32e76df41f78ff3b0eb087c48511997b4701b5a67cbf7ea9e857483c1f846ca5"),
+    ("bmtk", _ALLEN, "Ca_LVA.mod",
+     "a7a9ef262541dc96f5d19afd97778f9320808d01ce397350f1f2be3db30f920f"),
+    ("bmtk", _ALLEN, "NaV.mod",
+     "635605ba861c070f8fdc273365f3a0fca6eee24762afc9b102161fdd6e9cfc42"),
+    ("bmtk", _ALLEN, "CaDynamics.mod",
+     "f012def9758f7d0244b81c54291edea6597c15fad99b9f7b5725b121a3567f16"),
+]
 #: file name -> (archive, member, sha256 of the member)
-FILES = {
-    "K_Pst.mod": ("bluepyopt", _L5PC + "K_Pst.mod",
-                  "41ef49ec8f490210f10c647753e29ec6461e8dffcae8b593a110546a9e9af546"),
-    "K_Tst.mod": ("bluepyopt", _L5PC + "K_Tst.mod",
-                  "b8adba9bad5c4f5bc7e2231b42fc4d649e5bbaa42286bf6666a8c94c93ff595e"),
-    "Ca_LVAst.mod": ("bluepyopt", _L5PC + "Ca_LVAst.mod",
-                     "94e1dae140da644b71fb7c64cb549f76851c8f27860978f4474a16e5efdf99dc"),
-    "CaDynamics_E2.mod": ("bluepyopt", _L5PC + "CaDynamics_E2.mod",
-                          "fee7fa2ad830cc009dcce02a6247096fb1431e29705819cdec6b2ccd6cabe0d6"),
-    "TC_HH.mod": ("bluepyopt", _TC + "TC_HH.mod",
-                  "32e76df41f78ff3b0eb087c48511997b4701b5a67cbf7ea9e857483c1f846ca5"),
-    "Ca_LVA.mod": ("bmtk", _ALLEN + "Ca_LVA.mod",
-                   "a7a9ef262541dc96f5d19afd97778f9320808d01ce397350f1f2be3db30f920f"),
-    "NaV.mod": ("bmtk", _ALLEN + "NaV.mod",
-                "635605ba861c070f8fdc273365f3a0fca6eee24762afc9b102161fdd6e9cfc42"),
-    "CaDynamics.mod": ("bmtk", _ALLEN + "CaDynamics.mod",
-                       "f012def9758f7d0244b81c54291edea6597c15fad99b9f7b5725b121a3567f16"),
-}
+FILES = {name: (source, folder + name, digest) for source, folder, name, digest in _PINNED}
 
 
 def _sha256(data: bytes) -> str:
