@@ -222,7 +222,7 @@ class Channel:
         self._layout, self._states = layout, states
         self._update_args, self._update_slots = args, slots
         self._update_table_dt = None      # the dt whose table the update slots hold
-        self._last_voltage = (None, None, None, None)
+        self._last_voltage = (None, None, None)
 
     @property
     def _shape(self) -> tuple[int, ...]:
@@ -268,7 +268,7 @@ class Channel:
         last = self._last_voltage
         layout = self._layout
         if (V is last[0] and V.shape == layout.shape and V.dtype is self.dtype
-                and V.flags.c_contiguous and V.ctypes.data == last[3]):
+                and V.flags.c_contiguous and layout.kernels.same_buffer(V, last[2])):
             arr, ptr = last[1], last[2]     # the same buffer: resize or strides would show
         else:
             if (type(V) is np.ndarray and V.dtype == self.dtype and V.shape == layout.shape
@@ -277,9 +277,8 @@ class Channel:
             else:
                 arr = layout.kernels.as_array(V, layout.shape, self.dtype, "V")
             ptr = layout.kernels.pointer(arr)
-            self._last_voltage = ((V, arr, ptr, V.ctypes.data)
-                                  if arr is V and type(V) is np.ndarray
-                                  else (None, None, None, None))
+            self._last_voltage = ((V, arr, ptr) if arr is V and type(V) is np.ndarray
+                                  else (None, None, None))
         self._refuse_nan(arr, layout, "V", ptr)
         return arr, ptr
 

@@ -106,6 +106,11 @@ class HostKernels(Kernels):
             return self._ffi.NULL
         return self._ffi.from_buffer(CFFI_TYPES[array.dtype.name], array)
 
+    def same_buffer(self, array: np.ndarray, pointer) -> bool:
+        """True when ``pointer`` (from :meth:`pointer`) still points at ``array``'s data
+        (a resize moves it); the NumPy target passes arrays themselves."""
+        return self.extension is None or self._ffi.from_buffer(array) == pointer
+
     def scalar(self, value):
         """A real scalar argument."""
         return float(value) if self.extension is not None else self.dtype.type(value)
