@@ -15,7 +15,7 @@ from .parsing import parse, spec_from_strings
 from .render import GeneratedSource, math_header, render_kernels, render_neuron
 from .singularities import (Singularity, SingularityReport, find_removable_singularities,
                             remove_singularities)
-from .spec import ChannelSpec, Gate, KineticScheme, Reaction, SpecError, V, dt, symbol
+from .spec import ChannelSpec, Gate, Ion, KineticScheme, Reaction, SpecError, V, dt, symbol
 from .symbols import SymbolTable, mangle, symbol_table
 
 __all__ = [
@@ -25,6 +25,6 @@ __all__ = [
     "NeuronSpec", "neuron_kernels", "parse", "spec_from_strings", "GeneratedSource",
     "math_header", "render_kernels", "render_neuron", "Singularity", "SingularityReport",
     "find_removable_singularities", "remove_singularities", "ChannelSpec", "Gate",
-    "KineticScheme", "Reaction", "SpecError",
+    "Ion", "KineticScheme", "Reaction", "SpecError",
     "V", "dt", "symbol", "SymbolTable", "mangle", "symbol_table",
 ]

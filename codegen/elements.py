@@ -128,6 +128,11 @@ class ChannelModel:
         return rate_local(rate, self.spec, self.table)
 
 
+def ion_current_task(ion: str) -> str:
+    """The task (element function) of the current ion ``ion`` carries."""
+    return f"ionc_i{ion}"
+
+
 def rate_local(rate: str, spec: ChannelSpec, table: SymbolTable) -> sp.Symbol:
     """The local holding rate ``rate`` inside element functions: a named rate's own
     symbol (``u_a1``), ``<role>_<gate>``'s ``<role>_u_<gate>``."""
@@ -256,6 +261,11 @@ def _lower(spec: ChannelSpec, method: str, jacobians: bool) -> ChannelModel:
     current = table.rename(current_expr)
     fns["current"] = element("current", (*inputs, *gates, *params), [("I", current)], False,
                              "channel current at V with the given gates")
+    for ion in spec.ion_currents:
+        fns[ion_current_task(ion)] = element(
+            ion_current_task(ion), (*inputs, *gates, *params),
+            [("I", table.rename(analyse_current(spec, ion)[0]))], False,
+            f"the part of the current that ion {ion} carries")
     fns["conductance"] = element(
         "conductance", (*inputs, *gates, *params),
         [("G", sp.factor_terms(-sp.diff(current, V)))], False,

@@ -28,12 +28,14 @@ from typing import Mapping
 
 import sympy as sp
 
-from .elements import FUNCTION_PREFIX, ChannelModel, ElementFunction, lower_channel
+from .elements import (FUNCTION_PREFIX, ChannelModel, ElementFunction, ion_current_task,
+                       lower_channel)
 from .functions import exprelr
 from .kernels import (COUNTS, FLAGS, IN, INOUT, INPUT, INT, OUT, OUTPUT, PARAMETER, REAL,
                       RECORD, STATE, STEP, STEPS, STRIDE, EVERY, TRACE, Call, Counter, Crossing,
                       KernelParameter, KernelSet, KernelSignature, MapKernel, Ref, ScanKernel,
                       Store, ordered)
+from .ions import TO_NEURON_CURRENT, Source, Wiring, nernst, wire_ions
 from .spec import V, ChannelSpec, SpecError, dt, symbol
 
 #: The external current density (uA/cm^2 for C in uF/cm^2), an input per step.
@@ -42,6 +44,8 @@ I_EXT = symbol("I_ext")
 I_SUM, G_SUM = symbol("ionc_I"), symbol("ionc_G")
 #: The membrane's own parameters and their defaults (BrainPy's HH).
 MEMBRANE_PARAMETERS = {"C": 1.0, "V_th": 20.0}
+#: A cell's temperature (degC), NEURON's global: every mechanism's ``celsius``.
+CELSIUS = "celsius"
 #: Element functions of a channel that a neuron step calls.
 NEURON_TASKS = ("current", "conductance", "conductance_numeric", "update")
 #: NEURON's fixed step as a neuron method: the membrane by linearised backward Euler with
@@ -63,15 +67,21 @@ class NeuronSpec:
     channels: Mapping[str, ChannelSpec]
     parameters: Mapping[str, float] = field(default_factory=lambda: dict(MEMBRANE_PARAMETERS))
     doc: str = ""
+    #: per ion, the quantities the cell is given (``{'k': ('ek',), 'ca': ('cao',)}``)
+    ions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: ``'label.name'`` reads a mechanism keeps as its own value (``concentrations=``)
+    held: frozenset = frozenset()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise SpecError(f"neuron name {self.name!r} is not an identifier")
         if not self.channels:
             raise SpecError(f"neuron {self.name!r} has no channels")
-        if set(self.parameters) != set(MEMBRANE_PARAMETERS):
+        if not set(MEMBRANE_PARAMETERS) <= set(self.parameters) <= {*MEMBRANE_PARAMETERS,
+                                                                    CELSIUS}:
             raise SpecError(f"neuron {self.name!r}: parameters must be "
-                            f"{sorted(MEMBRANE_PARAMETERS)}, got {sorted(self.parameters)}")
+                            f"{sorted(MEMBRANE_PARAMETERS)} (and optionally {CELSIUS!r}), got "
+                            f"{sorted(self.parameters)}")
         for label, spec in self.channels.items():
             if not (isinstance(label, str) and label.isidentifier()):
                 raise SpecError(f"neuron {self.name!r}: channel label {label!r} is not a "
@@ -89,6 +99,7 @@ class NeuronModel:
     method: str
     channels: dict[str, ChannelModel]
     membrane: ElementFunction
+    wiring: Wiring
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -126,7 +137,45 @@ def lower_neuron(spec: NeuronSpec, method: str = "exp_auto") -> NeuronModel:
         ((I_SUM, sp.Add(*currents)), (G_SUM, sp.Add(*conductances))),
         (("V", membrane_step(C, method)),),
         f"V after one {method} step of C dV/dt = I_ext + I, linear coefficient -G/C")
-    return NeuronModel(spec, method, channels, membrane)
+    wiring = wire_ions(spec.channels, spec.ions, spec.held, CELSIUS in spec.parameters)
+    return NeuronModel(spec, method, channels, membrane, wiring)
+
+
+def neuron_parameters(spec: NeuronSpec) -> dict[str, float]:
+    """Every parameter of the cell's kernels and its default, keyed as the runtime names
+    them: the membrane's (``'C'``), the cell's ion quantities (``'cao'``) and each
+    mechanism's own (``'INa.g_max'``, an input it keeps: ``'kca.cai'``)."""
+    wiring = wire_ions(spec.channels, spec.ions, spec.held, CELSIUS in spec.parameters)
+    out = dict(spec.parameters)
+    out.update({k: v for k, v in wiring.parameters.items() if k in _used_ion_keys(wiring)})
+    for label, ch in spec.channels.items():
+        for p, v in {**ch.parameters, **ch.inputs}.items():
+            if (label, p) not in wiring.reads:
+                out[f"{label}.{p}"] = v
+    return out
+
+
+def is_concentration(key: str, spec: NeuronSpec) -> bool:
+    """True for a parameter of the cell's kernels that is a concentration (which must be
+    > 0): an input a mechanism keeps (``'kca.cai'``) or the cell's ``'cao'``."""
+    if "." in key:
+        label, name = key.split(".", 1)
+        return name in spec.channels[label].inputs and not _is_current(name, spec.channels[label])
+    ions = {i.name: i for ch in spec.channels.values() for i in ch.ions}
+    return any(key in (i.inside, i.outside) for i in ions.values())
+
+
+def _is_current(name: str, ch: ChannelSpec) -> bool:
+    return any(name == i.current_name for i in ch.ions)
+
+
+def _used_ion_keys(wiring: Wiring) -> set[str]:
+    """The cell ion parameters some kernel operand reads."""
+    used = {s.name for s in wiring.reads.values() if s.kind == "parameter"}
+    for plan in wiring.ions.values():
+        if plan.nernst:
+            used |= {s.name for s in plan.concentrations.values() if s.kind == "parameter"}
+    return used - {CELSIUS}
 
 
 def _prefixes(model: NeuronModel) -> dict[int, str]:
@@ -137,17 +186,52 @@ def _prefixes(model: NeuronModel) -> dict[int, str]:
     return out
 
 
+def _ion_functions(model: NeuronModel) -> dict[str, ElementFunction]:
+    """The cell's own element functions: each Nernst potential it computes and each ion
+    current a mechanism reads (the carriers' parts summed, in NEURON's units)."""
+    fns = {}
+    has_celsius = CELSIUS in model.spec.parameters
+    ci, co, T = symbol("ionc_ci"), symbol("ionc_co"), symbol(CELSIUS)
+    for name, plan in model.wiring.ions.items():
+        if plan.nernst:
+            fns[f"nernst_{name}"] = ElementFunction(
+                f"{FUNCTION_PREFIX}_nernst_{name}", (ci, co, T) if has_celsius else (ci, co),
+                (), (("E", nernst(ci, co, T if has_celsius else sp.Float(6.3), plan.valence)),),
+                f"the Nernst potential of {name} (NEURON's nrn_nernst)")
+        if any(s.kind == "sum" and s.name == name for s in model.wiring.reads.values()):
+            parts = tuple(symbol(f"ionc_x{j}") for j in range(len(plan.carriers)))
+            fns[f"sum_{name}"] = ElementFunction(
+                f"{FUNCTION_PREFIX}_sum_{name}", parts, (),
+                (("I", TO_NEURON_CURRENT * sp.Add(*parts)),),
+                f"the total current of {name} in NEURON's units (mA/cm^2, outward)")
+    return fns
+
+
+def _update_order(model: NeuronModel) -> list[int]:
+    """The order the mechanisms' states advance in: NEURON's fixed step takes them as
+    given (NEURON: type order), each reading what the earlier ones wrote this step;
+    BrainPy's methods advance every variable from the start of the step, so the
+    concentration writers go last."""
+    labels = list(model.channels)
+    if model.method == NEURON_METHOD:
+        return list(range(len(labels)))
+    writers = model.wiring.writers()
+    return ([j for j, lb in enumerate(labels) if lb not in writers]
+            + [j for j, lb in enumerate(labels) if lb in writers])
+
+
 @lru_cache(maxsize=None)
 def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
                    array_params: frozenset = frozenset()) -> KernelSet:
     """The fused ``update`` (one step) and ``run`` (an input trace) kernels of a neuron.
 
-    ``array_params`` names the parameters given per neuron (``'INa.g_max'``, ``'C'``).
+    ``array_params`` names the parameters given per neuron (``'INa.g_max'``, ``'C'``,
+    ``'cao'``).
     """
     model = lower_neuron(spec, method)
-    known = {f"{label}.{p}" for label, m in model.channels.items()
-             for p in (*m.parameter_names, *m.input_names[1:])}
-    unknown = set(array_params) - known - set(spec.parameters)
+    wiring = model.wiring
+    defaults = neuron_parameters(spec)
+    unknown = set(array_params) - set(defaults)
     if unknown:
         raise ValueError(f"{spec.name} has no parameter(s) {sorted(unknown)}")
     prefixes = _prefixes(model)
@@ -156,33 +240,62 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
     for m in model.channels.values():
         if any(k[0] == id(m) for k in renamed):
             continue
-        for task in (*NEURON_TASKS, *(s.name for s in m.derived)):
+        for task in (*NEURON_TASKS, *(ion_current_task(i) for i in m.spec.ion_currents),
+                     *(s.name for s in m.derived)):
             fn = m.functions[task]
             new = prefixes[id(m)] + fn.name[len(FUNCTION_PREFIX):]
             renamed[(id(m), task)] = new
             functions.append(fn.renamed(new))
+    ion_fns = _ion_functions(model)
+    functions += list(ion_fns.values())
     functions.append(model.membrane)
 
-    # kernel parameters: membrane scalars, then channel j's as c<j>_<identifier>
+    def where_of(key: str) -> str:
+        return "element" if key in array_params else "scalar"
+
+    # kernel parameters: membrane scalars, the cell's ion quantities, then channel j's as
+    # c<j>_<identifier>
     params: list[KernelParameter] = [KernelParameter("dt", REAL, STEP, "dt")]
-    where: dict[tuple[int, str], str] = {}        # (channel j, identifier) -> kernel name
     for p in spec.parameters:
-        array = p in array_params
-        params.append(KernelParameter(p, IN if array else REAL, PARAMETER, p))
+        params.append(KernelParameter(p, IN if p in array_params else REAL, PARAMETER, p))
+    ion_names = {}
+    for key in sorted(k for k in defaults if "." not in k and k not in spec.parameters):
+        ion_names[key] = f"ionc_ion_{key}"
+        params.append(KernelParameter(ion_names[key], IN if key in array_params else REAL,
+                                      PARAMETER, key))
     params.append(KernelParameter("V", INOUT, STATE, "V"))
+    where: dict[tuple[int, str], str] = {}        # (channel j, identifier) -> kernel name
+    labels = list(model.channels)
     for j, (label, m) in enumerate(model.channels.items()):
         for g in m.gate_names:
             name = f"c{j}_{m.table.identifier(g)}"
             where[(j, m.table.identifier(g))] = name
             params.append(KernelParameter(name, INOUT, STATE, f"{label}.{g}"))
-        # inputs beyond V (cai) are held fixed over a run: parameters of the neuron
+    for j, (label, m) in enumerate(model.channels.items()):
+        # inputs beyond V that no ion provides (cai) are held fixed over a run
         for p in (*m.parameter_names, *m.input_names[1:]):
+            if (label, p) in wiring.reads:
+                continue
             name = f"c{j}_{m.table.identifier(p)}"
             where[(j, m.table.identifier(p))] = name
-            array = f"{label}.{p}" in array_params
-            params.append(KernelParameter(name, IN if array else REAL, PARAMETER,
-                                          f"{label}.{p}"))
+            params.append(KernelParameter(name, IN if f"{label}.{p}" in array_params
+                                          else REAL, PARAMETER, f"{label}.{p}"))
     kinds = {p.name: p for p in params}
+
+    def source_ref(source: Source) -> Ref:
+        if source.kind == "state":
+            k = labels.index(source.label)
+            m = model.channels[source.label]
+            return Ref(where[(k, m.table.identifier(source.name))], "state")
+        if source.kind == "parameter":
+            name = ion_names.get(source.name, source.name)
+            return Ref(name, where_of(source.name))
+        return Ref(f"ionc_{'e' if source.kind == 'nernst' else 'i'}_{source.name}", "local")
+
+    provided: dict[tuple[int, str], Ref] = {}
+    for (label, name), source in wiring.reads.items():
+        j = labels.index(label)
+        provided[(j, model.channels[label].table.identifier(name))] = source_ref(source)
 
     def operand(j: int, ident: str, m: ChannelModel) -> Ref:
         if ident == "V":
@@ -191,20 +304,47 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
             return Ref("dt", "scalar")
         if any(s.name == ident for s in m.derived):
             return Ref(f"c{j}_{ident}", "scalar")
+        if (j, ident) in provided:
+            return provided[(j, ident)]
         name = where[(j, ident)]
         p = kinds[name]
         if p.role == STATE:
             return Ref(name, "state")
         return Ref(name, "element" if p.is_array else "scalar")
 
+    def place(call: Call, prologue: list, body: list) -> None:
+        """A call reading scalars only is computed once per kernel call."""
+        (body if any(r.where != "scalar" for r in call.inputs) else prologue).append(call)
+
     def step(spike: Ref) -> tuple[list, list]:
         prologue, body = [], []
+        for name, plan in wiring.ions.items():       # reversal potentials at the old state
+            if plan.nernst:
+                conc = [source_ref(plan.concentrations[c]) for c in (f"{name}i", f"{name}o")]
+                if CELSIUS in spec.parameters:
+                    conc.append(Ref(CELSIUS, where_of(CELSIUS)))
+                place(Call(ion_fns[f"nernst_{name}"].name, tuple(conc),
+                           (Ref(f"ionc_e_{name}", "local"),)), prologue, body)
         for j, m in enumerate(model.channels.values()):
             for sym in m.derived:
                 fn = m.functions[sym.name]
                 ins = tuple(operand(j, s.name, m) for s in fn.inputs)
-                call = Call(renamed[(id(m), sym.name)], ins, (Ref(f"c{j}_{sym.name}", "local"),))
-                (body if any(r.where == "element" for r in ins) else prologue).append(call)
+                place(Call(renamed[(id(m), sym.name)], ins, (Ref(f"c{j}_{sym.name}", "local"),)),
+                      prologue, body)
+        for name, plan in wiring.ions.items():       # ion currents at the old state
+            if f"sum_{name}" not in ion_fns:
+                continue
+            parts = []
+            for label in plan.carriers:
+                j = labels.index(label)
+                m = model.channels[label]
+                task = ion_current_task(name)
+                parts.append(Ref(f"ionc_I{j}_{name}", "local"))
+                body.append(Call(renamed[(id(m), task)], tuple(
+                    operand(j, s.name, m) for s in m.functions[task].inputs), (parts[-1],)))
+            body.append(Call(ion_fns[f"sum_{name}"].name, tuple(parts),
+                             (Ref(f"ionc_i_{name}", "local"),)))
+        for j, m in enumerate(model.channels.values()):
             conductance = ("conductance_numeric" if method == NEURON_METHOD
                            else "conductance")
             for task, out in (("current", f"ionc_I{j}"), (conductance, f"ionc_G{j}")):
@@ -212,12 +352,13 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
                 body.append(Call(renamed[(id(m), task)],
                                  tuple(operand(j, s.name, m) for s in fn.inputs),
                                  (Ref(out, "local"),)))
-        C = Ref("C", "element" if "C" in array_params else "scalar")
+        C = Ref("C", where_of("C"))
         ins = [Ref("V", "state"), Ref("dt", "scalar"), Ref("I_ext", "trace"), C]
         for j in range(len(model.channels)):
             ins += [Ref(f"ionc_I{j}", "local"), Ref(f"ionc_G{j}", "local")]
         body.append(Call(model.membrane.name, tuple(ins), (Ref("ionc_Vn", "local"),)))
-        for j, m in enumerate(model.channels.values()):
+        for j in _update_order(model):
+            m = list(model.channels.values())[j]
             if not m.gate_names:
                 continue
             fn = m.functions["update"]
@@ -228,7 +369,7 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
             body.append(Call(renamed[(id(m), "update")], ins,
                              tuple(Ref(where[(j, m.table.identifier(g))], "state")
                                    for g in m.gate_names)))
-        V_th = Ref("V_th", "element" if "V_th" in array_params else "scalar")
+        V_th = Ref("V_th", where_of("V_th"))
         body.append(Crossing(spike, Ref("V", "state"), Ref("ionc_Vn", "local"), V_th))
         body.append(Store(Ref("V", "state"), Ref("ionc_Vn", "local")))
         return prologue, body
@@ -242,22 +383,51 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
     body = [_as_map(s) for s in body]
     update = MapKernel(KernelSignature("ionc_update_kernel", ordered(map_params)),
                        tuple(prologue), tuple(body), transcendental)
+    recorded = recordable(spec, method)
+    record_params, records = [], []
+    for i, (key, ref) in enumerate(_record_refs(model, recorded, source_ref, kinds)):
+        name = "rec_V" if key == "V" else f"rec_{i}"
+        record_params.append(KernelParameter(name, OUT, RECORD, key, optional=True))
+        records.append((name, (Store(Ref(name, "record"), ref),)))
     scan_params = ([KernelParameter("steps", INT, STEPS, "steps"),
                     KernelParameter("every", INT, EVERY, "every"),
                     KernelParameter("stride", INT, STRIDE, "stride")] + params
-                   + [KernelParameter("I_ext", IN, TRACE, "I_ext"),
-                      KernelParameter("rec_V", OUT, RECORD, "V", optional=True),
+                   + [KernelParameter("I_ext", IN, TRACE, "I_ext"), *record_params,
                       KernelParameter("rec_spike", COUNTS, RECORD, "spike", optional=True),
                       KernelParameter("spike_count", COUNTS, OUTPUT, "spike_count",
                                       optional=True)])
     run_prologue, run_body = step(Ref("ionc_spiked", "local"))
     run = ScanKernel(KernelSignature("ionc_run_kernel", ordered(scan_params)),
-                     tuple(run_prologue), states, "I_ext", tuple(run_body),
-                     (("rec_V", (Store(Ref("rec_V", "record"), Ref("V", "state")),)),),
+                     tuple(run_prologue), states, "I_ext", tuple(run_body), tuple(records),
                      Counter("ionc_spiked", "rec_spike", "spike_count"), transcendental)
     notes = tuple(f"{label}: {s}" for label, m in model.channels.items()
                   for s in m.singularities)
     return KernelSet(spec.name, tuple(functions), {"update": update}, {"run": run}, notes)
+
+
+def recordable(spec: NeuronSpec, method: str = "exp_auto") -> tuple[str, ...]:
+    """What a cell's ``run`` can record besides ``'spike'``: ``'V'``, every mechanism
+    state (``'Ca_HVA.m'``) and each ion concentration a mechanism reads or writes
+    (``'cai'``)."""
+    model = lower_neuron(spec, method)
+    out = ["V"] + [f"{label}.{g}" for label, m in model.channels.items() for g in m.gate_names]
+    for name, plan in model.wiring.ions.items():
+        out += [c for c in plan.concentrations if c not in out]
+    return tuple(out)
+
+
+def _record_refs(model: NeuronModel, keys, source_ref, kinds):
+    """``(key, operand)`` of each recordable quantity."""
+    for key in keys:
+        if key == "V":
+            yield key, Ref("V", "state")
+        elif "." in key:
+            label, g = key.split(".", 1)
+            j = list(model.channels).index(label)
+            yield key, Ref(f"c{j}_{model.channels[label].table.identifier(g)}", "state")
+        else:
+            plan = next(p for p in model.wiring.ions.values() if key in p.concentrations)
+            yield key, source_ref(plan.concentrations[key])
 
 
 def _as_map(statement):

@@ -34,7 +34,7 @@ from pathlib import Path
 import sympy as sp
 
 from .budget import at, check_deadline, time_bound
-from .spec import (MAX_STATES, TASK_NAMES, V, ChannelSpec, Gate, KineticScheme, Reaction,
+from .spec import (MAX_STATES, TASK_NAMES, V, ChannelSpec, Gate, Ion, KineticScheme, Reaction,
                    SpecError, dt, symbol)
 
 #: NEURON's own values of the variables it ignores PARAMETER defaults for.
@@ -675,7 +675,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     # reading them; one read first would keep state between calls (refused when read)
     file_locals = {_name(v): _line_of(text, _name(v), at_start=False)
                    for b in blocks.get("LocalListStatement", []) for v in _kids(b)}
-    suffix, ions, nonspecific = None, {}, []
+    suffix, ions, nonspecific, valences = None, {}, [], {}
     for nb in blocks.get("NeuronBlock", []):
         for stmt in _kids(_kids(nb)[0]):
             k = _kind(stmt)
@@ -698,6 +698,9 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
                         raise SpecError(f"USEION {ion} WRITE {w} ({line}): writing a "
                                         f"reversal potential is not supported")
                 ions[ion] = (reads, writes)
+                valence = [x for x in kids if _kind(x) == "Valence"]
+                if valence:
+                    valences[ion] = int(float(_number(_leaf(_kids(valence[0])[-1]))))
             elif k == "Nonspecific":
                 nonspecific += [_name(x) for x in _kids(stmt)]
     if suffix is None:
@@ -939,10 +942,26 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     spec = ChannelSpec(name=name or suffix, doc=_title(blocks) or f"NMODL mechanism {suffix}",
                        parameters=params, gates=tuple(gates.values()),
                        current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs,
-                       rates=rates, schemes=tuple(schemes))
+                       rates=rates, schemes=tuple(schemes),
+                       ions=_ion_ports(ions, valences, params, inputs),
+                       ion_currents={ion: -1000 * currents[f"i{ion}"] for ion, (_, ws)
+                                     in ions.items() if f"i{ion}" in ws})
     return NmodlChannel(spec, suffix, method, solve, ions, currents,
                         tuple(dict.fromkeys(notes)), tuple(dict.fromkeys(interp.guards)),
                         {k: v for k, v in limits.items() if k in params})
+
+
+def _ion_ports(ions: dict, valences: dict, params: dict, inputs: dict) -> tuple[Ion, ...]:
+    """The USEION statements as the spec's ion ports: what the file reads (a reversal
+    potential it has as a parameter, concentrations and currents it has as inputs), the
+    current it writes, and the concentrations it integrates (its STATEs of that name)."""
+    out = []
+    for ion, (reads, writes) in ions.items():
+        written = [w for w in writes if w != f"i{ion}"]
+        read = tuple(r for r in reads if r not in written and (r in params or r in inputs))
+        out.append(Ion(ion, read, f"i{ion}" in writes, tuple((w, w) for w in written),
+                       valences.get(ion)))
+    return tuple(out)
 
 
 #: The deepest nesting of parentheses an NMODL file may have.

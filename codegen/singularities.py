@@ -442,11 +442,15 @@ def analyse_rates(spec: ChannelSpec) -> tuple[dict[str, sp.Expr], SingularityRep
     return rates, SingularityReport(spec.name, found)
 
 
-def analyse_current(spec: ChannelSpec) -> tuple[sp.Expr, list[Singularity]]:
-    """The current with its removable 0/0 points rewritten (a GHK current at V = 0), and
-    what was found; the current as written when there is nothing to rewrite."""
-    new, found = remove_singularities(spec.current, spec, "", "current")
-    return (new if any(s.removable for s in found) else spec.current), found
+def analyse_current(spec: ChannelSpec, ion: str | None = None
+                    ) -> tuple[sp.Expr, list[Singularity]]:
+    """The current (or the part ``ion`` carries) with its removable 0/0 points rewritten
+    (a GHK current at V = 0), and what was found; the current as written when there is
+    nothing to rewrite."""
+    expr = spec.current if ion is None else spec.ion_currents[ion]
+    new, found = remove_singularities(expr, spec, "", "current" if ion is None
+                                      else f"i{ion}")
+    return (new if any(s.removable for s in found) else expr), found
 
 
 def find_removable_singularities(spec: ChannelSpec) -> SingularityReport:

@@ -322,6 +322,79 @@ class KineticScheme:
                      for s, f in self.odes().items())
 
 
+#: The charge number of the ions NEURON defines (its na_ion, k_ion and ca_ion).
+VALENCES = {"na": 1, "k": 1, "ca": 2}
+
+
+@dataclass(frozen=True)
+class Ion:
+    """What a mechanism does with one ion species (NMODL's ``USEION``, Arbor's ion
+    dependency).
+
+    ``reads`` names the ion's quantities the mechanism reads, as NEURON spells them:
+    ``e<ion>`` (a parameter of the spec: a cell supplies the ion's reversal potential),
+    ``<ion>i`` and ``<ion>o`` (inputs: the concentrations, mM) and ``i<ion>`` (an input:
+    the ion's total current in NEURON's units, mA/cm^2, outward positive).  ``current``
+    says the mechanism carries a current of this ion (its expression is the spec's
+    ``ion_currents[name]``).  ``writes`` maps a concentration the mechanism integrates
+    (``'cai'``) to the state that holds it.  ``valence`` is the charge number (NEURON's
+    for na, k and ca by default), which the Nernst potential needs.
+    """
+
+    name: str
+    reads: tuple[str, ...] = ()
+    current: bool = False
+    writes: tuple[tuple[str, str], ...] = ()
+    valence: int | None = None
+
+    def __post_init__(self) -> None:
+        if not is_name(self.name):
+            raise SpecError(f"ion name {self.name!r} is not an ASCII identifier")
+        object.__setattr__(self, "reads", tuple(self.reads))
+        writes = self.writes.items() if isinstance(self.writes, Mapping) else self.writes
+        object.__setattr__(self, "writes", tuple((str(c), str(s)) for c, s in writes))
+        if self.valence is None:
+            object.__setattr__(self, "valence", VALENCES.get(self.name))
+        if isinstance(self.valence, bool) or not isinstance(self.valence, (int, type(None))) \
+                or self.valence == 0:
+            raise SpecError(f"ion {self.name!r}: valence must be a non-zero int, got "
+                            f"{self.valence!r}")
+        ports = set(self.ports())
+        for name in (*self.reads, *(c for c, _ in self.writes)):
+            if name not in ports:
+                raise SpecError(f"ion {self.name!r}: {name!r} is not one of its quantities "
+                                f"{sorted(ports)}")
+        for c, _ in self.writes:
+            if c == self.current_name:
+                raise SpecError(f"ion {self.name!r}: a written current is `current=True`, "
+                                f"not a concentration")
+
+    def ports(self) -> tuple[str, ...]:
+        """The ion's quantities by NEURON's names: e<ion>, <ion>i, <ion>o, i<ion>."""
+        return (self.reversal, self.inside, self.outside, self.current_name)
+
+    @property
+    def reversal(self) -> str:
+        return f"e{self.name}"
+
+    @property
+    def inside(self) -> str:
+        return f"{self.name}i"
+
+    @property
+    def outside(self) -> str:
+        return f"{self.name}o"
+
+    @property
+    def current_name(self) -> str:
+        return f"i{self.name}"
+
+    @property
+    def concentrations(self) -> dict[str, str]:
+        """Written concentration -> the mechanism's state holding it."""
+        return dict(self.writes)
+
+
 @dataclass(frozen=True, eq=False)
 class ChannelSpec:
     """A complete HH-type channel.
@@ -344,6 +417,10 @@ class ChannelSpec:
             on its own, computed once per element and has an ``f_<name>`` method.
         schemes: kinetic schemes; each adds an ODE gate per state, stepped
             together by backward Euler.
+        ions: the ion species the mechanism uses (:class:`Ion`): what a cell wires
+            to other mechanisms.
+        ion_currents: ion name -> the part of ``current`` that ion carries (same
+            units and sign), for each ion with ``current=True``.
     """
 
     name: str
@@ -356,9 +433,12 @@ class ChannelSpec:
     inputs: Mapping[str, float] = field(default_factory=dict)
     rates: Mapping[str, sp.Expr] = field(default_factory=dict)
     schemes: tuple[KineticScheme, ...] = ()
+    ions: tuple[Ion, ...] = ()
+    ion_currents: Mapping[str, sp.Expr] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schemes", tuple(self.schemes))
+        object.__setattr__(self, "ions", tuple(self.ions))
         for scheme in self.schemes:
             if not isinstance(scheme, KineticScheme):
                 raise SpecError(f"channel {self.name!r}: schemes must be KineticScheme "
@@ -477,6 +557,47 @@ class ChannelSpec:
                 self._check(e, known | rates | states,
                             f"kinetic scheme {scheme.name!r}: linear equation")
         self._check(self.current, known | rates | set(self.gate_symbols), "current")
+        self._check_ions(known | rates | set(self.gate_symbols))
+
+    def _check_ions(self, allowed: set) -> None:
+        """Each ion's ports are names of the spec of the right kind (see :class:`Ion`)."""
+        seen = set()
+        for ion in self.ions:
+            if not isinstance(ion, Ion):
+                raise SpecError(f"channel {self.name!r}: ions must be Ion objects, got {ion!r}")
+            if ion.name in seen:
+                raise SpecError(f"channel {self.name!r}: ion {ion.name!r} given twice")
+            seen.add(ion.name)
+            for name in ion.reads:
+                kind = ("parameters" if name == ion.reversal else "inputs")
+                if name not in getattr(self, kind):
+                    raise SpecError(f"channel {self.name!r}: reads {name} of ion {ion.name!r}, "
+                                    f"which must be one of its {kind}")
+            for conc, state in ion.writes:
+                if state not in {g.name for g in self.gates}:
+                    raise SpecError(f"channel {self.name!r}: writes {conc} of ion "
+                                    f"{ion.name!r} from {state!r}, which is not a state")
+                if conc in self.inputs:
+                    raise SpecError(f"channel {self.name!r}: {conc} is written and read "
+                                    f"as an input")
+        carried = {ion.name for ion in self.ions if ion.current}
+        if set(self.ion_currents) != carried:
+            raise SpecError(f"channel {self.name!r}: ion_currents has {sorted(self.ion_currents)}"
+                            f", the ions with current=True are {sorted(carried)}")
+        currents = {}
+        for name, expr in self.ion_currents.items():
+            where = f"the current of ion {name!r}"
+            expr = _expression(expr, f"channel {self.name!r}: {where}")
+            expr = expr.xreplace({s: symbol(s.name) for s in expr.free_symbols
+                                  if isinstance(s, sp.Symbol) and s.name != "V"
+                                  and s != symbol(s.name)})
+            self._check(expr, allowed, where)
+            currents[name] = expr
+        object.__setattr__(self, "ion_currents", currents)
+
+    def ion(self, name: str) -> Ion | None:
+        """The :class:`Ion` called ``name`` (``'ca'``), or None."""
+        return next((i for i in self.ions if i.name == name), None)
 
     def _canonicalise(self, names: set[str]) -> None:
         """Every symbol named like one of the spec's names becomes that (real) symbol,

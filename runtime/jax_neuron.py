@@ -38,7 +38,8 @@ from .codegen import render_neuron
 from .codegen.ffi import SCALARS, target_name
 from .codegen.kernels import (ELEMENT_TYPES, INPUT, OUTPUT, PARAMETER, RECORD, STATE, STEP,
                                TRACE)
-from .codegen.neuron import NeuronSpec
+from .codegen import SpecError
+from .codegen.neuron import NeuronSpec, is_concentration, neuron_parameters, recordable
 from .channel import NAN_POLICIES
 from .inputs import check_dt
 from .jax import VMAP_METHOD, CompiledOps, _not_differentiable, register_library
@@ -97,18 +98,17 @@ class NeuronOps:
             raise ValueError(f"{self.name}: A (membrane area, cm^2) must be finite and > 0, "
                              f"got {A!r}")
         self._scale = None if A == 1e-3 else self.dtype.type(1e-3 / A)
-        defaults = dict(spec.parameters)
-        for label, ch in spec.channels.items():
-            defaults.update({f"{label}.{p}": v for p, v in {**ch.parameters,
-                                                             **ch.inputs}.items()})
+        try:
+            defaults = neuron_parameters(spec)
+        except SpecError as exc:
+            raise ValueError(f"{self.name}: {exc}") from None
         given = dict(parameters or {})
         unknown = sorted(set(given) - set(defaults))
         if unknown:
             raise ValueError(f"{self.name} has no parameter(s) {unknown}; its parameters are "
                              f"{sorted(defaults)}")
         values = {k: np.asarray(_host(given.get(k, v)), self.dtype) for k, v in defaults.items()}
-        self._positive = {"C"} | {f"{label}.{c}" for label, ch in spec.channels.items()
-                                  for c in ch.inputs}      # capacitance, concentrations
+        self._positive = {"C"} | {k for k in defaults if is_concentration(k, spec)}
         for k, v in values.items():
             self._check_value(k, v, given.get(k, defaults[k]))
         self._arrays = arrays = frozenset(k for k, v in values.items() if v.ndim)
@@ -116,6 +116,7 @@ class NeuronOps:
         self._compiled = compile_neuron_ops(spec, self.dtype.name, method, arrays)
         update = self._compiled.interfaces["update"]
         self.state_names = tuple(p.key for p in update.operands if p.role == STATE)
+        self.recordable = recordable(spec, method)
         self._group = group
         self._calls: dict = {}
 
@@ -250,7 +251,7 @@ class NeuronOps:
         """All steps of ``inputs[steps, *shape]`` in one call: ``(states, records)``,
         records as the group's ``run``: ``'V'`` after every ``every``-th step,
         ``'spike'`` counted in each window of ``every`` steps, ``'spike_count'``."""
-        record = run_options(record, every)
+        record = run_options(record, every, self.recordable)
         shape = jnp.shape(inputs)
         if len(shape) != len(self.shape) + 1:
             raise ValueError(f"{self.name}: inputs has shape {shape}, expected "
@@ -262,7 +263,7 @@ class NeuronOps:
         rows = steps // int(every)
         shapes = {(STATE, k): (self._n,) for k in self.state_names}
         shapes.update({(RECORD, r): ((rows, self._n) if r in record else (0,))
-                       for r in ("V", "spike")})
+                       for r in ("spike", *self.recordable)})
         shapes[(OUTPUT, "spike_count")] = (self._n,)
         out = self._call("run", values, shapes, steps=steps, every=int(every))
         records = {r: out[(RECORD, r)].reshape(rows, *self.shape) for r in record}

@@ -20,7 +20,10 @@ import numpy as np
 from .channel import Channel
 from .channels import IK_HH1952, IL, INa_HH1952
 from .codegen import NeuronSpec, render_neuron
-from .codegen.neuron import MEMBRANE_PARAMETERS, NEURON_METHOD, channel_method
+from .codegen import SpecError
+from .codegen.ions import wire_ions
+from .codegen.neuron import (CELSIUS, MEMBRANE_PARAMETERS, NEURON_METHOD, channel_method,
+                             is_concentration, neuron_parameters, recordable)
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import bind
 
@@ -30,12 +33,13 @@ NEURON_METHODS = ("exp_auto", "exp_euler", "euler", NEURON_METHOD)
 _names = itertools.count()
 
 
-def run_options(record, every) -> tuple[str, ...]:
-    """A neuron run's ``record`` as a tuple of names, after checking it and ``every``."""
+def run_options(record, every, recordable=("V",)) -> tuple[str, ...]:
+    """A neuron run's ``record`` as a tuple of names, after checking it and ``every``
+    (``recordable``: what besides ``'spike'`` the cell can record)."""
     record = (record,) if isinstance(record, str) else tuple(record)
-    bad = [r for r in record if r not in ("V", "spike")]
+    bad = [r for r in record if r != "spike" and r not in recordable]
     if bad:
-        raise ValueError(f"cannot record {bad}; choose from ('V', 'spike')")
+        raise ValueError(f"cannot record {bad}; choose from {('spike', *recordable)}")
     if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"every must be a positive int, got {every!r}")
     return record
@@ -60,7 +64,8 @@ class CondNeuGroup:
     def __init__(self, size, keep_size: bool = False, C: Any = 1.0, A: float = 1e-3,
                  V_th: Any = 0.0, V_initializer: Any = -65.0, method: str = "exp_auto",
                  name: str | None = None, mode: Any = None, *, dtype: str = "float64",
-                 dt: float = 0.1, concentrations: dict | None = None, **channels: Channel):
+                 dt: float = 0.1, celsius: Any = None, ions: dict | None = None,
+                 concentrations: dict | None = None, **channels: Channel):
         self._lock = threading.RLock()
         self.varshape = varshape_of(size, keep_size)
         self._shape = self.varshape
@@ -98,42 +103,101 @@ class CondNeuGroup:
                 raise ValueError(f"channel {label!r} uses method {ch.method!r}; the group's "
                                  f"{method!r} needs {wanted!r}")
         self.channels: dict[str, Channel] = dict(channels)
+        membrane = {"C": C, "V_th": V_th}
+        temperature = self._celsius(celsius)
+        if temperature is not None:
+            membrane[CELSIUS] = temperature
+        ions = self._check_ions(ions)
+        held = dict(concentrations or {})
         self.spec = NeuronSpec(type(self).__name__,
                                {label: ch.spec for label, ch in self.channels.items()},
-                               dict(MEMBRANE_PARAMETERS))
-        membrane = {k: resolve_parameter(k, v, self._shape, self.dtype)
-                    for k, v in {"C": C, "V_th": V_th}.items()}
-        if np.any(np.asarray(membrane["C"]) <= 0):
-            raise ValueError(f"C (membrane capacitance) must be > 0, got {C!r}")
-        params = dict(membrane)
-        for label, ch in self.channels.items():
-            params.update({f"{label}.{p}": v for p, v in ch.parameters.items()})
+                               {**MEMBRANE_PARAMETERS, **({CELSIUS: temperature}
+                                                          if temperature is not None else {})},
+                               ions={ion: tuple(q) for ion, q in ions.items()},
+                               held=frozenset(held))
+        try:
+            defaults = neuron_parameters(self.spec)
+            self._wiring = wire_ions(self.spec.channels, self.spec.ions, self.spec.held,
+                                     CELSIUS in self.spec.parameters)
+        except SpecError as exc:
+            raise ValueError(str(exc)) from None
         read = {f"{label}.{c}": value for label, ch in self.channels.items()
                 for c, value in ch.spec.inputs.items()}
-        given = dict(concentrations or {})
-        unknown = sorted(set(given) - set(read))
+        unknown = sorted(set(held) - set(read))
         if unknown:
             raise ValueError(f"concentrations {unknown}: no channel of this group reads them; "
                              f"they read {sorted(read) or 'none'}")
-        for key, default in read.items():
-            value = resolve_parameter(key, given.get(key, default), self._shape, self.dtype)
-            if np.any(np.asarray(value) <= 0):      # resolve_parameter refused non-finite
-                raise ValueError(f"concentration {key} must be finite and > 0, got "
-                                 f"{given.get(key, default)!r}")
+        given = {q: v for quantities in ions.values() for q, v in quantities.items()}
+        values = {}
+        for key, default in defaults.items():
+            if key in membrane:
+                value = membrane[key]
+            elif key in given:
+                value = given[key]
+            elif key in held:
+                value = held[key]
+            elif "." in key:
+                label, name = key.split(".", 1)
+                value = self.channels[label].parameters.get(name, default)
+            else:
+                value = default
+            values[key] = value
+        params = {}
+        positive = {"C"} | {k for k in defaults if is_concentration(k, self.spec)}
+        for key, value in values.items():
+            if isinstance(value, np.ndarray) or key in membrane or key in given or key in held:
+                value = resolve_parameter(key, value, self._shape, self.dtype)
+            if key in positive and np.any(np.asarray(value) <= 0):
+                what = "C (membrane capacitance)" if key == "C" else f"concentration {key}"
+                raise ValueError(f"{what} must be finite and > 0, got {values[key]!r}")
             params[key] = value
+        # the cell's initial concentrations that a pool starts from (NEURON's cai0_ca_ion)
+        self._initial = {state: given[key] for state, key in self._wiring.initial.items()
+                         if key in given}
         arrays = frozenset(k for k, v in params.items() if not isinstance(v, float))
         self._generated = render_neuron(self.spec, self.target, self.dtype.name, method, arrays)
         self._kernels = k = bind(self._generated)
+        self._recordable = recordable(self.spec, method)
         # the group's own arrays go to its target; the channels' are theirs already
         self._params = {key: (k.as_array(v, self._shape, self.dtype, key) if key in arrays
-                              and (key in membrane or key in read) else v)
+                              and "." not in key or key in held and key in arrays else v)
                         for key, v in params.items()}
-        self._concentrations = {key: self._params[key] for key in read}
         self._V_initializer = V_initializer
         self.V = k.zeros(self._shape, self.dtype)
         self.spike = k.zeros(self._shape, bool)
         self._update_key = None
         self.reset_state()
+
+    def _celsius(self, celsius):
+        """The cell's temperature: ``celsius`` when given, else the one its mechanisms'
+        ``celsius`` parameters share; None when nothing reads one."""
+        own = {label: ch.parameters["celsius"] for label, ch in self.channels.items()
+               if "celsius" in ch.spec.parameters}
+        if celsius is not None:
+            return celsius
+        if not own:
+            return None
+        values = {float(v) if np.ndim(v) == 0 else None for v in own.values()}
+        if len(values) != 1 or None in values:
+            raise ValueError(f"the mechanisms' celsius differ or vary per neuron ({own}); "
+                             f"NEURON's celsius is one value for the whole cell: give it as "
+                             f"celsius= to the group")
+        return values.pop()
+
+    def _check_ions(self, ions) -> dict:
+        """``ions=`` as ``{ion: {quantity: value}}`` after checking its shape."""
+        if ions is None:
+            return {}
+        if not isinstance(ions, dict):
+            raise TypeError(f"ions must be a dict such as {{'ca': {{'cao': 2.0}}}}, got "
+                            f"{type(ions).__name__}")
+        out = {}
+        for ion, quantities in ions.items():
+            if not isinstance(quantities, dict):
+                raise TypeError(f"ions[{ion!r}] must be a dict of quantities such as "
+                                f"{{'e{ion}': ...}}, got {type(quantities).__name__}")
+            out[ion] = dict(quantities)
+        return out
 
     def __getattr__(self, label: str) -> Channel:
         channels = self.__dict__.get("channels", {})
@@ -157,11 +221,31 @@ class CondNeuGroup:
             raise ValueError("V_initializer gave non-finite or non-real values")
         with self._lock:
             V = self._kernels.as_array(V, self._shape, self.dtype, "V_initializer")
-            for label, ch in self.channels.items():
-                ch.reset_state(V, **{c: self._concentrations[f"{label}.{c}"]
-                                     for c in ch.spec.inputs})
+            for label, ch in self.channels.items():      # NEURON's INITIAL blocks, in order
+                ch.reset_state(V, **self._inputs_now(label, ch))
+                for (writer, state), value in self._initial.items():
+                    if writer == label:
+                        ch.states[state][...] = self._kernels.as_array(
+                            value, self._shape, self.dtype, state)
             self.V[...] = V
             self.spike[...] = False
+
+    def _inputs_now(self, label: str, ch: Channel) -> dict:
+        """The inputs beyond V of mechanism ``label`` as the cell holds them now: another
+        mechanism's state, a cell or mechanism parameter, or (a current, before any step)
+        zero."""
+        out = {}
+        for c in ch.spec.inputs:
+            source = self._wiring.reads.get((label, c))
+            if source is None:
+                out[c] = self._params[f"{label}.{c}"]
+            elif source.kind == "state":
+                out[c] = self.channels[source.label].states[source.name]
+            elif source.kind == "parameter":
+                out[c] = self._params[source.name]
+            else:
+                out[c] = 0.0
+        return out
 
     def _values(self) -> dict:
         values = {("parameter", k): v for k, v in self._params.items()}
@@ -216,7 +300,7 @@ class CondNeuGroup:
         for the names in ``record``.  The state ends at the last step.
         """
         step = self.dt if dt is None else check_dt(dt)
-        record = run_options(record, every)
+        record = run_options(record, every, self._recordable)
         if steps is None:
             shape = np.shape(inputs)
             if len(shape) != len(self._shape) + 1:
@@ -233,16 +317,15 @@ class CondNeuGroup:
                 I_ext = self._input(inputs, self._shape, "inputs").reshape((1, *self._shape))
             n_rec = steps // int(every)
             out = {"spike_count": k.zeros(self._shape, np.int32)}
-            if "V" in record:
-                out["V"] = k.empty((n_rec, *self._shape), self.dtype)
-            if "spike" in record:
-                out["spike"] = k.zeros((n_rec, *self._shape), np.int32)
+            for r in record:
+                out[r] = (k.zeros((n_rec, *self._shape), np.int32) if r == "spike"
+                          else k.empty((n_rec, *self._shape), self.dtype))
             values = self._values()
             values.update({("steps", "steps"): steps, ("every", "every"): int(every),
                            ("stride", "stride"): stride,
                            ("dt", "dt"): step, ("trace", "I_ext"): I_ext,
-                           ("record", "V"): out.get("V"), ("record", "spike"): out.get("spike"),
                            ("output", "spike_count"): out["spike_count"]})
+            values.update({("record", r): out.get(r) for r in ("spike", *self._recordable)})
             k.call("run", self._n, values)
             return out
 
