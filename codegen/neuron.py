@@ -59,6 +59,11 @@ def channel_method(method: str) -> str:
     return "cnexp" if method == NEURON_METHOD else method
 
 
+#: The methods of their own that mechanisms keep in a neuron of method ``'neuron'``: a
+#: ``.mod`` file's SOLVE ... METHOD (KINETIC's sparse, derivimplicit, euler).
+OWN_METHODS = ("sparse", "implicit_euler", "euler", "cnexp")
+
+
 @dataclass(frozen=True, eq=False)
 class NeuronSpec:
     """Channels by label plus the membrane parameters ``C`` and ``V_th``."""
@@ -71,6 +76,9 @@ class NeuronSpec:
     ions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: ``'label.name'`` reads a mechanism keeps as its own value (``concentrations=``)
     held: frozenset = frozenset()
+    #: label -> the method a mechanism steps with, where it is its own (a ``.mod`` file's
+    #: SOLVE: ``sparse``, ``implicit_euler``) rather than the neuron method's
+    methods: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
@@ -126,7 +134,7 @@ def membrane_step(C: sp.Symbol, method: str) -> sp.Expr:
 @lru_cache(maxsize=None)
 def lower_neuron(spec: NeuronSpec, method: str = "exp_auto") -> NeuronModel:
     """Lower every channel of ``spec`` and build the membrane's element function."""
-    channels = {label: lower_channel(ch, channel_method(method))
+    channels = {label: lower_channel(ch, spec.methods.get(label, channel_method(method)))
                 for label, ch in spec.channels.items()}
     C = symbol("C")
     currents = tuple(symbol(f"ionc_I{j}") for j in range(len(channels)))
@@ -208,16 +216,25 @@ def _ion_functions(model: NeuronModel) -> dict[str, ElementFunction]:
 
 
 def _update_order(model: NeuronModel) -> list[int]:
-    """The order the mechanisms' states advance in: NEURON's fixed step takes them as
-    given (NEURON: type order), each reading what the earlier ones wrote this step;
-    BrainPy's methods advance every variable from the start of the step, so the
-    concentration writers go last."""
+    """The order the mechanisms' states advance in.  NEURON's fixed step takes the
+    mechanisms that write a concentration first (``nrn_writes_conc`` moves them to the
+    front), then the others in the order given (NEURON's: their types', the order
+    nrnivmodl compiled the files in), each reading what the earlier ones wrote this step.
+    BrainPy's methods advance every variable from the start of the step, so the writers go
+    last there."""
     labels = list(model.channels)
-    if model.method == NEURON_METHOD:
-        return list(range(len(labels)))
     writers = model.wiring.writers()
-    return ([j for j, lb in enumerate(labels) if lb not in writers]
-            + [j for j, lb in enumerate(labels) if lb in writers])
+    first = [j for j, lb in enumerate(labels) if lb in writers]
+    rest = [j for j, lb in enumerate(labels) if lb not in writers]
+    return first + rest if model.method == NEURON_METHOD else rest + first
+
+
+def initial_order(spec: NeuronSpec) -> tuple[str, ...]:
+    """The order of the mechanisms' INITIAL blocks (NEURON's ``finitialize``): the
+    concentration writers first, then the others as given."""
+    writers = wire_ions(spec.channels, spec.ions, spec.held).writers()
+    return (tuple(lb for lb in spec.channels if lb in writers)
+            + tuple(lb for lb in spec.channels if lb not in writers))
 
 
 @lru_cache(maxsize=None)

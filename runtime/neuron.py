@@ -21,9 +21,10 @@ from .channel import Channel
 from .channels import IK_HH1952, IL, INa_HH1952
 from .codegen import NeuronSpec, render_neuron
 from .codegen import SpecError
-from .codegen.ions import wire_ions
-from .codegen.neuron import (CELSIUS, MEMBRANE_PARAMETERS, NEURON_METHOD, channel_method,
-                             is_concentration, neuron_parameters, recordable)
+from .codegen.ions import NEURON_CONCENTRATIONS, wire_ions
+from .codegen.neuron import (CELSIUS, MEMBRANE_PARAMETERS, NEURON_METHOD, OWN_METHODS,
+                             channel_method,
+                             initial_order, is_concentration, neuron_parameters, recordable)
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import bind
 
@@ -99,7 +100,8 @@ class CondNeuGroup:
                     f"{ch.target!r}; this group needs shape {self._shape}, dtype "
                     f"{self.dtype.name} and one target for every channel")
             wanted = channel_method(method)
-            if ch.method != wanted and not (wanted == "cnexp" and ch.method == "exp_auto"):
+            if ch.method != wanted and not (wanted == "cnexp" and ch.method in (
+                    "exp_auto", *OWN_METHODS)):
                 raise ValueError(f"channel {label!r} uses method {ch.method!r}; the group's "
                                  f"{method!r} needs {wanted!r}")
         self.channels: dict[str, Channel] = dict(channels)
@@ -114,7 +116,10 @@ class CondNeuGroup:
                                {**MEMBRANE_PARAMETERS, **({CELSIUS: temperature}
                                                           if temperature is not None else {})},
                                ions={ion: tuple(q) for ion, q in ions.items()},
-                               held=frozenset(held))
+                               held=frozenset(held),
+                               methods={label: ch.method for label, ch in self.channels.items()
+                                        if method == NEURON_METHOD and ch.method in OWN_METHODS
+                                        and ch.method != "cnexp"})
         try:
             defaults = neuron_parameters(self.spec)
             self._wiring = wire_ions(self.spec.channels, self.spec.ions, self.spec.held,
@@ -151,9 +156,16 @@ class CondNeuGroup:
                 what = "C (membrane capacitance)" if key == "C" else f"concentration {key}"
                 raise ValueError(f"{what} must be finite and > 0, got {values[key]!r}")
             params[key] = value
-        # the cell's initial concentrations that a pool starts from (NEURON's cai0_ca_ion)
-        self._initial = {state: given[key] for state, key in self._wiring.initial.items()
-                         if key in given}
+        # each written concentration's value when finitialize starts (NEURON's cai0_ca_ion,
+        # or ions=): what mechanisms before its writer read in their INITIAL, and where a
+        # writer whose INITIAL does not set it starts
+        self._start = {}
+        for plan in self._wiring.ions.values():
+            for conc, source in plan.concentrations.items():
+                if source.kind == "state":
+                    own = self._wiring.initial.get((source.label, source.name))
+                    self._start[(source.label, source.name)] = given.get(
+                        conc, params.get(own, NEURON_CONCENTRATIONS.get(conc, 1.0)))
         arrays = frozenset(k for k, v in params.items() if not isinstance(v, float))
         self._generated = render_neuron(self.spec, self.target, self.dtype.name, method, arrays)
         self._kernels = k = bind(self._generated)
@@ -221,12 +233,17 @@ class CondNeuGroup:
             raise ValueError("V_initializer gave non-finite or non-real values")
         with self._lock:
             V = self._kernels.as_array(V, self._shape, self.dtype, "V_initializer")
-            for label, ch in self.channels.items():      # NEURON's INITIAL blocks, in order
+            k = self._kernels
+            start = {key: k.as_array(v, self._shape, self.dtype, key[1])
+                     for key, v in self._start.items()}
+            for (label, state), value in start.items():
+                self.channels[label].states[state][...] = value
+            for label in initial_order(self.spec):        # NEURON's INITIAL blocks, in order
+                ch = self.channels[label]
                 ch.reset_state(V, **self._inputs_now(label, ch))
-                for (writer, state), value in self._initial.items():
-                    if writer == label:
-                        ch.states[state][...] = self._kernels.as_array(
-                            value, self._shape, self.dtype, state)
+                for (writer, state), value in start.items():
+                    if writer == label and (writer, state) in self._wiring.initial:
+                        ch.states[state][...] = value
             self.V[...] = V
             self.spike[...] = False
 

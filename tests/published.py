@@ -11,6 +11,10 @@ here is committed to ionc; the files keep their authors' licences:
   LICENSE files put under CC BY-NC-SA 4.0 / ModelDB's terms.
 - bmtk 1.2.0 (wheel; BSD-3-Clause, Copyright 2017 Allen Institute):
   ``bmtk/utils/scripts/bionet/mechanisms/modfiles`` (the Allen perisomatic models).
+- hnn-core 0.6.1 (sdist; BSD-3-Clause, Copyright (c) 2018-2021, hnn-core developers):
+  ``hnn_core/mod`` (the L5 pyramidal cell of Jones et al. 2009).
+
+A file two folders have (``SK_E2.mod``) is keyed ``name@folder`` for the second one.
 """
 import hashlib
 import io
@@ -27,6 +31,10 @@ ARCHIVES = {
         "https://files.pythonhosted.org/packages/cb/ba/87e339c239fe18bc3520f62eee62b43c1f7d"
         "d5c2d128f86ffa5b6c7b44ca/bluepyopt-1.14.26.tar.gz",
         "105a0e810c2cb49b96f5ea38d9faa88614d67e046a19699699bf2b85c4d7b37b"),
+    "hnn_core": (
+        "https://files.pythonhosted.org/packages/2a/d5/ac427d3b6f32912edfc29f913d3ec8212c8759"
+        "e5207f46ccb4d43bc72b90/hnn_core-0.6.1.tar.gz",
+        "5a4bc9087de0fccfd52556213973d240b89323fc06d78d25e498d987679ec7be"),
     "bmtk": (
         "https://files.pythonhosted.org/packages/b8/d7/a4269dd89627f8d6cbb18fc3fbd001a42824"
         "fdfc822e88ea9aafa2302657/bmtk-1.2.0-py2.py3-none-any.whl",
@@ -35,6 +43,7 @@ ARCHIVES = {
 _L5PC = "bluepyopt-1.14.26/examples/l5pc/mechanisms/"
 _TC = "bluepyopt-1.14.26/examples/thalamocortical-cell/mechanisms/"
 _ALLEN = "bmtk/utils/scripts/bionet/mechanisms/modfiles/"
+_HNN = "hnn_core-0.6.1/hnn_core/mod/"
 #: (archive, folder in it, file name, sha256 of the file)
 _PINNED = [
     ("bluepyopt", _L5PC, "K_Pst.mod",
@@ -53,9 +62,55 @@ _PINNED = [
      "635605ba861c070f8fdc273365f3a0fca6eee24762afc9b102161fdd6e9cfc42"),
     ("bmtk", _ALLEN, "CaDynamics.mod",
      "f012def9758f7d0244b81c54291edea6597c15fad99b9f7b5725b121a3567f16"),
+    # the somatic sets of the cells of test_cells.py
+    ("bluepyopt", _L5PC, "NaTs2_t.mod",
+     "756c0b2fe63654f9ee791f3caf6f2e1a624548c3524dc1c9b24777cbe8eed6f7"),
+    ("bluepyopt", _L5PC, "SKv3_1.mod",
+     "b84f21154247de7c66f505a71ae104bddce579696e02baf323baabf8a72696e6"),
+    ("bluepyopt", _L5PC, "SK_E2.mod",
+     "c1cbebfdf892a8d86f782b369c5a975c571302236dcbc444c433b4e044e49949"),
+    ("bluepyopt", _L5PC, "Ca_HVA.mod",
+     "af82ffdd620108429ce51e11907a5c716bf2319a86aea3e3ad130b184431892e"),
+    ("bluepyopt", _L5PC, "Ih.mod",
+     "92b8477684c78121c4e4940abe034263342503f5ab9258858655997f418a0e39"),
+    ("bluepyopt", _TC, "SK_E2.mod@tc",
+     "a5db5074fc7db6c1dd337d914fb204fc3f783e9cc936c307708421a73b259131"),
+    ("bluepyopt", _TC, "TC_ITGHK_Des98.mod",
+     "d1387406fb65d14d30c3d5b8992bedd0b9b3e135651f3d36b2335579f27324e4"),
+    ("bluepyopt", _TC, "TC_Ih_Bud97.mod",
+     "d8a3a98625757c29d2beddf60d7250ee3932ccb787d37e62f7634e39aada389a"),
+    ("bluepyopt", _TC, "TC_Nap_Et2.mod",
+     "94a10fee8f3530319513c599aa20e6ea3ad3e69ca26adda9bacba2d526d72fd6"),
+    ("bluepyopt", _TC, "TC_cadecay.mod",
+     "30d95337615203fd368d3552b36f8daa39af5ae5183cb7cdef21d31c2667cdca"),
+    ("bluepyopt", _TC, "TC_iA.mod",
+     "16ea769fe439b6a768bd1b66f6e5c8168a834217ca2e2fa6e15afe21a1194d9b"),
+    ("bluepyopt", _TC, "TC_iL.mod",
+     "a14db6a4eedabcc848a50376d63c619c70697a44b33be32d0a77a793c7228e21"),
+    ("bmtk", _ALLEN, "Ca_HVA.mod@allen",
+     "021d34cf9ef3e76b0f2afee1a1eeab40eed56d0d3b1362b7e1019f4433273c71"),
+    ("bmtk", _ALLEN, "Ih.mod@allen",
+     "8616325d83add9a1a6546972352b4a62e57095ba25f3c6b5a57ab8b397e2d662"),
+    ("bmtk", _ALLEN, "Im_v2.mod",
+     "bc378428d3b4da76b6f9b1820dde1f52abef47389ce6edbcddb0c8fb967970fd"),
+    ("bmtk", _ALLEN, "K_P.mod",
+     "2254697617c8da162ff8e5495e4d512fce53f77b44b86754855f11cee4ab3b3e"),
+    ("bmtk", _ALLEN, "K_T.mod",
+     "1cb9d72f985ef028922cafafed079df5c47b87a893001304181ec48881367ba7"),
+    ("bmtk", _ALLEN, "Kd.mod",
+     "1cac92486bf77c2976cad9a34e1741dc20ecda70d7b2c9bf5c3474e66f7dfcce"),
+    ("bmtk", _ALLEN, "Kv2like.mod",
+     "b4fa91cc2e3392cfcd12ef8244d537d230d42e3044982dcc64de115683286449"),
+    ("bmtk", _ALLEN, "Kv3_1.mod",
+     "e636c3437a9d9ccb69a0a7efc09fcfe1f16ad97f0468615b70fdbc352fe0855c"),
+    ("bmtk", _ALLEN, "Nap.mod",
+     "979d21508f5b089e7b782835ea7f60311223bdc3a8e5242056c594305d2fb220"),
+    ("bmtk", _ALLEN, "SK.mod",
+     "079f1e3cac7444696d480b8e02853b215cd93e0c7b9986dbb54925fc49eddbeb"),
 ]
 #: file name -> (archive, member, sha256 of the member)
-FILES = {name: (source, folder + name, digest) for source, folder, name, digest in _PINNED}
+FILES = {key: (source, folder + key.split("@")[0], digest)
+         for source, folder, key, digest in _PINNED}
 
 
 def _sha256(data: bytes) -> str:
@@ -116,6 +171,7 @@ def published_files(names, folder: Path) -> dict[str, Path]:
             _, member, digest = FILES[name]
             got = _sha256(data[member])
             assert got == digest, f"{member} in {source}: sha256 {got}, pinned {digest}"
-            (folder / name).write_bytes(data[member])
-            out[name] = folder / name
+            path = folder / name.split("@")[0]
+            path.write_bytes(data[member])
+            out[name] = path
     return out
