@@ -133,6 +133,11 @@ class CondNeuGroup:
             raise ValueError(f"concentrations {unknown}: no channel of this group reads them; "
                              f"they read {sorted(read) or 'none'}")
         given = {q: v for quantities in ions.values() for q, v in quantities.items()}
+        for ion, quantities in ions.items():           # every given value, used or not
+            for q, v in quantities.items():
+                value = resolve_parameter(q, v, self._shape, self.dtype)
+                if q in (f"{ion}i", f"{ion}o") and np.any(np.asarray(value) <= 0):
+                    raise ValueError(f"concentration {q} must be finite and > 0, got {v!r}")
         values = {}
         for key, default in defaults.items():
             if key in membrane:
