@@ -428,7 +428,7 @@ def recordable(spec: NeuronSpec, method: str = "exp_auto") -> tuple[str, ...]:
     (``'cai'``)."""
     model = lower_neuron(spec, method)
     out = ["V"] + [f"{label}.{g}" for label, m in model.channels.items() for g in m.gate_names]
-    for name, plan in model.wiring.ions.items():
+    for plan in model.wiring.ions.values():
         out += [c for c in plan.concentrations if c not in out]
     return tuple(out)
 

@@ -24,14 +24,19 @@ def installed(name: str) -> Path:
     return hits[0]
 
 
+def compile_mechanisms(work: Path) -> Path:
+    """The .mod files in ``work`` compiled by nrnivmodl there: the library's path."""
+    exe = shutil.which("nrnivmodl") or str(Path(os.sys.executable).parent / "nrnivmodl")
+    r = subprocess.run([exe], cwd=work, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return next(work.rglob("libnrnmech.so"))
+
+
 def load_mechanisms(files, work: Path) -> Path:
     """``files`` compiled by nrnivmodl in ``work`` and loaded into NEURON."""
     for f in files:
         shutil.copy(f, work)
-    exe = shutil.which("nrnivmodl") or str(Path(os.sys.executable).parent / "nrnivmodl")
-    r = subprocess.run([exe], cwd=work, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
-    lib = next(work.rglob("libnrnmech.so"))
+    lib = compile_mechanisms(work)
     assert h.nrn_load_dll(str(lib)) == 1
     return work
 

@@ -6,10 +6,6 @@ derivimplicit calcium pool) are run in NEURON 9 (nrnivmodl in a temporary folder
 subprocess per model) and in ionc with ``method='neuron'``, at four injected currents
 each, for 100 ms at dt = 0.025 ms.
 """
-import dataclasses
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -17,7 +13,7 @@ pytest.importorskip("neuron")
 
 import ionc                                            # noqa: E402
 from cells import CELLS, ionc_cell, current_density, neuron_run, spike_steps   # noqa: E402
-from neuron_reference import installed                 # noqa: E402
+from neuron_reference import compile_mechanisms, installed   # noqa: E402
 from published import published_files                  # noqa: E402
 from targets import host                               # noqa: E402
 
@@ -31,19 +27,11 @@ def model(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(cell.name) / "mod"
     folder.mkdir()
     published_files([k for k in cell.files.values() if k], folder)
-    exe = str(installed_nrnivmodl())
-    r = subprocess.run([exe], cwd=folder, capture_output=True, text=True)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    compile_mechanisms(folder)
     ref = neuron_run(cell, folder, STEPS)
     classes = {m: ionc.from_nmodl(folder / key.split("@")[0]) if key
                else ionc.from_nmodl(installed("passive.mod")) for m, key in cell.files.items()}
     return cell, ref, classes
-
-
-def installed_nrnivmodl():
-    import shutil
-    from pathlib import Path
-    return shutil.which("nrnivmodl") or Path(sys.executable).parent / "nrnivmodl"
 
 
 def _compare(cell, ref, out, steps=STEPS):
@@ -172,4 +160,3 @@ def test_neurons_order_matters_and_is_kept(model):
     a = host(one.run(I, steps=400, record=("V",))["V"])
     b = host(other.run(I, steps=400, record=("V",))["V"])
     assert np.abs(a - b).max() <= 1e-6              # only the writers' place matters
-    assert dataclasses.is_dataclass(cell)
