@@ -6,6 +6,8 @@ derivimplicit calcium pool) are run in NEURON 9 (nrnivmodl in a temporary folder
 subprocess per model) and in ionc with ``method='neuron'``, at four injected currents
 each, for 100 ms at dt = 0.025 ms.
 """
+import sys
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,18 @@ def test_neurons_order_matters_and_is_kept(model):
     a = host(one.run(I, steps=400, record=("V",))["V"])
     b = host(other.run(I, steps=400, record=("V",))["V"])
     assert np.abs(a - b).max() <= 1e-6              # only the writers' place matters
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the NVRTC wheel is installed on Linux")
+def test_the_cells_cuda_source_compiles_with_cupys_options(model):
+    """Without a GPU: NVRTC, with CuPy's options, compiles each cell's fused kernels."""
+    from ionc.build.cuda_module import CUPY_NVRTC_OPTIONS, NVRTC_OPTIONS
+    from targets import cuda_helper
+    nvrtc = cuda_helper("nvrtc")
+    cell, ref, classes = model
+    for dtype in ("float32", "float64"):
+        src = ionc_cell(cell, classes, ref["order"], dtype=dtype, target="numpy").source("cuda")
+        status, log, ptx = nvrtc.compile_ptx(src, (*NVRTC_OPTIONS, *CUPY_NVRTC_OPTIONS,
+                                                   "-arch=compute_90"))
+        assert status == 0, (dtype, log[-3000:])
+        assert ".entry ionc_run_kernel" in ptx
