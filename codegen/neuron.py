@@ -168,12 +168,14 @@ def is_concentration(key: str, spec: NeuronSpec) -> bool:
     > 0): an input a mechanism keeps (``'kca.cai'``) or the cell's ``'cao'``."""
     if "." in key:
         label, name = key.split(".", 1)
-        return name in spec.channels[label].inputs and not _is_current(name, spec.channels[label])
+        ch = spec.channels[label]
+        return name in ch.inputs and not is_ion_current(name, ch)
     ions = {i.name: i for ch in spec.channels.values() for i in ch.ions}
     return any(key in (i.inside, i.outside) for i in ions.values())
 
 
-def _is_current(name: str, ch: ChannelSpec) -> bool:
+def is_ion_current(name: str, ch: ChannelSpec) -> bool:
+    """True when ``name`` is an ion current that ``ch`` reads (``ica``)."""
     return any(name == i.current_name for i in ch.ions)
 
 

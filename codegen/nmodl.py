@@ -40,6 +40,8 @@ from .spec import (MAX_STATES, TASK_NAMES, V, ChannelSpec, Gate, Ion, KineticSch
 #: NEURON's own values of the variables it ignores PARAMETER defaults for.
 NEURON_DEFAULTS = {"celsius": 6.3, "ena": 50.0, "ek": -77.0, "cai": 5e-5, "cao": 2.0,
                    "nai": 10.0, "nao": 140.0, "ki": 54.4, "ko": 2.5}
+#: NEURON's default reversal potentials (mV), its DEF_ena, DEF_ek and DEF_eca (12.5 log(2/5e-5)).
+NEURON_POTENTIALS = {"ena": 50.0, "ek": -77.0, "eca": 132.4579341637009}
 #: Unit factors a UNITS block may define, by (from, to), as NEURON 9's units library.
 FARADAY = sp.Rational("96485.33212331001")
 UNIT_FACTORS = {("faraday", "coulomb"): FARADAY, ("faraday", "coulombs"): FARADAY,
@@ -748,11 +750,11 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     # a concentration a mechanism WRITEs is its STATE (a pool); a current it READs is an
     # input, like a concentration it only reads
     written = {w for ion, (_, ws) in ions.items() for w in ws if w != f"i{ion}"}
-    for w in sorted(written - set(states)):
-        raise SpecError(f"USEION ... WRITE {w} "
-                        f"({source.line(_line_of(text, 'USEION', at_start=False))}): {w} is "
-                        f"written but is not a STATE (a concentration set in BREAKPOINT is "
-                        f"not supported)")
+    # a written concentration that is not a STATE must be a copy of one, set in the
+    # DERIVATIVE block (hnn-core's cad: ``cai = ca``); checked once that block has run
+    copies = sorted(written - set(states))
+    for w in copies:
+        params.pop(w, None)
     reads = {r for rs, _ in ions.values() for r in rs} - written
     read_currents = {r for ion, (rs, _) in ions.items() for r in rs if r == f"i{ion}"}
     concentrations = {r for r in reads - read_currents
@@ -760,7 +762,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     potentials = reads - concentrations - read_currents
     for ion, (rs, _) in ions.items():
         e = f"e{ion}"
-        if e in rs and e not in NEURON_DEFAULTS and ion != "ca":
+        if e in rs and e not in NEURON_POTENTIALS:
             raise SpecError(f"USEION {ion} READ {e}: no NEURON default for {e}")
     inputs = {c: NEURON_DEFAULTS.get(c, params.get(c, 0.0)) for c in sorted(concentrations)}
     inputs.update({i: 0.0 for i in sorted(read_currents)})
@@ -834,11 +836,23 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     solve, deriv_name = next(((m, b) for m, b in solves if b not in kinetic_blocks),
                              ("sparse" if kinetic else "cnexp", ""))
     derivatives: dict = {}
+    for w in copies:
+        interp.globals.pop(w, None)
     for db in blocks.get("DerivativeBlock", []):
         if _name(_kids(db)[0]) != deriv_name:
             continue
         interp.globals.pop("v", None)
         interp.run(_kids(db)[1], {}, derivatives)
+    held = {}                       # written concentration -> the STATE that holds it
+    for w in sorted(written):
+        value = w if w in states else interp.globals.get(w)
+        state = str(value) if isinstance(value, (str, sp.Symbol)) else ""
+        if state not in states:
+            raise SpecError(f"USEION ... WRITE {w} "
+                            f"({source.line(_line_of(text, 'USEION', at_start=False))}): {w} is "
+                            f"written but is neither a STATE nor set to one in the DERIVATIVE "
+                            f"block (a concentration set in BREAKPOINT is not supported)")
+        held[w] = state
     rates: dict = {}
     schemes = []
     for method_name, block in kinetic:
@@ -919,17 +933,17 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     if method == "implicit_euler" and nonlinear:
         raise SpecError(f"derivimplicit on {nonlinear}, not linear in their own state: "
                         f"NEURON's Newton iteration is not supported yet")
-    for c in sorted(written):
+    for c, x in sorted(held.items()):
         # a pool INITIAL does not set starts where NEURON's ion does: <c>0_<ion>_ion
-        if initial.get(c, UNDEFINED) is UNDEFINED or initial[c] == symbol(c):
+        if initial.get(x, UNDEFINED) is UNDEFINED or initial[x] == symbol(x):
             start = f"{c}0_{c[:-1]}_ion"
             params[start] = NEURON_DEFAULTS[c]
-            initial[c] = symbol(start)
+            initial[x] = symbol(start)
             notes.append(f"{c} starts at {start} = {NEURON_DEFAULTS[c]:g} mM (NEURON's "
                          f"initial concentration of the ion), as INITIAL does not set it")
     gates = _with_initial({k: v for k, v in initial.items() if k in states}, gates, params,
                           inputs, notes)
-    gates = {s: dataclasses.replace(g, bounds=(0.0, math.inf)) if s in written else g
+    gates = {s: dataclasses.replace(g, bounds=(0.0, math.inf)) if s in held.values() else g
              for s, g in gates.items()}
     forward = sorted(interp.unmentioned & set(gates))
     if solve == "cnexp" and forward:
@@ -943,7 +957,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
                        parameters=params, gates=tuple(gates.values()),
                        current=-1000 * sum(currents.values(), sp.Integer(0)), inputs=inputs,
                        rates=rates, schemes=tuple(schemes),
-                       ions=_ion_ports(ions, valences, params, inputs),
+                       ions=_ion_ports(ions, valences, params, inputs, held),
                        ion_currents={ion: -1000 * currents[f"i{ion}"] for ion, (_, ws)
                                      in ions.items() if f"i{ion}" in ws})
     return NmodlChannel(spec, suffix, method, solve, ions, currents,
@@ -951,15 +965,17 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
                         {k: v for k, v in limits.items() if k in params})
 
 
-def _ion_ports(ions: dict, valences: dict, params: dict, inputs: dict) -> tuple[Ion, ...]:
+def _ion_ports(ions: dict, valences: dict, params: dict, inputs: dict, held: dict
+               ) -> tuple[Ion, ...]:
     """The USEION statements as the spec's ion ports: what the file reads (a reversal
     potential it has as a parameter, concentrations and currents it has as inputs), the
-    current it writes, and the concentrations it integrates (its STATEs of that name)."""
+    current it writes, and the concentrations it integrates (``held``: the STATE that
+    holds each)."""
     out = []
     for ion, (reads, writes) in ions.items():
         written = [w for w in writes if w != f"i{ion}"]
         read = tuple(r for r in reads if r not in written and (r in params or r in inputs))
-        out.append(Ion(ion, read, f"i{ion}" in writes, tuple((w, w) for w in written),
+        out.append(Ion(ion, read, f"i{ion}" in writes, tuple((w, held[w]) for w in written),
                        valences.get(ion)))
     return tuple(out)
 
@@ -992,15 +1008,10 @@ def _refuse_dt(source: _Source, exprs: dict) -> None:
 
 
 def _default_potential(name: str) -> float:
-    """NEURON's default of a reversal potential (``eca`` from Nernst at its defaults)."""
-    if name in NEURON_DEFAULTS:
-        return NEURON_DEFAULTS[name]
-    if name == "eca":
-        import math
-        T = 273.15 + NEURON_DEFAULTS["celsius"]
-        R = float(UNIT_FACTORS[("k-mole", "joule/degc")])
-        return 1000 * R * T / (2 * float(FARADAY)) * math.log(
-            NEURON_DEFAULTS["cao"] / NEURON_DEFAULTS["cai"])
+    """NEURON's default of a reversal potential (its ``DEF_ena``, ``DEF_ek``, ``DEF_eca``:
+    what an ion whose concentrations nothing reads keeps)."""
+    if name in NEURON_POTENTIALS:
+        return NEURON_POTENTIALS[name]
     raise SpecError(f"no NEURON default for {name}")
 
 
@@ -1142,6 +1153,9 @@ def _with_initial(initial: dict, gates: dict, params, inputs, notes: list) -> di
             steady = True
             for _ in range(5):
                 values[V] = rng.uniform(-90.0, 40.0)
+                for name, default in inputs.items():      # a current (ica) or a concentration
+                    values[symbol(name)] = (rng.uniform(-0.01, 0.01) if name.startswith("i")
+                                            else default * rng.uniform(0.5, 2.0))
                 a = complex(sp.N(value.subs(values)))
                 b = complex(sp.N(inf.subs(values)))
                 steady &= abs(a - b) <= 1e-9 * max(1.0, abs(b))

@@ -23,8 +23,8 @@ from .codegen import NeuronSpec, render_neuron
 from .codegen import SpecError
 from .codegen.ions import NEURON_CONCENTRATIONS, wire_ions
 from .codegen.neuron import (CELSIUS, MEMBRANE_PARAMETERS, NEURON_METHOD, OWN_METHODS,
-                             channel_method,
-                             initial_order, is_concentration, neuron_parameters, recordable)
+                             channel_method, initial_order, is_concentration, is_ion_current,
+                             neuron_parameters, recordable)
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import bind
 
@@ -254,8 +254,8 @@ class CondNeuGroup:
 
     def _inputs_now(self, label: str, ch: Channel) -> dict:
         """The inputs beyond V of mechanism ``label`` as the cell holds them now: another
-        mechanism's state, a cell or mechanism parameter, or (a current, before any step)
-        zero."""
+        mechanism's state, a cell or mechanism parameter; an ion current is zero (NEURON's
+        INITIAL blocks run before any current is computed)."""
         out = {}
         for c in ch.spec.inputs:
             source = self._wiring.reads.get((label, c))
@@ -263,7 +263,7 @@ class CondNeuGroup:
                 out[c] = self._params[f"{label}.{c}"]
             elif source.kind == "state":
                 out[c] = self.channels[source.label].states[source.name]
-            elif source.kind == "parameter":
+            elif source.kind == "parameter" and not is_ion_current(c, ch.spec):
                 out[c] = self._params[source.name]
             else:
                 out[c] = 0.0

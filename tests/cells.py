@@ -86,7 +86,19 @@ TC = Cell(
     origin="Iavarone et al. 2019 thalamocortical cell via bluepyopt 1.14.26",
     ions={"na": {"ena": 50.0}, "k": {"ek": -90.0}})
 
-CELLS = {c.name: c for c in (L5PC, ALLEN, TC)}
+#: hnn-core 0.6.1's L5 pyramidal soma (its params_default.py values; celsius 37; a calcium
+#: pool, cad, whose STATE ca it copies into cai).
+HNN_L5 = Cell(
+    "hnn_l5",
+    files={"hh2": "hh2.mod", "ca": "ca.mod", "cad": "cad.mod", "kca": "kca.mod",
+           "km": "km.mod", "cat": "cat.mod", "ar": "ar.mod"},
+    params={"hh2": {"gkbar": 0.01, "gnabar": 0.16, "el": -65.0, "gl": 4.26e-5},
+            "ca": {"gbar": 60.0}, "cad": {"taur": 20.0}, "kca": {"gbar": 2e-4},
+            "km": {"gbar": 200.0}, "cat": {"gbar": 2e-4}, "ar": {"gbar": 1e-6}},
+    section={}, celsius=37.0, v_init=-72.0, amps=(0.0, 0.003, 0.006, 0.012),
+    origin="Jones et al. 2009 L5 pyramidal cell via hnn-core 0.6.1")
+
+CELLS = {c.name: c for c in (L5PC, ALLEN, TC, HNN_L5)}
 
 
 def neuron_run(cell: Cell, folder: Path, steps: int, record=("v", "cai")) -> dict:
@@ -109,6 +121,9 @@ def _neuron_main() -> None:
     assert h.nrn_load_dll(str(next(folder.rglob("libnrnmech.so")))) == 1
     cell = CELLS[job["cell"]]
     h.celsius, h.dt = cell.celsius, DT
+    for mech in cell.files:              # NEURON's interpolated TABLEs off: the exact rates
+        if hasattr(h, f"usetable_{mech}"):
+            setattr(h, f"usetable_{mech}", 0)
     mt, name, order = h.MechanismType(0), h.ref(""), []
     for i in range(int(mt.count())):
         mt.select(i)

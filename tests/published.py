@@ -107,6 +107,20 @@ _PINNED = [
      "979d21508f5b089e7b782835ea7f60311223bdc3a8e5242056c594305d2fb220"),
     ("bmtk", _ALLEN, "SK.mod",
      "079f1e3cac7444696d480b8e02853b215cd93e0c7b9986dbb54925fc49eddbeb"),
+    ("hnn_core", _HNN, "ar.mod",
+     "5e26816322fb0f1fc372be3d2e3f5af43ba268d3d171bb040f6859486076ea3b"),
+    ("hnn_core", _HNN, "ca.mod",
+     "fe2b2e66b2e1adfdaf2384127e69c1a69675bde676b7f9faf399c259a60eabcf"),
+    ("hnn_core", _HNN, "cad.mod",
+     "8b313809960ae8de49c9dc004bbd97a6266b6eebd7930cf061bb327c96913878"),
+    ("hnn_core", _HNN, "cat.mod",
+     "9d84302d963f8dd649e5e51cad691b72066f2adf21dd449b73bb7cb1ccc2feec"),
+    ("hnn_core", _HNN, "hh2.mod",
+     "96f004b77a3a0636428a11feb194f51d91ad5e974bdebe50c154a138f81fbec7"),
+    ("hnn_core", _HNN, "kca.mod",
+     "460fbf757d118c7907782b64b909c8c47898ab441ac7f1f54f699ab27543e3c7"),
+    ("hnn_core", _HNN, "km.mod",
+     "afc5e382cc3107f8a3d1339755dfb3bb466f14ad14603a8d83ce91063ffab55e"),
 ]
 #: file name -> (archive, member, sha256 of the member)
 FILES = {key: (source, folder + key.split("@")[0], digest)

@@ -120,20 +120,25 @@ def test_a_cell_under_jax_equals_the_c_target(model, jax_x64):
 def test_ion_wiring_errors_name_the_mechanism_and_the_ion(model):
     cell, ref, classes = model
     pool = next(m for m in ref["order"] if any(i.writes for i in classes[m].spec.ions))
+    state = dict(classes[pool].spec.ion("ca").writes)["cai"]     # cai, or hnn's ca
+    other = next(m for m in ref["order"] if m != pool)
     n = 2
     with pytest.raises(ValueError, match=f"{pool} reads ica, but no mechanism of this cell "
                                          f"carries a current of ion 'ca'"):
         ionc.CondNeuGroup(n, method="neuron", **{pool: classes[pool](n)})
     alone = ionc.CondNeuGroup(n, method="neuron", ions={"ca": {"ica": -1e-4}},
                               **{pool: classes[pool](n)})       # a given current drives it
+    start = host(alone.channels[pool].states[state]).copy()
     alone.run(0.0, steps=10)
-    assert np.all(host(alone.channels[pool].states["cai"]) > 5e-5)
+    assert np.all(host(alone.channels[pool].states[state]) > start)
+    assert np.array_equal(host(alone.run(0.0, steps=1, record=("cai",))["cai"])[0],
+                          host(alone.channels[pool].states[state]))
     with pytest.raises(ValueError, match="both write cai"):
         ionc.CondNeuGroup(n, method="neuron", ions={"ca": {"ica": 0.0}},
                           a=classes[pool](n), b=classes[pool](n))
     with pytest.raises(ValueError, match="no mechanism of this cell uses"):
         ionc.CondNeuGroup(n, method="neuron", ions={"cl": {"ecl": -70.0}},
-                          pas=classes["pas"](n))
+                          **{other: classes[other](n)})
     with pytest.raises(ValueError, match="not quantities of ion 'ca'"):
         ionc.CondNeuGroup(n, method="neuron", ions={"ca": {"ena": 1.0, "ica": 0.0}},
                           **{pool: classes[pool](n)})
