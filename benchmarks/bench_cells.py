@@ -1,0 +1,179 @@
+"""Speed of published cells with ions: ionc's fused cell kernel against NEURON.
+
+    python benchmarks/bench_cells.py [--cells l5pc,allen,tc,hnn_l5] [--sizes 1e3,1e4]
+                                     [--steps 400] [--repeats 3] [--neuron-max 1e4]
+                                     [--csv cells.csv]
+
+Each cell is the somatic mechanism set of a published model as the tests run it
+(``tests/cells.py``: Hay et al.'s L5PC, the Allen perisomatic set with its kinetic NaV,
+bluepyopt's thalamocortical cell, hnn-core's L5 soma; the ``.mod`` files from the pinned
+downloads of ``tests/published.py``), N single compartments whose injected currents
+cycle through the cell's test amplitudes, ``--steps`` fixed steps of 0.025 ms.
+
+- ionc: ``CondNeuGroup(method="neuron")`` of the same files, ``run(I, steps=k)``: one
+  fused kernel over all mechanisms, ions and steps, on all threads and on one (1T).
+- NEURON: N sections with the mechanisms and an IClamp, ``finitialize`` then
+  ``fadvance`` (its fixed step, one thread), for N <= ``--neuron-max``.  The spike
+  counts of both are printed and must agree.
+- CoreNEURON: not measured (the mechanisms would need ``nrnivmodl -coreneuron``, which
+  this benchmark does not build).
+
+Reported: ns per cell per step (median of ``--repeats``, after an untimed warm-up), and
+NEURON's time over ionc's.  Each cell runs in its own process (two models' files, say
+``SK_E2.mod``, cannot be loaded into one NEURON).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
+from bench_update import _cpu_name, arguments, sizes_of, write_csv  # noqa: E402
+
+
+def _measure(fn, repeats: int) -> tuple[float, int]:
+    fn()                                                     # warm-up
+    runs = [fn() for _ in range(repeats)]
+    return float(np.median([s for s, _ in runs])), runs[-1][1]
+
+
+def one_cell(name: str, sizes, steps: int, repeats: int, neuron_max: int) -> list[dict]:
+    """The rows of one cell (run in a process of its own)."""
+    import cells
+    import ionc
+    from neuron_reference import compile_mechanisms, installed
+    from published import published_files
+    cell = cells.CELLS[name]
+    work = Path(tempfile.mkdtemp(prefix=f"ionc-bench-{name}-"))
+    published_files([k for k in cell.files.values() if k], work)
+    lib = compile_mechanisms(work)
+    from neuron import h
+    assert h.nrn_load_dll(str(lib)) == 1
+    h.celsius, h.dt = cell.celsius, cells.DT
+    for mech in cell.files:
+        if hasattr(h, f"usetable_{mech}"):
+            setattr(h, f"usetable_{mech}", 0)
+    mt, ref, order = h.MechanismType(0), h.ref(""), []
+    for i in range(int(mt.count())):
+        mt.select(i)
+        mt.selected(ref)
+        if ref[0] in cell.files:
+            order.append(ref[0])
+    classes = {m: ionc.from_nmodl(work / key.split("@")[0]) if key
+               else ionc.from_nmodl(installed("passive.mod")) for m, key in cell.files.items()}
+    rows = []
+    for n in sizes:
+        amps = np.resize(np.asarray(cell.amps, float), n)
+        I = cells.current_density(amps)
+        result, spikes = {}, {}
+        group = ionc.CondNeuGroup(
+            n, method="neuron", dt=cells.DT, V_initializer=cell.v_init, V_th=0.0,
+            celsius=cell.celsius, ions=cell.ions,
+            **{m: classes[m](n, **cell.params[m]) for m in order})
+        for threads in (None, 1):
+            def ours(threads=threads, group=group, I=I):
+                group.reset_state()
+                t = time.perf_counter()
+                if threads is None:
+                    out = group.run(I, steps=steps, record=("spike",))
+                else:
+                    with ionc.num_threads(threads):
+                        out = group.run(I, steps=steps, record=("spike",))
+                return time.perf_counter() - t, int(np.asarray(out["spike_count"]).sum())
+            key = "ionc run" + (" 1T" if threads else "")
+            result[key], spikes[key] = _measure(ours, repeats)
+        if n <= neuron_max:
+            secs, counter = [], h.Vector()
+            for a in amps:
+                sec = h.Section()
+                sec.L = sec.diam = cells.SIDE
+                for mech, values in cell.params.items():
+                    sec.insert(mech)
+                    for k, v in values.items():
+                        setattr(sec(0.5), f"{k}_{mech}", v)
+                for ion, quantities in cell.ions.items():
+                    if h.ismembrane(f"{ion}_ion", sec=sec):
+                        for k, v in quantities.items():
+                            setattr(sec(0.5), k, v)
+                stim = h.IClamp(sec(0.5))
+                stim.delay, stim.dur, stim.amp = 0, 1e9, float(a)
+                nc = h.NetCon(sec(0.5)._ref_v, None, sec=sec)
+                nc.threshold = 0.0
+                nc.record(counter)
+                secs.append((sec, stim, nc))
+
+            def nrn(counter=counter):
+                h.finitialize(cell.v_init)
+                counter.resize(0)
+                t = time.perf_counter()
+                for _ in range(steps):
+                    h.fadvance()
+                return time.perf_counter() - t, int(counter.size())
+            result["NEURON 1T"], spikes["NEURON 1T"] = _measure(nrn, repeats)
+            del secs, nrn
+        rows.append({"cell": name, "N": n, **{k: v / (n * steps) * 1e9
+                                               for k, v in result.items()},
+                     **{f"spikes {k}": v for k, v in spikes.items()}})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = arguments(__doc__.split("\n")[0], "1e3,1e4")
+    parser.add_argument("--cells", default="l5pc,allen,tc,hnn_l5")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--neuron-max", type=float, default=1e4,
+                        help="largest N that NEURON runs")
+    parser.add_argument("--cell", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.cell:                                  # the child: one cell, rows as JSON
+        rows = one_cell(args.cell, sizes_of(args.sizes), args.steps, args.repeats,
+                        int(args.neuron_max))
+        print("ROWS " + json.dumps(rows))
+        return 0
+    print(f"# published cells (one compartment), {args.steps} steps of 0.025 ms; "
+          f"{_cpu_name()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; ns per cell "
+          f"per step (median of {args.repeats}); NEURON's time / ionc's in brackets; spike "
+          f"counts in square brackets")
+    names = ["ionc run", "ionc run 1T", "NEURON 1T"]
+    print("| cell | N | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 2) + "|")
+    rows = []
+    for name in args.cells.split(","):
+        r = subprocess.run([sys.executable, __file__, "--cell", name, "--sizes", args.sizes,
+                            "--steps", str(args.steps), "--repeats", str(args.repeats),
+                            "--neuron-max", str(args.neuron_max)],
+                           capture_output=True, text=True)
+        line = next((x for x in r.stdout.splitlines() if x.startswith("ROWS ")), None)
+        if r.returncode or line is None:
+            print(f"# {name}: failed\n{r.stderr[-2000:]}")
+            continue
+        for row in json.loads(line[5:]):
+            base = row["ionc run"]
+            cells = []
+            for k in names:
+                if k not in row:
+                    cells.append("-")
+                    continue
+                text = f"{row[k]:.1f}"
+                if k != "ionc run":
+                    text += f" ({row[k] / base:.1f}x)"
+                cells.append(text + f" [{row[f'spikes {k}']}]")
+            print(f"| {name} | {row['N']:.0e} | " + " | ".join(cells) + " |", flush=True)
+            rows.append(row)
+    if args.csv:
+        write_csv(rows, args.csv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
