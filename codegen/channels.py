@@ -5,9 +5,11 @@ parameter names and defaults; nothing else in ionc knows about any channel.
 """
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
-from .spec import ChannelSpec, Gate, V, symbol
+from .spec import ChannelSpec, Gate, Ion, V, symbol
 
 T, T_base, E, g_max, V_sh, x, phi = (
     symbol(n) for n in ("T", "T_base", "E", "g_max", "V_sh", "x", "phi"))
@@ -190,7 +192,50 @@ ICaT_HM1992 = ChannelSpec(
              tau=sp.Piecewise((sp.exp(-(x + 22) / R("10.5")) + 28, V >= V_sh - 80),
                               (sp.exp((x + 467) / R("66.6")), True))),
     ),
-    current=g_max * p**2 * q * (E - V))
+    current=g_max * p**2 * q * (E - V),
+    # under a calcium node (CalciumDetailed, ...) E is the node's; its current is calcium's
+    ions=(Ion("ca", reads=("eca",), current=True, names={"eca": "E"}),),
+    ion_currents={"ca": g_max * p**2 * q * (E - V)})
+
+# ---- BrainPy's calcium nodes (brainpy.dyn.CalciumDetailed, CalciumFirstOrder) ----------
+#: BrainPy's constants of its calcium nodes: R (J/(mol K)) and F (C/mmol).
+R_BRAINPY, F_BRAINPY = R("8.31441"), R("96.489")
+C, C0, ica = symbol("C"), symbol("C0"), symbol("ica")
+
+
+def _calcium_node(name: str, doc: str, parameters: dict, rate) -> ChannelSpec:
+    """A calcium node as a mechanism: its concentration ``C`` is the cell's ``cai``, driven
+    by the cell's calcium current (``ica``, NEURON's mA/cm^2, outward: BrainPy's ``I_Ca`` is
+    -1000 times it), and it sets the reversal potential as BrainPy's node does,
+    ``R/(2F) (273.15 + T) log(C0/C)``."""
+    return ChannelSpec(
+        name=name, doc=doc,
+        parameters={**parameters, "C0": 2.0, "C_initializer": 2.4e-4},
+        inputs={"ica": 0.0},
+        gates=(Gate("C", ode=rate, initial=symbol("C_initializer"), bounds=(0.0, math.inf)),),
+        current=sp.Integer(0),
+        ions=(Ion("ca", reads=("ica",), writes={"cai": "C"}, sets_reversal=True),),
+        ion_reversals={"ca": R_BRAINPY / (2 * F_BRAINPY) * (R("273.15") + T)
+                       * sp.log(C0 / C)})
+
+
+CalciumDetailed = _calcium_node(
+    "CalciumDetailed",
+    "BrainPy's CalciumDetailed: a shell of depth d (um) beneath the membrane, "
+    "dC/dt = max(-I_Ca/(2 F d), 0) + (C_rest - C)/tau, E from C by Nernst (BrainPy's R, F).",
+    {"T": 36.0, "d": 1.0, "C_rest": 2.4e-4, "tau": 5.0},
+    sp.Max(1000 * ica / (2 * F_BRAINPY * symbol("d")), 0)
+    + (symbol("C_rest") - C) / symbol("tau"))
+
+CalciumFirstOrder = _calcium_node(
+    "CalciumFirstOrder",
+    "BrainPy's CalciumFirstOrder: dC/dt = max(-alpha I_Ca, 0) - beta C, E from C by Nernst "
+    "(BrainPy's R, F).",
+    {"T": 36.0, "alpha": 0.13, "beta": 0.075},
+    sp.Max(1000 * symbol("alpha") * ica, 0) - symbol("beta") * C)
+
+#: BrainPy's ion nodes as mechanisms of a cell, by name.
+ION_NODES: dict[str, ChannelSpec] = {s.name: s for s in (CalciumDetailed, CalciumFirstOrder)}
 
 #: Every channel in the library, by name.
 LIBRARY: dict[str, ChannelSpec] = {spec.name: spec for spec in (

@@ -133,6 +133,11 @@ def ion_current_task(ion: str) -> str:
     return f"ionc_i{ion}"
 
 
+def ion_reversal_task(ion: str) -> str:
+    """The task (element function) of the reversal potential a mechanism sets for ``ion``."""
+    return f"ionc_e{ion}"
+
+
 def rate_local(rate: str, spec: ChannelSpec, table: SymbolTable) -> sp.Symbol:
     """The local holding rate ``rate`` inside element functions: a named rate's own
     symbol (``u_a1``), ``<role>_<gate>``'s ``<role>_u_<gate>``."""
@@ -266,6 +271,10 @@ def _lower(spec: ChannelSpec, method: str, jacobians: bool) -> ChannelModel:
             ion_current_task(ion), (*inputs, *gates, *params),
             [("I", table.rename(analyse_current(spec, ion)[0]))], False,
             f"the part of the current that ion {ion} carries")
+    for ion, expr in spec.ion_reversals.items():
+        fns[ion_reversal_task(ion)] = element(
+            ion_reversal_task(ion), (*inputs, *gates, *params), [("E", table.rename(expr))],
+            False, f"the reversal potential of ion {ion} this mechanism sets")
     fns["conductance"] = element(
         "conductance", (*inputs, *gates, *params),
         [("G", sp.factor_terms(-sp.diff(current, V)))], False,

@@ -48,8 +48,9 @@ class Source:
     """Where a cell takes one quantity a mechanism reads.
 
     ``kind`` is ``'state'`` (state ``name`` of mechanism ``label``), ``'parameter'``
-    (cell parameter ``name``: ``'cao'``, ``'celsius'``), ``'nernst'`` or ``'sum'``
-    (the ion ``name``'s Nernst potential or total current, computed each step)."""
+    (cell parameter ``name``: ``'cao'``, ``'celsius'``), ``'nernst'``, ``'written'`` or
+    ``'sum'`` (the ion ``name``'s Nernst potential, the reversal potential mechanism
+    ``label`` sets, or its total current, computed each step)."""
 
     kind: str
     name: str
@@ -67,6 +68,7 @@ class IonPlan:
     concentrations: Mapping[str, Source]      # 'cai' -> its source
     nernst: bool
     moving: bool                              # a concentration is written
+    reversal_writer: str | None = None        # the mechanism that sets e<ion>
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,12 @@ def wire_ions(channels: Mapping[str, ChannelSpec], given: Mapping[str, tuple[str
         moving = bool(concentrations)
         touched = moving or any(c in i.reads for _, i in uses for c in (probe.inside,
                                                                          probe.outside))
-        nernst_read = touched and probe.reversal not in given.get(name, ())
+        setters = [label for label, i in uses if i.sets_reversal]
+        if len(setters) > 1 or setters and probe.reversal in given.get(name, ()):
+            raise SpecError(f"{probe.reversal} is set by {' and '.join(setters)}"
+                            + (" and given in ions=" if len(setters) == 1 else "")
+                            + ": a reversal potential has one source")
+        nernst_read = touched and probe.reversal not in given.get(name, ()) and not setters
         if nernst_read and any(probe.reversal in i.reads for _, i in uses):
             if probe.valence is None:
                 raise SpecError(f"ion {name!r}: its Nernst potential needs a valence (USEION "
@@ -160,8 +167,9 @@ def wire_ions(channels: Mapping[str, ChannelSpec], given: Mapping[str, tuple[str
             for conc in (probe.inside, probe.outside):   # Nernst reads both
                 concentrations.setdefault(conc, Source("parameter", ion_key(name, conc)))
         for label, ion in uses:
-            for q in ion.reads:
-                if f"{label}.{q}" in held:
+            for quantity in ion.reads:
+                q, own = quantity, ion.name_of(quantity)     # NEURON's name, the spec's
+                if f"{label}.{own}" in held:
                     continue
                 if q == probe.current_name:
                     carriers = [lb for lb, i in uses if i.current]
@@ -169,21 +177,23 @@ def wire_ions(channels: Mapping[str, ChannelSpec], given: Mapping[str, tuple[str
                         raise SpecError(f"{label} reads {q} and carries a current of ion "
                                         f"{name!r} itself: not supported in a cell")
                     if carriers:
-                        reads[(label, q)] = Source("sum", name)
+                        reads[(label, own)] = Source("sum", name)
                     elif q in given.get(name, ()):
-                        reads[(label, q)] = Source("parameter", ion_key(name, q))
+                        reads[(label, own)] = Source("parameter", ion_key(name, q))
                     else:
                         raise SpecError(f"{label} reads {q}, but no mechanism of this cell "
                                         f"carries a current of ion {name!r} and ions= does "
                                         f"not give {q}")
                 elif q == probe.reversal:
-                    if q in given.get(name, ()):
-                        reads[(label, q)] = Source("parameter", ion_key(name, q))
+                    if setters:
+                        reads[(label, own)] = Source("written", name, setters[0])
+                    elif q in given.get(name, ()):
+                        reads[(label, own)] = Source("parameter", ion_key(name, q))
                     elif nernst_read:
-                        reads[(label, q)] = Source("nernst", name)
+                        reads[(label, own)] = Source("nernst", name)
                 else:
                     source = concentrations.setdefault(q, Source("parameter", ion_key(name, q)))
-                    reads[(label, q)] = source
+                    reads[(label, own)] = source
         for conc, source in concentrations.items():
             if source.kind != "parameter":
                 continue
@@ -196,7 +206,8 @@ def wire_ions(channels: Mapping[str, ChannelSpec], given: Mapping[str, tuple[str
             parameters.setdefault(ion_key(name, q), 0.0)
         ions[name] = IonPlan(name, probe.valence, tuple(lb for lb, i in uses if i.current),
                              concentrations, nernst_read and any(
-                                 probe.reversal in i.reads for _, i in uses), moving)
+                                 probe.reversal in i.reads for _, i in uses), moving,
+                             setters[0] if setters else None)
     if celsius:
         for label, spec in channels.items():
             if "celsius" in spec.parameters and f"{label}.celsius" not in held:

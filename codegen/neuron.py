@@ -29,7 +29,7 @@ from typing import Mapping
 import sympy as sp
 
 from .elements import (FUNCTION_PREFIX, ChannelModel, ElementFunction, ion_current_task,
-                       lower_channel)
+                       ion_reversal_task, lower_channel)
 from .functions import exprelr
 from .kernels import (COUNTS, FLAGS, IN, INOUT, INPUT, INT, OUT, OUTPUT, PARAMETER, REAL,
                       RECORD, STATE, STEP, STEPS, STRIDE, EVERY, TRACE, Call, Counter, Crossing,
@@ -260,6 +260,7 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
         if any(k[0] == id(m) for k in renamed):
             continue
         for task in (*NEURON_TASKS, *(ion_current_task(i) for i in m.spec.ion_currents),
+                     *(ion_reversal_task(i) for i in m.spec.ion_reversals),
                      *(s.name for s in m.derived)):
             fn = m.functions[task]
             new = prefixes[id(m)] + fn.name[len(FUNCTION_PREFIX):]
@@ -309,7 +310,7 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
         if source.kind == "parameter":
             name = ion_names.get(source.name, source.name)
             return Ref(name, where_of(source.name))
-        return Ref(f"ionc_{'e' if source.kind == 'nernst' else 'i'}_{source.name}", "local")
+        return Ref(f"ionc_{'i' if source.kind == 'sum' else 'e'}_{source.name}", "local")
 
     provided: dict[tuple[int, str], Ref] = {}
     for (label, name), source in wiring.reads.items():
@@ -331,9 +332,37 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
             return Ref(name, "state")
         return Ref(name, "element" if p.is_array else "scalar")
 
+    def operands(j: int, m: ChannelModel, fn: ElementFunction) -> tuple[Ref, ...]:
+        """The operands of a call of ``fn`` for channel ``j``.  An input the function does
+        not read (a pool's ``ica`` in its zero current) gets ``dt``: the ion locals may
+        not exist yet where it is called."""
+        used = set().union(*(e.free_symbols for e in fn.expressions))
+        out = []
+        for s in fn.inputs:
+            ref = operand(j, s.name, m)
+            unread = s not in used and ref.where == "local"
+            out.append(Ref("dt", "scalar") if unread else ref)
+        return tuple(out)
+
     def place(call: Call, prologue: list, body: list) -> None:
         """A call reading scalars only is computed once per kernel call."""
         (body if any(r.where != "scalar" for r in call.inputs) else prologue).append(call)
+
+    def ion_sums(body: list) -> None:
+        """Each ion current a mechanism reads: its carriers' parts, summed."""
+        for name, plan in wiring.ions.items():
+            if f"sum_{name}" not in ion_fns:
+                continue
+            parts = []
+            for label in plan.carriers:
+                j = labels.index(label)
+                m = model.channels[label]
+                task = ion_current_task(name)
+                parts.append(Ref(f"ionc_I{j}_{name}", "local"))
+                body.append(Call(renamed[(id(m), task)], tuple(
+                    operands(j, m, m.functions[task])), (parts[-1],)))
+            body.append(Call(ion_fns[f"sum_{name}"].name, tuple(parts),
+                             (Ref(f"ionc_i_{name}", "local"),)))
 
     def step(spike: Ref) -> tuple[list, list]:
         prologue, body = [], []
@@ -347,41 +376,45 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
         for j, m in enumerate(model.channels.values()):
             for sym in m.derived:
                 fn = m.functions[sym.name]
-                ins = tuple(operand(j, s.name, m) for s in fn.inputs)
+                ins = operands(j, m, fn)
                 place(Call(renamed[(id(m), sym.name)], ins, (Ref(f"c{j}_{sym.name}", "local"),)),
                       prologue, body)
-        for name, plan in wiring.ions.items():       # ion currents at the old state
-            if f"sum_{name}" not in ion_fns:
-                continue
-            parts = []
-            for label in plan.carriers:
-                j = labels.index(label)
-                m = model.channels[label]
-                task = ion_current_task(name)
-                parts.append(Ref(f"ionc_I{j}_{name}", "local"))
+        for name, plan in wiring.ions.items():       # reversal potentials a mechanism sets
+            if plan.reversal_writer:
+                j = labels.index(plan.reversal_writer)
+                m = model.channels[plan.reversal_writer]
+                task = ion_reversal_task(name)
                 body.append(Call(renamed[(id(m), task)], tuple(
-                    operand(j, s.name, m) for s in m.functions[task].inputs), (parts[-1],)))
-            body.append(Call(ion_fns[f"sum_{name}"].name, tuple(parts),
-                             (Ref(f"ionc_i_{name}", "local"),)))
+                    operands(j, m, m.functions[task])),
+                    (Ref(f"ionc_e_{name}", "local"),)))
+        if method == NEURON_METHOD:                  # NEURON: ion currents at the old state
+            ion_sums(body)
         for j, m in enumerate(model.channels.values()):
             conductance = ("conductance_numeric" if method == NEURON_METHOD
                            else "conductance")
             for task, out in (("current", f"ionc_I{j}"), (conductance, f"ionc_G{j}")):
                 fn = m.functions[task]
                 body.append(Call(renamed[(id(m), task)],
-                                 tuple(operand(j, s.name, m) for s in fn.inputs),
+                                 operands(j, m, fn),
                                  (Ref(out, "local"),)))
         C = Ref("C", where_of("C"))
         ins = [Ref("V", "state"), Ref("dt", "scalar"), Ref("I_ext", "trace"), C]
         for j in range(len(model.channels)):
             ins += [Ref(f"ionc_I{j}", "local"), Ref(f"ionc_G{j}", "local")]
         body.append(Call(model.membrane.name, tuple(ins), (Ref("ionc_Vn", "local"),)))
+        summed: list = []
+        writers = wiring.writers()
         for j in _update_order(model):
             m = list(model.channels.values())[j]
+            if method != NEURON_METHOD and labels[j] in writers and not summed:
+                # BrainPy: an ion node integrates its concentration from its channels'
+                # current after they advanced, at the old V
+                ion_sums(body)
+                summed.append(True)
             if not m.gate_names:
                 continue
             fn = m.functions["update"]
-            ins = tuple(operand(j, s.name, m) for s in fn.inputs)
+            ins = operands(j, m, fn)
             if method == NEURON_METHOD:   # NEURON advances the states at the new V
                 ins = tuple(Ref("ionc_Vn", "local") if r == Ref("V", "state") else r
                             for r in ins)

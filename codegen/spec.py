@@ -338,7 +338,10 @@ class Ion:
     says the mechanism carries a current of this ion (its expression is the spec's
     ``ion_currents[name]``).  ``writes`` maps a concentration the mechanism integrates
     (``'cai'``) to the state that holds it.  ``valence`` is the charge number (NEURON's
-    for na, k and ca by default), which the Nernst potential needs.
+    for na, k and ca by default), which the Nernst potential needs.  ``sets_reversal`` says
+    the mechanism sets the ion's reversal potential (NMODL's ``WRITE eca``; a BrainPy calcium
+    node's ``E``), given by the spec's ``ion_reversals[name]``.  ``names`` maps a quantity to
+    the spec's own name for it where they differ (a library channel's ``{'eca': 'E'}``).
     """
 
     name: str
@@ -346,13 +349,17 @@ class Ion:
     current: bool = False
     writes: tuple[tuple[str, str], ...] = ()
     valence: int | None = None
+    sets_reversal: bool = False
+    names: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not is_name(self.name):
             raise SpecError(f"ion name {self.name!r} is not an ASCII identifier")
         object.__setattr__(self, "reads", tuple(self.reads))
-        writes = self.writes.items() if isinstance(self.writes, Mapping) else self.writes
-        object.__setattr__(self, "writes", tuple((str(c), str(s)) for c, s in writes))
+        for attr in ("writes", "names"):
+            pairs = getattr(self, attr)
+            pairs = pairs.items() if isinstance(pairs, Mapping) else pairs
+            object.__setattr__(self, attr, tuple((str(c), str(s)) for c, s in pairs))
         if self.valence is None:
             object.__setattr__(self, "valence", VALENCES.get(self.name))
         if isinstance(self.valence, bool) or not isinstance(self.valence, (int, type(None))) \
@@ -365,9 +372,18 @@ class Ion:
                 raise SpecError(f"ion {self.name!r}: {name!r} is not one of its quantities "
                                 f"{sorted(ports)}")
         for c, _ in self.writes:
-            if c == self.current_name:
-                raise SpecError(f"ion {self.name!r}: a written current is `current=True`, "
-                                f"not a concentration")
+            if c in (self.current_name, self.reversal):
+                raise SpecError(f"ion {self.name!r}: a written current is `current=True` and a "
+                                f"written reversal potential `sets_reversal=True`, not entries of "
+                                f"writes")
+        for q, _ in self.names:
+            if q not in ports:
+                raise SpecError(f"ion {self.name!r}: names maps {q!r}, which is not one of its "
+                                f"quantities {sorted(ports)}")
+
+    def name_of(self, quantity: str) -> str:
+        """The spec's name for ``quantity`` (``'eca'`` -> ``'E'`` in a library channel)."""
+        return dict(self.names).get(quantity, quantity)
 
     def ports(self) -> tuple[str, ...]:
         """The ion's quantities by NEURON's names: e<ion>, <ion>i, <ion>o, i<ion>."""
@@ -421,6 +437,8 @@ class ChannelSpec:
             to other mechanisms.
         ion_currents: ion name -> the part of ``current`` that ion carries (same
             units and sign), for each ion with ``current=True``.
+        ion_reversals: ion name -> the reversal potential (mV) the mechanism sets, for
+            each ion with ``sets_reversal=True`` (a function of its states and parameters).
     """
 
     name: str
@@ -435,6 +453,7 @@ class ChannelSpec:
     schemes: tuple[KineticScheme, ...] = ()
     ions: tuple[Ion, ...] = ()
     ion_currents: Mapping[str, sp.Expr] = field(default_factory=dict)
+    ion_reversals: Mapping[str, sp.Expr] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schemes", tuple(self.schemes))
@@ -570,9 +589,9 @@ class ChannelSpec:
             seen.add(ion.name)
             for name in ion.reads:
                 kind = ("parameters" if name == ion.reversal else "inputs")
-                if name not in getattr(self, kind):
-                    raise SpecError(f"channel {self.name!r}: reads {name} of ion {ion.name!r}, "
-                                    f"which must be one of its {kind}")
+                if ion.name_of(name) not in getattr(self, kind):
+                    raise SpecError(f"channel {self.name!r}: reads {name} of ion {ion.name!r} "
+                                    f"as {ion.name_of(name)!r}, which must be one of its {kind}")
             for conc, state in ion.writes:
                 if state not in {g.name for g in self.gates}:
                     raise SpecError(f"channel {self.name!r}: writes {conc} of ion "
@@ -580,20 +599,23 @@ class ChannelSpec:
                 if conc in self.inputs:
                     raise SpecError(f"channel {self.name!r}: {conc} is written and read "
                                     f"as an input")
-        carried = {ion.name for ion in self.ions if ion.current}
-        if set(self.ion_currents) != carried:
-            raise SpecError(f"channel {self.name!r}: ion_currents has {sorted(self.ion_currents)}"
-                            f", the ions with current=True are {sorted(carried)}")
-        currents = {}
-        for name, expr in self.ion_currents.items():
-            where = f"the current of ion {name!r}"
-            expr = _expression(expr, f"channel {self.name!r}: {where}")
-            expr = expr.xreplace({s: symbol(s.name) for s in expr.free_symbols
-                                  if isinstance(s, sp.Symbol) and s.name != "V"
-                                  and s != symbol(s.name)})
-            self._check(expr, allowed, where)
-            currents[name] = expr
-        object.__setattr__(self, "ion_currents", currents)
+        for attr, flag, what in (("ion_currents", "current", "current"),
+                                 ("ion_reversals", "sets_reversal", "reversal potential")):
+            given = getattr(self, attr)
+            flagged = {ion.name for ion in self.ions if getattr(ion, flag)}
+            if set(given) != flagged:
+                raise SpecError(f"channel {self.name!r}: {attr} has {sorted(given)}, the ions "
+                                f"with {flag}=True are {sorted(flagged)}")
+            checked = {}
+            for name, expr in given.items():
+                where = f"the {what} of ion {name!r}"
+                expr = _expression(expr, f"channel {self.name!r}: {where}")
+                expr = expr.xreplace({s: symbol(s.name) for s in expr.free_symbols
+                                      if isinstance(s, sp.Symbol) and s.name != "V"
+                                      and s != symbol(s.name)})
+                self._check(expr, allowed, where)
+                checked[name] = expr
+            object.__setattr__(self, attr, checked)
 
     def ion(self, name: str) -> Ion | None:
         """The :class:`Ion` called ``name`` (``'ca'``), or None."""

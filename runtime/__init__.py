@@ -9,8 +9,8 @@ compilation (cffi, CuPy) and its cache.
 from .build import BuildError, CacheError, CompilerNotFoundError, CudaUnavailableError
 from .channel import Channel
 from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKA2_HM1992, IKDR_Ba2002, IKK2A_HM1992,
-                       IKK2B_HM1992, IKL, IKNI_Ya1989, IL, ICaT_HM1992, Ih_HM1992, INa_Ba2002,
-                       INa_HH1952, INa_TM1991)
+                       IKK2B_HM1992, IKL, IKNI_Ya1989, IL, CalciumDetailed, CalciumFirstOrder,
+                       ICaT_HM1992, Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
 from .neuron import HH, CondNeuGroup
 from .nmodl import NmodlMechanism, from_nmodl
 from .codegen import LIBRARY, get_channel, render_kernels
@@ -35,6 +35,7 @@ __all__ = [
     "CondNeuGroup", "HH",
     "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991", "IK_TM1991", "IL",
     "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "IKA2_HM1992", "IKK2A_HM1992", "IKK2B_HM1992",
-    "IKNI_Ya1989", "IKL", "LIBRARY", "emit", "get_channel", "render_kernels",
+    "IKNI_Ya1989", "IKL", "CalciumDetailed", "CalciumFirstOrder", "LIBRARY", "emit",
+    "get_channel", "render_kernels",
     "get_num_threads", "num_threads", "set_num_threads", "from_nmodl", "NmodlMechanism",
 ]

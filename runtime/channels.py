@@ -108,3 +108,7 @@ IKNI_Ya1989 = library_class(specs.IKNI_Ya1989)
 IKL = library_class(specs.IKL)
 ICaT_HM1992 = library_class(specs.ICaT_HM1992,
                             positional=["T", "T_base_p", "T_base_q", "g_max", "V_sh"])
+#: BrainPy's calcium nodes as cell mechanisms (put them in a CondNeuGroup beside the
+#: calcium channels, which BrainPy nests inside the node instead)
+CalciumDetailed = library_class(specs.CalciumDetailed)
+CalciumFirstOrder = library_class(specs.CalciumFirstOrder)

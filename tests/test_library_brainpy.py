@@ -82,3 +82,50 @@ def test_brainpys_phi_keyword_sets_the_temperature_factor(x64):
         for ch in mine:
             got = np.asarray(ch.p.value) if isinstance(ch, bp.dyn.IonChannel) else ch.p
             assert np.abs(got - want).max() <= 1e-12, (phi, type(ch))
+
+
+def _brainpy_cell(node: str, n: int, I, steps: int, dt: float):
+    """BrainPy's cell with a calcium node holding ICaT_HM1992: V and C per step."""
+    bm.set_dt(dt)
+
+    class Cell(bp.dyn.CondNeuGroup):
+        def __init__(self, size):
+            super().__init__(size, V_initializer=bp.init.Constant(-65.0), V_th=0.0)
+            self.INa = bp.dyn.INa_Ba2002(size)
+            self.IK = bp.dyn.IKDR_Ba2002(size)
+            self.IL = bp.dyn.IL(size, E=-70.0, g_max=0.05)
+            self.Ca = getattr(bp.dyn, node)(size, C_initializer=bp.init.OneInit(2e-3),
+                                            ICaT=bp.dyn.ICaT_HM1992(size, g_max=1.0))
+    cell = Cell(n)
+    cell.reset_state()
+
+    def step(k):
+        bp.share.save(t=k * dt, dt=dt, i=k)
+        cell.update(I)
+        cell.clear_input()
+        return cell.V.value, cell.Ca.C.value
+    V, C = bm.for_loop(step, np.arange(steps), jit=True)
+    return np.asarray(V), np.asarray(C)
+
+
+@pytest.mark.parametrize("x64", ["float64"], indirect=True)
+@pytest.mark.parametrize("node", ["CalciumDetailed", "CalciumFirstOrder"])
+def test_brainpys_calcium_nodes_drive_a_cell_as_in_brainpy(node, x64):
+    """A node's C integrates the cell's calcium current and sets E, which the calcium
+    channel reads (BrainPy nests the channel in the node; in ionc both are mechanisms of
+    the group).  C starts high and decays, moving E; the cell fires."""
+    n, steps, dt = 4, 3000, 0.01
+    I = np.array([0.0, 2.0, 5.0, 10.0])
+    V, C = _brainpy_cell(node, n, I, steps, dt)
+    cell = ionc.CondNeuGroup(n, V_initializer=-65.0, V_th=0.0, dt=dt,
+                             INa=ionc.INa_Ba2002(n), IK=ionc.IKDR_Ba2002(n),
+                             IL=ionc.IL(n, E=-70.0, g_max=0.05),
+                             ICaT=ionc.ICaT_HM1992(n, g_max=1.0),
+                             Ca=getattr(ionc, node)(n, C_initializer=2e-3))
+    out = cell.run(np.broadcast_to(I, (steps, n)), record=("V", "spike", "cai"))
+    assert C[-1].max() < 0.75 * C[0].min()                  # C moves
+    assert np.abs(out["V"] - V).max() <= 1e-8
+    assert (np.abs(out["cai"] - C) / C).max() <= 1e-10
+    spikes = (V[:-1] < 0) & (V[1:] >= 0)
+    assert spikes.sum() >= 3
+    np.testing.assert_array_equal(out["spike"][1:].astype(bool), spikes)
