@@ -12,11 +12,12 @@ cycle through the cell's test amplitudes, ``--steps`` fixed steps of 0.025 ms.
 
 - ionc: ``CondNeuGroup(method="neuron")`` of the same files, ``run(I, steps=k)``: one
   fused kernel over all mechanisms, ions and steps, on all threads and on one (1T).
-- NEURON: N sections with the mechanisms and an IClamp, ``finitialize`` then
-  ``fadvance`` (its fixed step, one thread), for N <= ``--neuron-max``.  The spike
-  counts of both are printed and must agree.
-- CoreNEURON: not measured (the mechanisms would need ``nrnivmodl -coreneuron``, which
-  this benchmark does not build).
+- NEURON: N sections with the mechanisms and an IClamp (files built by
+  ``nrnivmodl -coreneuron``), ``finitialize`` then ``ParallelContext.psolve`` (its fixed
+  step, one thread, cache-efficient layout), for N <= ``--neuron-max``.
+- CoreNEURON: the same model handed to CoreNEURON (``coreneuron.enable = True``, the
+  in-memory transfer NEURON does on each ``psolve``, included in its time), one thread.
+- The spike counts of all are printed and must agree.
 
 Reported: ns per cell per step (median of ``--repeats``, after an untimed warm-up), and
 NEURON's time over ionc's.  Each cell runs in its own process (two models' files, say
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,14 +53,15 @@ def one_cell(name: str, sizes, steps: int, repeats: int, neuron_max: int) -> lis
     """The rows of one cell (run in a process of its own)."""
     import cells
     import ionc
-    from neuron_reference import compile_mechanisms, installed
     from published import published_files
     cell = cells.CELLS[name]
     work = Path(tempfile.mkdtemp(prefix=f"ionc-bench-{name}-"))
     published_files([k for k in cell.files.values() if k], work)
-    lib = compile_mechanisms(work)
-    from neuron import h
-    assert h.nrn_load_dll(str(lib)) == 1
+    exe = shutil.which("nrnivmodl") or str(Path(sys.executable).parent / "nrnivmodl")
+    subprocess.run([exe, "-coreneuron", "."], cwd=work, check=True, capture_output=True)
+    os.chdir(work)                       # NEURON loads ./x86_64 (and CoreNEURON's) from here
+    from neuron import coreneuron, h
+    from neuron_reference import installed
     h.celsius, h.dt = cell.celsius, cells.DT
     for mech in cell.files:
         if hasattr(h, f"usetable_{mech}"):
@@ -93,8 +96,9 @@ def one_cell(name: str, sizes, steps: int, repeats: int, neuron_max: int) -> lis
             key = "ionc run" + (" 1T" if threads else "")
             result[key], spikes[key] = _measure(ours, repeats)
         if n <= neuron_max:
-            secs, counter = [], h.Vector()
-            for a in amps:
+            pc = h.ParallelContext()
+            secs, counter, gids = [], h.Vector(), h.Vector()
+            for gid, a in enumerate(amps):
                 sec = h.Section()
                 sec.L = sec.diam = cells.SIDE
                 for mech, values in cell.params.items():
@@ -107,19 +111,27 @@ def one_cell(name: str, sizes, steps: int, repeats: int, neuron_max: int) -> lis
                             setattr(sec(0.5), k, v)
                 stim = h.IClamp(sec(0.5))
                 stim.delay, stim.dur, stim.amp = 0, 1e9, float(a)
+                pc.set_gid2node(gid, pc.id())
                 nc = h.NetCon(sec(0.5)._ref_v, None, sec=sec)
                 nc.threshold = 0.0
-                nc.record(counter)
+                pc.cell(gid, nc)
                 secs.append((sec, stim, nc))
+            pc.spike_record(-1, counter, gids)
+            h.CVode().cache_efficient(1)
+            pc.set_maxstep(10)
 
-            def nrn(counter=counter):
+            def nrn(core: bool, counter=counter, pc=pc):
+                coreneuron.enable = core
                 h.finitialize(cell.v_init)
                 counter.resize(0)
                 t = time.perf_counter()
-                for _ in range(steps):
-                    h.fadvance()
+                pc.psolve(steps * cells.DT)
                 return time.perf_counter() - t, int(counter.size())
-            result["NEURON 1T"], spikes["NEURON 1T"] = _measure(nrn, repeats)
+            result["NEURON 1T"], spikes["NEURON 1T"] = _measure(lambda: nrn(False), repeats)
+            result["CoreNEURON 1T"], spikes["CoreNEURON 1T"] = _measure(lambda: nrn(True),
+                                                                        repeats)
+            coreneuron.enable = False
+            pc.gid_clear()
             del secs, nrn
         rows.append({"cell": name, "N": n, **{k: v / (n * steps) * 1e9
                                                for k, v in result.items()},
@@ -144,7 +156,7 @@ def main(argv=None) -> int:
           f"{_cpu_name()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; ns per cell "
           f"per step (median of {args.repeats}); NEURON's time / ionc's in brackets; spike "
           f"counts in square brackets")
-    names = ["ionc run", "ionc run 1T", "NEURON 1T"]
+    names = ["ionc run", "ionc run 1T", "NEURON 1T", "CoreNEURON 1T"]
     print("| cell | N | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 2) + "|")
     rows = []
