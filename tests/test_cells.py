@@ -182,3 +182,31 @@ def test_the_cells_cuda_source_compiles_with_cupys_options(model):
                                                    "-arch=compute_90"))
         assert status == 0, (dtype, log[-3000:])
         assert ".entry ionc_run_kernel" in ptx
+
+
+def test_per_neuron_values_in_a_cell_equal_separate_cells(model):
+    """RANGE values, ions= and celsius given per neuron: each neuron runs as the cell of
+    its own scalar values would."""
+    cell, ref, classes = model
+    carrier = next(m for m in ref["order"] if classes[m].spec.ion("ca")
+                   and classes[m].spec.ion("ca").current)
+    g = cell.params[carrier]
+    key = next(iter(g))
+    values = np.array([g[key], 0.5 * g[key]])
+    n = len(values)
+
+    def group(value, cao, size):
+        chans = {m: classes[m](size, **{**cell.params[m],
+                                        **({key: value} if m == carrier else {})})
+                 for m in ref["order"]}
+        ions = {**cell.ions, "ca": {"cao": cao}}
+        return ionc.CondNeuGroup(size, method="neuron", dt=0.025, V_initializer=cell.v_init,
+                                 V_th=0.0, celsius=cell.celsius, ions=ions, **chans)
+    I = np.full(n, current_density(cell.amps)[2])
+    both = group(values, np.array([2.0, 3.0]), n).run(I, steps=400, record=("V", "cai"))
+    for k, cao in enumerate((2.0, 3.0)):
+        one = group(float(values[k]), cao, 1).run(I[:1], steps=400, record=("V", "cai"))
+        np.testing.assert_allclose(host(both["V"])[:, k], host(one["V"])[:, 0], rtol=0,
+                                   atol=1e-9)
+        np.testing.assert_allclose(host(both["cai"])[:, k], host(one["cai"])[:, 0],
+                                   rtol=1e-10)
