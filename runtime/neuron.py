@@ -49,17 +49,23 @@ def run_options(record, every, recordable=("V",)) -> tuple[str, ...]:
 class CondNeuGroup:
     """A conductance-based neuron group: ``C dV/dt = I_ext + sum of channel currents``.
 
-    ``channels`` are ionc channel objects of this group's size, dtype and
+    ``channels`` are ionc mechanism objects of this group's size, dtype and
     target, passed by label (``INa=INa_Ba2002(n)``); their parameters (scalars
     or per neuron) are compiled in.  One step follows BrainPy's exp_auto: gates
     at the old V, V by exponential Euler from the old gates.  ``method='neuron'``
     takes NEURON's fixed step instead (V by linearised backward Euler with NEURON's
-    numerical di/dv, then the gates at the new V; the channels use exp_auto).  The external
-    input ``x`` of :meth:`update` is scaled by ``1e-3 / A`` as in BrainPy (``A``
-    in cm^2; the default 1e-3 makes ``x`` a current density in uA/cm^2).
-    A channel that reads a concentration (a ``.mod`` file's ``cai``) gets it from
-    ``concentrations={'label.cai': value}`` (a scalar or one per neuron; default: the
-    channel's, NEURON's 5e-5 mM), held fixed as nothing in the group writes it.
+    numerical di/dv, then the states at the new V, each mechanism by its own .mod
+    method).  The external input ``x`` of :meth:`update` is scaled by ``1e-3 / A`` as in
+    BrainPy (``A`` in cm^2; the default 1e-3 makes ``x`` a current density in uA/cm^2).
+
+    The mechanisms are coupled through their ions as NEURON couples those of one
+    section (:mod:`ionc.codegen.ions`): ion currents are summed, a concentration one
+    mechanism writes is its state and every other reads it, reversal potentials are
+    Nernst at ``celsius`` where concentrations are read or written.  ``ions=`` gives an
+    ion's quantities (``{'ca': {'cao': 2.0, 'cai': 5e-5}, 'k': {'ek': -85.0}}``: a
+    written concentration's start, a held one's value, a fixed reversal potential);
+    ``celsius`` is every mechanism's temperature.  ``concentrations={'label.cai': v}``
+    holds one mechanism's input at its own value instead.
     """
 
     def __init__(self, size, keep_size: bool = False, C: Any = 1.0, A: float = 1e-3,
