@@ -111,18 +111,7 @@ def one_cell(name: str, sizes, steps: int, repeats: int, neuron_max: int) -> lis
             pc = h.ParallelContext()
             secs, counter, gids = [], h.Vector(), h.Vector()
             for gid, a in enumerate(amps):
-                sec = h.Section()
-                sec.L = sec.diam = cells.SIDE
-                for mech, values in cell.params.items():
-                    sec.insert(mech)
-                    for k, v in values.items():
-                        setattr(sec(0.5), f"{k}_{mech}", v)
-                for ion, quantities in cell.ions.items():
-                    if h.ismembrane(f"{ion}_ion", sec=sec):
-                        for k, v in quantities.items():
-                            setattr(sec(0.5), k, v)
-                stim = h.IClamp(sec(0.5))
-                stim.delay, stim.dur, stim.amp = 0, 1e9, float(a)
+                sec, stim = cells.neuron_compartment(h, cell, a)
                 pc.set_gid2node(gid, pc.id())
                 nc = h.NetCon(sec(0.5)._ref_v, None, sec=sec)
                 nc.threshold = 0.0

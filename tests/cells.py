@@ -114,6 +114,23 @@ def neuron_run(cell: Cell, folder: Path, steps: int, record=("v", "cai")) -> dic
     return out
 
 
+def neuron_compartment(h, cell: Cell, amp: float):
+    """One NEURON section of ``cell`` with its IClamp of ``amp`` nA from t = 0."""
+    sec = h.Section()
+    sec.L = sec.diam = SIDE
+    for mech, values in cell.params.items():
+        sec.insert(mech)
+        for k, v in values.items():
+            setattr(sec(0.5), f"{k}_{mech}", v)
+    for ion, quantities in cell.ions.items():
+        if h.ismembrane(f"{ion}_ion", sec=sec):
+            for k, v in quantities.items():
+                setattr(sec(0.5), k, v)
+    stim = h.IClamp(sec(0.5))
+    stim.delay, stim.dur, stim.amp = 0, 1e9, float(amp)
+    return sec, stim
+
+
 def _neuron_main() -> None:
     job = json.loads(sys.stdin.read())
     from neuron import h
@@ -132,18 +149,7 @@ def _neuron_main() -> None:
             order.append(name[0])
     secs, recs = [], {r: [] for r in job["record"]}
     for amp in cell.amps:
-        sec = h.Section()
-        sec.L = sec.diam = SIDE
-        for mech, values in cell.params.items():
-            sec.insert(mech)
-            for k, v in values.items():
-                setattr(sec(0.5), f"{k}_{mech}", v)
-        for ion, quantities in cell.ions.items():
-            if h.ismembrane(f"{ion}_ion", sec=sec):
-                for k, v in quantities.items():
-                    setattr(sec(0.5), k, v)
-        stim = h.IClamp(sec(0.5))
-        stim.delay, stim.dur, stim.amp = 0, 1e9, float(amp)
+        sec, stim = neuron_compartment(h, cell, amp)
         for r in recs:
             recs[r].append(h.Vector().record(getattr(sec(0.5), f"_ref_{r}")))
         secs.append((sec, stim))
