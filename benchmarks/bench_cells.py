@@ -69,16 +69,7 @@ def one_cell(name: str, sizes, steps: int, repeats: int, neuron_max: int) -> lis
     os.chdir(work)                       # NEURON loads ./x86_64 (and CoreNEURON's) from here
     from neuron import coreneuron, h
     from neuron_reference import installed
-    h.celsius, h.dt = cell.celsius, cells.DT
-    for mech in cell.files:
-        if hasattr(h, f"usetable_{mech}"):
-            setattr(h, f"usetable_{mech}", 0)
-    mt, ref, order = h.MechanismType(0), h.ref(""), []
-    for i in range(int(mt.count())):
-        mt.select(i)
-        mt.selected(ref)
-        if ref[0] in cell.files:
-            order.append(ref[0])
+    order = cells.neuron_setup(h, cell)
     classes = {m: ionc.from_nmodl(work / key.split("@")[0]) if key
                else ionc.from_nmodl(installed("passive.mod")) for m, key in cell.files.items()}
     # ionc first: CoreNEURON pins the process to one core once it has run

@@ -114,6 +114,22 @@ def neuron_run(cell: Cell, folder: Path, steps: int, record=("v", "cai")) -> dic
     return out
 
 
+def neuron_setup(h, cell: Cell) -> list[str]:
+    """NEURON's globals for ``cell`` (celsius, dt, TABLEs off: the exact rates); returns
+    the cell's mechanisms in NEURON's type order."""
+    h.celsius, h.dt = cell.celsius, DT
+    for mech in cell.files:
+        if hasattr(h, f"usetable_{mech}"):
+            setattr(h, f"usetable_{mech}", 0)
+    mt, name, order = h.MechanismType(0), h.ref(""), []
+    for i in range(int(mt.count())):
+        mt.select(i)
+        mt.selected(name)
+        if name[0] in cell.files:
+            order.append(name[0])
+    return order
+
+
 def neuron_compartment(h, cell: Cell, amp: float):
     """One NEURON section of ``cell`` with its IClamp of ``amp`` nA from t = 0."""
     sec = h.Section()
@@ -137,16 +153,7 @@ def _neuron_main() -> None:
     folder = Path(job["folder"])
     assert h.nrn_load_dll(str(next(folder.rglob("libnrnmech.so")))) == 1
     cell = CELLS[job["cell"]]
-    h.celsius, h.dt = cell.celsius, DT
-    for mech in cell.files:              # NEURON's interpolated TABLEs off: the exact rates
-        if hasattr(h, f"usetable_{mech}"):
-            setattr(h, f"usetable_{mech}", 0)
-    mt, name, order = h.MechanismType(0), h.ref(""), []
-    for i in range(int(mt.count())):
-        mt.select(i)
-        mt.selected(name)
-        if name[0] in cell.files:
-            order.append(name[0])
+    order = neuron_setup(h, cell)
     secs, recs = [], {r: [] for r in job["record"]}
     for amp in cell.amps:
         sec, stim = neuron_compartment(h, cell, amp)
