@@ -29,7 +29,7 @@ import numpy as np
 
 from ionc import INa_Ba2002, get_channel, num_threads
 from ionc.build import build_c_extension
-from ionc.codegen.elements import lower_channel
+from ionc.codegen.lowering import lower_channel
 from ionc.codegen.exponentials import reductions
 from ionc.codegen.render import math_header
 

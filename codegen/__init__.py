@@ -6,7 +6,8 @@ the typed signatures of its kernels.
 """
 from .backends import BACKENDS, Backend, get_backend
 from .channels import LIBRARY, get_channel
-from .elements import ChannelModel, ElementFunction, lower_channel
+from .elements import ChannelModel, ElementFunction
+from .lowering import lower_channel
 from .functions import capped_rate, exprelr
 from .integrators import INTEGRATORS, euler_step, exp_euler_step
 from .kernels import KernelParameter, KernelSet, KernelSignature, channel_kernels

@@ -29,7 +29,8 @@ from typing import Mapping
 import sympy as sp
 
 from .elements import (FUNCTION_PREFIX, ChannelModel, ElementFunction, ion_current_task,
-                       ion_reversal_task, lower_channel)
+                       ion_reversal_task)
+from .lowering import lower_channel
 from .functions import exprelr
 from .kernels import (COUNTS, FLAGS, IN, INOUT, INPUT, INT, OUT, OUTPUT, PARAMETER, REAL,
                       RECORD, STATE, STEP, STEPS, STRIDE, EVERY, TRACE, Call, Counter, Crossing,

@@ -15,7 +15,7 @@ from importlib import resources
 import jinja2
 
 from .backends import MAP, SCAN, Backend, get_backend
-from .elements import lower_channel
+from .lowering import lower_channel
 from .exp_constants import exp_constants
 from .kernels import KernelSet, KernelSignature, channel_kernels
 from .neuron import NeuronSpec, neuron_kernels

@@ -13,7 +13,7 @@ from sympy.codegen.cfunctions import expm1
 
 from ionc.build import build_c_extension, compiler_settings
 from ionc.codegen import get_channel
-from ionc.codegen.elements import lower_channel
+from ionc.codegen.lowering import lower_channel
 from ionc.codegen.exp_constants import polynomial
 from ionc.codegen.exponentials import reductions, share_exponentials, shared_exponentials
 from ionc.codegen.render import math_header
