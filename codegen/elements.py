@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
-from .exponentials import EXP_LIKE, reductions
+from .exponentials import EXP_LIKE, Definitions, reductions
 from .singularities import SingularityReport
 from .spec import ChannelSpec, symbol
 from .symbols import SymbolTable
@@ -23,6 +23,27 @@ PHI = symbol("ionc_phi")
 NEURON_DV = sp.Rational(1, 1000)
 #: Prefix of the element functions of a channel (a neuron numbers its channels).
 FUNCTION_PREFIX = "ionc_f"
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """A loop inside an element function (NEURON's Newton iteration), after its
+    definitions and before its outputs.  Each ``carried`` local starts at its value;
+    every pass computes ``body`` (which may read the definitions, the inputs and the
+    carried locals), then each carried local takes its ``next`` value (all at once);
+    the loop ends after the pass where ``until`` (a condition on the body's locals)
+    holds, or after ``limit`` passes.  The outputs read the carried locals."""
+
+    carried: Definitions
+    body: Definitions
+    next: tuple[sp.Expr, ...]
+    until: sp.Basic
+    limit: int
+
+    @property
+    def expressions(self) -> tuple[sp.Expr, ...]:
+        """Every right-hand side the loop computes."""
+        return (*(e for _, e in self.carried), *(e for _, e in self.body), *self.next)
 
 
 @dataclass(frozen=True)
@@ -41,6 +62,7 @@ class ElementFunction:
     wide: frozenset = frozenset()     # locals computed in double precision (V - V_sh)
     powers: int = 0                   # exponentials computed as powers of others
     precise: bool = False             # every local in double precision (a linear solve)
+    iteration: Iteration | None = None   # a loop between the definitions and the outputs
 
     @property
     def reductions(self) -> int:
@@ -54,8 +76,9 @@ class ElementFunction:
 
     @property
     def expressions(self) -> tuple[sp.Expr, ...]:
-        """Every right-hand side: the definitions', then the outputs'."""
-        return tuple(e for _, e in self.definitions) + tuple(e for _, e in self.outputs)
+        """Every right-hand side: the definitions', the loop's, then the outputs'."""
+        loop = self.iteration.expressions if self.iteration else ()
+        return (*(e for _, e in self.definitions), *loop, *(e for _, e in self.outputs))
 
     @property
     def transcendentals(self) -> int:

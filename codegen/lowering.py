@@ -20,9 +20,11 @@ import sympy as sp
 
 from .budget import time_bound
 from .elements import (FUNCTION_PREFIX, NEURON_DV, PHI, ChannelModel, ElementFunction,
-                       ion_current_task, ion_reversal_task, rate_local, table_inputs)
+                       Iteration, ion_current_task, ion_reversal_task, rate_local,
+                       table_inputs)
 from .functions import capped_rate
-from .integrators import get_integrator, linear_coefficients, relaxes
+from .integrators import get_integrator, implicit_euler_step, linear_coefficients, relaxes
+from .newton import newton_block
 from .singularities import SingularityReport, analyse_current, analyse_rates
 from .sparse import Conservation, backward_euler_block, linear_equations_block
 from .spec import V, ChannelSpec, KineticScheme, SpecError, dt, symbol
@@ -56,6 +58,7 @@ class Lowering:
     odes: dict[str, sp.Expr] = field(default_factory=dict)        # state -> d state/dt
     steps: Outputs = ()                                            # one step of each state
     solved: tuple = ()                                             # a block solver's locals
+    newton: Iteration | None = None                                # a nonlinear block's loop
     steady: dict[str, sp.Expr] | None = None                       # what reset_state sets
     steady_solved: tuple = ()
     outputs: dict[str, tuple[Outputs, str]] = field(default_factory=dict)  # currents: (out, doc)
@@ -119,8 +122,11 @@ def lower_rates(low: Lowering) -> Lowering:
     ODE gate linear in itself alone), and the temperature factors."""
     spec, table = low.spec, low.table
     rates = {name: table.rename(low.rewritten[name]) for name in spec.rates}
+    states = set(spec.gate_symbols)
     for g in spec.gates:
-        rates.update(_gate_rates(g, table, low.rewritten, spec.scheme_of(g.name) is not None))
+        coupled = spec.scheme_of(g.name) is not None or (
+            g.kind == "ode" and bool(g.ode.free_symbols & (states - {g.symbol})))
+        rates.update(_gate_rates(g, table, low.rewritten, coupled))
     derived, factors = _temperature_factors(spec, table)
     return replace(low, rates=rates, derived=derived, factors=factors)
 
@@ -134,13 +140,15 @@ def state_equations(low: Lowering) -> Lowering:
 
 def integrate(low: Lowering) -> Lowering:
     """One step of every state (each by its integrator, a kinetic scheme by backward
-    Euler on all its states) and the steady state ``reset_state`` sets."""
+    Euler on all its states, the backward-Euler states by NEURON's Newton iteration when
+    one is not linear in itself or they couple) and the steady state ``reset_state``
+    sets."""
     try:
-        steps, solved = _steps(low, get_integrator(low.method))
+        steps, solved, newton = _steps(low, low.method)
     except SpecError as exc:
         raise SpecError(f"{low.spec.name}: {exc}") from None
     steady, steady_solved = _steady_states(low)
-    return replace(low, steps=steps, solved=solved, steady=steady,
+    return replace(low, steps=steps, solved=solved, newton=newton, steady=steady,
                    steady_solved=steady_solved)
 
 
@@ -185,8 +193,9 @@ def element_functions(low: Lowering) -> Lowering:
     fns["update"] = locals_.element(
         "update", low.signature("update"), low.steps, True,
         f"one {low.method} step of every gate at frozen V" + (
-            ", backward Euler on each kinetic scheme" if low.spec.schemes else ""),
-        low.solved)
+            ", backward Euler on each kinetic scheme" if low.spec.schemes else "") + (
+            ", Newton's iteration on the nonlinear block" if low.newton else ""),
+        low.solved, precise=low.newton is not None, iteration=low.newton)
     for task, (outputs, doc) in low.outputs.items():
         fns[task] = locals_.element(task, low.signature(task), outputs, False, doc)
     for g in low.spec.gates:
@@ -202,7 +211,8 @@ def element_functions(low: Lowering) -> Lowering:
 def derivatives(low: Lowering) -> Lowering:
     """The exact Jacobians (SymPy) of ``update`` and ``steady_state`` in the inputs and
     states, and of ``current`` in the parameters too: what the XLA back end's
-    derivatives use.  A kinetic scheme's solve is not differentiated (its ops say so)."""
+    derivatives use.  A kinetic scheme's solve and a Newton iteration are not
+    differentiated (their ops say so)."""
     locals_ = _Locals(low)
     ident = low.identifiers
     steady = [(ident[g.name], low.steady[g.name]) for g in low.spec.gates] if low.steady else []
@@ -212,7 +222,7 @@ def derivatives(low: Lowering) -> Lowering:
             ("steady_state", steady, True, low.inputs),
             ("current", low.outputs["current"][0], False,
              (*low.inputs, *low.states, *low.parameters))):
-        if low.spec.schemes and task != "current":
+        if (low.spec.schemes or low.newton) and task != "current":
             continue
         entries, exprs = [], []
         for out, expr in outputs:
@@ -301,21 +311,24 @@ class _Locals:
         return expr
 
     def element(self, task: str, ins, outputs, cap: bool, doc: str, solved=(),
-                precise: bool = False) -> ElementFunction:
+                precise: bool = False, iteration: Iteration | None = None) -> ElementFunction:
         """The element function of ``task``; ``solved`` are a block solver's locals,
-        after the rates they read; ``precise``: every local in double precision."""
+        after the rates they read; ``precise``: every local in double precision;
+        ``iteration``: a loop after the definitions (it reads the rates it needs)."""
         exprs = [e for _, e in (*solved, *outputs)]
+        exprs += iteration.expressions if iteration else ()
         defs, outs, powers = reduce_exponentials(
             *share_exponentials(self.definitions(exprs, cap) + tuple(solved), tuple(outputs)))
         return ElementFunction(f"{FUNCTION_PREFIX}_{_task_identifier(task, self.low.table)}",
-                               tuple(ins), defs, outs, doc, self.wide, powers, precise)
+                               tuple(ins), defs, outs, doc, self.wide, powers, precise,
+                               iteration)
 
 
 def _gate_rates(gate, table: SymbolTable, rewritten: dict[str, sp.Expr],
                 coupled: bool = False) -> dict[str, sp.Expr]:
     """The rates of one gate in internal symbols; an ODE gate linear in itself and
-    reading no other state (not ``coupled``) gets ``inf = -B/A`` and ``tau = -1/A``
-    from ``f = A g + B``."""
+    reading no other state (not ``coupled``: in a scheme or reading another) gets
+    ``inf = -B/A`` and ``tau = -1/A`` from ``f = A g + B``."""
     if gate.kind != "ode":
         return {f"{role}_{gate.name}": table.rename(rewritten[f"{role}_{gate.name}"])
                 for role in gate.rate_expressions()}
@@ -394,9 +407,11 @@ def _laws(scheme: KineticScheme, table: SymbolTable) -> tuple[Conservation, ...]
                  for terms, total in scheme.conserve)
 
 
-def _steps(low: Lowering, integrator) -> tuple[Outputs, tuple]:
-    """``(outputs, solver locals)`` of one step: each gate by ``integrator`` (or its own),
-    each kinetic scheme by backward Euler on all its states at once."""
+def _steps(low: Lowering, method: str) -> tuple[Outputs, tuple, Iteration | None]:
+    """``(outputs, solver locals, Newton loop)`` of one step: each gate by its integrator
+    (its own or ``method``'s), each kinetic scheme by backward Euler on all its states at
+    once, and the backward-Euler gates together by Newton's iteration when one of them
+    is not linear in itself or reads another."""
     spec, table = low.spec, low.table
     new: dict[str, sp.Expr] = {}
     solved: list = []
@@ -405,11 +420,50 @@ def _steps(low: Lowering, integrator) -> tuple[Outputs, tuple]:
         defs, values = backward_euler_block(rhs, dt, _laws(scheme, table), f"ionc_k{k}_")
         solved += defs
         new.update({s: values[table.internal(s)] for s in scheme.states})
-    for g in spec.gates:
+    rest = [g for g in spec.gates if g.name not in new]
+    implicit = {table.internal(g.name): _state_rates_inlined(low, low.odes[g.name])
+                for g in rest if get_integrator(g.integrator or method) is implicit_euler_step}
+    newton = None
+    if any(not _linear_alone(f, x, implicit) for x, f in implicit.items()):
+        newton, values = newton_block(implicit, dt)
+        new.update({table.user_name(x.name): v for x, v in values.items()})
+    for g in rest:
         if g.name not in new:
-            step = get_integrator(g.integrator) if g.integrator else integrator
+            step = get_integrator(g.integrator or method)
             new[g.name] = step(low.odes[g.name], table.internal(g.name), dt)
-    return tuple((table.identifier(g.name), new[g.name]) for g in spec.gates), tuple(solved)
+    outputs = tuple((table.identifier(g.name), new[g.name]) for g in spec.gates)
+    return outputs, tuple(solved), newton
+
+
+def _linear_alone(f: sp.Expr, x: sp.Symbol, block: dict) -> bool:
+    """Whether ``dx/dt = f`` is linear in ``x`` and reads no other state of ``block``."""
+    if (f.free_symbols & set(block)) - {x}:
+        return False
+    try:
+        linear_coefficients(f, x)
+    except SpecError:
+        return False
+    return True
+
+
+def _state_rates_inlined(low: Lowering, expr: sp.Expr) -> sp.Expr:
+    """``expr`` with every rate and intermediate that reads a state substituted (a
+    Newton iteration evaluates them at each iterate; the others stay locals)."""
+    values = {low.rate_symbol(k): v for k, v in low.rates.items()}
+    values.update({low.table.internal(str(s)): low.table.rename(e)
+                   for s, e in low.spec.intermediate_symbols.items()})
+    moving = set(low.states)
+    changed = True
+    while changed:
+        changed = False
+        for sym, value in values.items():
+            if sym not in moving and value.free_symbols & moving:
+                moving.add(sym)
+                changed = True
+    swap = {sym: v for sym, v in values.items() if sym in moving}
+    while expr.free_symbols & set(swap):
+        expr = expr.xreplace(swap)
+    return expr
 
 
 def _steady_states(low: Lowering) -> tuple[dict | None, tuple]:

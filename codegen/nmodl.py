@@ -906,7 +906,8 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     if keep_guards:
         out = dict(rates)
         for s in states:
-            for role, expr in _gate_parts(s, derivatives[s])[1].items():
+            others = {symbol(x) for x in states if x != s}
+            for role, expr in _gate_parts(s, derivatives[s], others)[1].items():
                 out[f"{role}_{s}"] = _ite_free(expr)
         out["current"] = _ite_free(-1000 * sum(currents.values(), sp.Integer(0)))
         return out
@@ -922,7 +923,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     gates = {}
     for s in states:
         at(f"the equation of {s}")
-        gates[s] = _gate(s, odes[s])
+        gates[s] = _gate(s, odes[s], {symbol(x) for x in states if x != s})
     nonlinear = [s for s, g in gates.items()
                  if g.kind == "ode" and symbol(s) in sp.diff(g.ode, symbol(s)).free_symbols]
     if method == "exp_auto" and nonlinear:
@@ -930,9 +931,13 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
         notes.append(f"cnexp on {nonlinear}, not linear in their own state: linearised at "
                      f"each step as NEURON's translator does (g + (1 - exp(A dt))(-B/A - g), "
                      f"A = df/dg at the current g, B = f at g = 0)")
-    if method == "implicit_euler" and nonlinear:
-        raise SpecError(f"derivimplicit on {nonlinear}, not linear in their own state: "
-                        f"NEURON's Newton iteration is not supported yet")
+    coupled = [s for s in states
+               if odes[s].free_symbols & {symbol(x) for x in states if x != s}]
+    if method == "implicit_euler" and (nonlinear or coupled):
+        why = ", ".join(([f"{nonlinear} not linear in their own state"] if nonlinear else [])
+                        + ([f"{coupled} reading other states"] if coupled else []))
+        notes.append(f"derivimplicit with {why}: NEURON's Newton iteration on them together "
+                     f"(difference-quotient Jacobian, at most 50 passes)")
     for c, x in sorted(held.items()):
         # a pool INITIAL does not set starts where NEURON's ion does: <c>0_<ion>_ion
         if initial.get(x, UNDEFINED) is UNDEFINED or initial[x] == symbol(x):
@@ -1095,9 +1100,9 @@ def _rate_name_ok(name: str, states) -> bool:
             and name.partition("_")[2] not in states)
 
 
-def _gate(name: str, f: sp.Expr) -> Gate:
+def _gate(name: str, f: sp.Expr, others=frozenset()) -> Gate:
     """``name' = f`` as a gate (see :func:`_gate_parts`)."""
-    kind, fields = _gate_parts(name, f)
+    kind, fields = _gate_parts(name, f, others)
     return Gate(name, **fields)
 
 
@@ -1106,16 +1111,16 @@ def _ite_free(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.ITE), lambda e: e.to_nnf())
 
 
-def _gate_parts(name: str, f: sp.Expr) -> tuple[str, dict]:
+def _gate_parts(name: str, f: sp.Expr, others=frozenset()) -> tuple[str, dict]:
     """``name' = f`` as a gate's kind and fields.  Linear in the gate, ``f = B + A g``
     (taken without expanding): when ``-A`` is a sum containing ``B`` (``alpha (1 - g) - beta g``,
     however the file spelled it: ``(minf - m)/mtau`` with ``minf = a/(a + b)`` and
     ``mtau = 1/(q10 (a + b))``), the gate gets rates ``alpha = B`` and
     ``beta = -A - B``, each analysed on its own; otherwise ``inf = -B/A`` and
-    ``tau = -1/A``.  Not linear: an ODE."""
+    ``tau = -1/A``.  Not linear, or reading one of the ``others`` states: an ODE."""
     g = symbol(name)
     A = sp.diff(f, g)
-    if g in A.free_symbols or g not in f.free_symbols:
+    if g in A.free_symbols or g not in f.free_symbols or f.free_symbols & set(others):
         return "ode", {"ode": f}      # (an equation without its state: forward Euler)
     B = f.subs(g, 0)
     total = sp.expand_mul(-A, deep=False)

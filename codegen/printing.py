@@ -294,14 +294,27 @@ def _outside_calls(expr: sp.Basic) -> set:
 
 
 @dataclass(frozen=True)
+class PrintedLoop:
+    """An :class:`~.elements.Iteration` as text: its carried locals with their starting
+    values, each pass's locals, the carried locals' updates and the exit condition."""
+
+    carried: tuple[tuple[str, str, str], ...]     # (type, name, start)
+    body: tuple[tuple[str, str, str], ...]        # (type, name, code)
+    updates: tuple[tuple[str, str], ...]          # (carried, the body local it takes)
+    until: str
+    limit: int
+
+
+@dataclass(frozen=True)
 class PrintedFunction:
-    """An element function as text: its locals, in order, and its outputs."""
+    """An element function as text: its locals, in order, its loop, and its outputs."""
 
     name: str
     inputs: tuple[str, ...]
     locals: tuple[tuple[str, str, str], ...]      # (type, name, code)
     outputs: tuple[tuple[str, str], ...]
     doc: str
+    loop: PrintedLoop | None = None
 
 
 def _ordered(assignments, available):
@@ -389,15 +402,61 @@ def _print_function(fn: ElementFunction, printer, wide) -> PrintedFunction:
         except SpecError as exc:
             raise SpecError(f"{exc}, in {e}") from None
 
+    loop = None
+    if fn.iteration is not None:
+        hoisted, loop_body, updates = _loop_body(
+            fn.iteration, {*fn.inputs, *(s for s, _ in body)}, taken)
+        body = [*body, *hoisted]
+        wide |= {s.name for s, _ in (*fn.iteration.carried, *hoisted, *loop_body)}
+
     printer.wide_symbols = frozenset(wide)
+
+    def typed(assignments):
+        return tuple(("ionc_wide", s.name, text(e, s.name not in promoted))
+                     if s.name in wide else ("real", s.name, text(e)) for s, e in assignments)
     try:
+        if fn.iteration is not None:
+            loop = PrintedLoop(typed(fn.iteration.carried), typed(loop_body), updates,
+                               text(fn.iteration.until), fn.iteration.limit)
         return PrintedFunction(
             name=fn.name,
             inputs=tuple(s.name for s in fn.inputs),
-            locals=tuple(("ionc_wide", s.name, text(e, s.name not in promoted))
-                         if s.name in wide else ("real", s.name, text(e)) for s, e in body),
+            locals=typed(body),
             outputs=tuple((name, text(e)) for (name, _), e in zip(fn.outputs, reduced[k:])),
             doc=fn.doc,
+            loop=loop,
         )
     finally:
         printer.wide_symbols = frozenset()
+
+
+def _loop_body(it, available: set, taken: set) -> tuple[list, list, tuple]:
+    """A loop's pass with common subexpressions eliminated: ``(locals hoisted before the
+    loop, the pass's locals, each carried local's update)``.  A local that reads no
+    carried local (transitively) is hoisted; a condition is kept inside its select."""
+    taken = taken | {s.name for s, _ in it.body}
+    prefix = next(p for p in ("ltmp", "ionc_ltmp") if not any(t.startswith(p) for t in taken))
+    exprs = [e for _, e in it.body] + list(it.next)
+    temps, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix, real=True), order="none")
+    conditions = {s: e for s, e in temps if isinstance(e, sp.logic.boolalg.Boolean)}
+    if conditions:
+        temps = [(s, e.xreplace(conditions)) for s, e in temps if s not in conditions]
+        reduced = [e.xreplace(conditions) for e in reduced]
+    k = len(it.body)
+    carried = {s for s, _ in it.carried}
+    ordered = _ordered(list(temps) + list(zip((s for s, _ in it.body), reduced[:k])),
+                       available | carried)
+    hoisted, body, moving = [], [], set(carried)
+    for s, e in ordered:
+        if e.free_symbols & moving:
+            body.append((s, e))
+            moving.add(s)
+        else:
+            hoisted.append((s, e))
+    updates = []
+    for (sym, _), e in zip(it.carried, reduced[k:]):
+        if not isinstance(e, sp.Symbol):
+            value, e = e, sp.Symbol(f"{sym.name}_next", real=True)
+            body.append((e, value))
+        updates.append((sym.name, e.name))
+    return hoisted, body, tuple(updates)

@@ -100,7 +100,7 @@ def header_context(name: str, dtype: str, singularities: list[str],
         **exp_constants(dtype),
         singularities=singularities, table_terms=table_terms, table_width=table_width,
         functions=[dict(name=f.name, inputs=f.inputs, locals=f.locals, outputs=f.outputs,
-                        doc=f.doc, parameters=_c_parameters(f)) for f in printed])
+                        loop=f.loop, doc=f.doc, parameters=_c_parameters(f)) for f in printed])
 
 
 def math_header(dtype: str) -> str:

@@ -66,7 +66,7 @@ def _order(states: list[sp.Symbol], laws: tuple[Conservation, ...]) -> tuple[lis
     return order, replaced
 
 
-def _eliminate(matrix: dict, right: dict, order: list, prefix: str) -> tuple[Definitions, dict]:
+def eliminate(matrix: dict, right: dict, order: list, prefix: str) -> tuple[Definitions, dict]:
     """Solve ``matrix x = right`` (sparse: ``{(i, j): entry}``, ``{i: value}``, indexed by
     the unknowns) in ``order``: forward elimination and back substitution, each new entry
     a local named ``<prefix>...``; returns the definitions and ``{unknown: value}``."""
@@ -132,7 +132,7 @@ def backward_euler_block(rhs: dict[sp.Symbol, sp.Expr], dt: sp.Symbol,
     right = {x: x + dt * b[i] for i, x in enumerate(states)}
     order, replaced = _order(states, laws)
     _with_laws(rows, right, replaced)
-    return _eliminate(rows, right, order, prefix)
+    return eliminate(rows, right, order, prefix)
 
 
 def _matching(rows: list[set], unknowns: list) -> list:
@@ -177,4 +177,4 @@ def linear_equations_block(equations: list[sp.Expr], states: list[sp.Symbol],
             rows[(x, y)] = sp.diff(e, y)
         right[x] = -e.xreplace({y: 0 for y in states})
     order = sorted(states, key=lambda x: len(reads[pairs.index(x)]) == len(states))
-    return _eliminate(rows, right, order, prefix)
+    return eliminate(rows, right, order, prefix)

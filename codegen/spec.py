@@ -555,9 +555,8 @@ class ChannelSpec:
             self._check(value, known, f"rate {name!r}")
         rates = set(self.rate_symbols)
         for g in self.gates:
-            scheme = self.scheme_of(g.name)
-            own = {symbol(x) for x in scheme.states} if scheme else {g.symbol}
-            allowed = known | rates | (own if g.kind == "ode" else set())
+            # an ODE may read any state (a system); a kinetic state's comes from its scheme
+            allowed = known | rates | (set(self.gate_symbols) if g.kind == "ode" else set())
             for role, expr in g.rate_expressions().items():
                 self._check(expr, known if role == "initial" else allowed,
                             f"gate {g.name!r}: {role}")

@@ -115,9 +115,17 @@ def _inspect(args) -> None:
     print(f"\n{args.method} update: {step.reductions} range reductions of exp/expm1 per "
           f"element ({step.reductions + step.powers} before strength reduction: "
           f"{step.powers} exponential(s) computed as powers of others)")
-    for gate, (_, expr) in zip(model.gate_names, model.functions["update"].outputs):
-        if spec.scheme_of(gate) is None:
+    carried = {c for c, _ in step.iteration.carried} if step.iteration else set()
+    newton = [g for g, (_, e) in zip(model.gate_names, step.outputs) if e in carried]
+    for gate, (_, expr) in zip(model.gate_names, step.outputs):
+        if spec.scheme_of(gate) is None and gate not in newton:
             print(f"  {gate} <- {model.display(expr)}")
+    if newton:
+        print(f"  {', '.join(newton)} <- backward Euler solved together by Newton's iteration, "
+              f"as NEURON's derivimplicit: F(x) = f(x) - (x - x_old)/dt = 0 from x_old; a "
+              f"central-difference Jacobian, rebuilt while the relative change exceeds 0.05; "
+              f"done when the change is <= 1e-6 and max|F| <= 1e-8, at most "
+              f"{step.iteration.limit} passes ({len(step.iteration.body)} locals per pass)")
     if args.method == "table":
         print("\nwith method='table' (default parameters; the channel builds its own):")
         for dtype in ("float64", "float32"):

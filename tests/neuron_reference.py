@@ -3,6 +3,7 @@ one compartment with a mechanism, and the comparison of ionc's states with NEURO
 after ``finitialize`` and over a voltage protocol.  Imported by the tests that need
 NEURON (which skip the module when it is not installed)."""
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -32,10 +33,25 @@ def compile_mechanisms(work: Path) -> Path:
     return next(work.rglob("libnrnmech.so"))
 
 
+def _loaded() -> set:
+    """The names of the mechanisms NEURON has now (built in and loaded)."""
+    types, names = h.MechanismType(0), set()
+    for i in range(int(types.count())):
+        types.select(i)
+        name = h.ref("")
+        types.selected(name)
+        names.add(name[0])
+    return names
+
+
 def load_mechanisms(files, work: Path) -> Path:
-    """``files`` compiled by nrnivmodl in ``work`` and loaded into NEURON."""
+    """``files`` compiled by nrnivmodl in ``work`` and loaded into NEURON; a .mod file
+    whose SUFFIX another module of this process has loaded already is left out."""
+    loaded = _loaded()
     for f in files:
-        shutil.copy(f, work)
+        suffix = re.search(r"\bSUFFIX\s+(\w+)", Path(f).read_text(errors="replace"))
+        if suffix is None or suffix[1] not in loaded:
+            shutil.copy(f, work)
     lib = compile_mechanisms(work)
     assert h.nrn_load_dll(str(lib)) == 1
     return work

@@ -173,6 +173,16 @@ def test_inspect_shows_a_kinetic_scheme():
         assert needle in r.stdout, (needle, r.stdout)
 
 
+def test_inspect_shows_a_newton_iteration():
+    mod = Path(__file__).parent / "nmodl" / "tbuffer.mod"
+    r = ionc("inspect", str(mod))
+    assert r.returncode == 0, r.stderr
+    for needle in ("derivimplicit with ['cai', 'B'] reading other states",
+                   "cai, B <- backward Euler solved together by Newton's iteration",
+                   "at most 50 passes"):
+        assert needle in r.stdout, (needle, r.stdout)
+
+
 @pytest.mark.parametrize("body, message", [
     ("PARAMETER { gbar = 1e999 }\nASSIGNED { v i }\nBREAKPOINT { i = gbar*v }\n",
      r"PARAMETER gbar = 1e999 \(line 2\) is not a finite float64"),

@@ -76,6 +76,22 @@ def test_nvrtc_compiles_every_library_channel_with_cupys_options(dtype):
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the NVRTC wheel is installed on Linux")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nvrtc_compiles_a_newton_iteration(dtype):
+    # derivimplicit on nonlinear equations: a loop inside the element function
+    from pathlib import Path
+    from ionc.codegen.nmodl import parse_nmodl
+    for name in ("tpump", "tbuffer"):
+        path = Path(__file__).parent / "nmodl" / f"{name}.mod"
+        spec = parse_nmodl(path.read_text(), path=path).spec
+        src = render_kernels(spec, "cuda", dtype, "implicit_euler").source
+        assert "for (int ionc_pass = 0; ionc_pass < 50; ++ionc_pass)" in src
+        status, log, ptx = nvrtc.compile_ptx(src, (
+            *NVRTC_OPTIONS, *CUPY_NVRTC_OPTIONS, "-arch=compute_90"))
+        assert status == 0 and "warning" not in log.lower(), (name, log[-3000:])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the NVRTC wheel is installed on Linux")
 @pytest.mark.parametrize("method", ["exp_auto", "neuron"])
 def test_nvrtc_compiles_the_neuron_kernels_with_cupys_options(method):
     # the fused neuron run counts spikes in int32, which NVRTC has no header for

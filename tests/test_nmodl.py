@@ -13,7 +13,7 @@ neuron = pytest.importorskip("neuron")
 from neuron import h  # noqa: E402
 
 import ionc  # noqa: E402
-from ionc.codegen import SpecError  # noqa: E402
+from ionc.codegen import SpecError, lower_channel  # noqa: E402
 from ionc.codegen.nmodl import parse_nmodl  # noqa: E402
 from neuron_reference import (DT, SHARE, compare, installed, load_mechanisms,  # noqa: E402
                               section)
@@ -25,7 +25,7 @@ OWN = Path(__file__).parent / "nmodl"
 @pytest.fixture(scope="module")
 def own_mechanisms(tmp_path_factory):
     """ionc's test .mod files compiled by nrnivmodl and loaded into NEURON."""
-    return load_mechanisms([*OWN.glob("*.mod"), *OWN.glob("*.inc"),
+    return load_mechanisms([*OWN.glob("*.mod"), *OWN.glob("*.inc"), OWN / "drivers" / "tica.mod",
                             *(installed(name) for name in DEMO)],
                            tmp_path_factory.mktemp("nrnivmodl"))
 
@@ -163,6 +163,67 @@ def test_derivimplicit_is_backward_euler_as_in_neuron(own_mechanisms):
         ch.reset_state(-65.0)
         ch.update(np.array([0.0]), dt=1.0)
     assert abs(host(cn.states["n"])[0] - host(bw.states["n"])[0]) > 1e-4
+
+
+@pytest.mark.parametrize("name, states", [("tpump", ("cai",)), ("tbuffer", ("cai", "B"))])
+def test_derivimplicit_on_nonlinear_equations_is_neurons_newton_iteration(
+        own_mechanisms, name, states, target):
+    """tpump: Destexhe's pump kt cai/(cai + kd), one state; tbuffer: calcium and a buffer
+    bound by kf cai B, two coupled states. NEURON gets ica from the tica driver."""
+    Ch = ionc.from_nmodl(OWN / f"{name}.mod")
+    update = lower_channel(Ch.spec, Ch.nmodl.method).functions["update"]
+    assert update.iteration is not None and update.iteration.limit == 50
+    sec, seg = section(name)
+    sec.insert("tica")
+    h.dt = DT
+    h.finitialize(-65.0)
+    ch = Ch(1, target=target)
+    ch.reset_state(-65.0)
+    mech = getattr(seg, name)
+
+    def value(state):
+        return seg.cai if state == "cai" else getattr(mech, state)
+    assert all(abs(host(ch.states[x])[0] - value(x)) <= 1e-18 for x in states)
+    rng = np.random.default_rng(5)
+    trace = np.concatenate([np.zeros(10), -rng.uniform(0, 2.0, 150), np.zeros(240)])
+    worst = 0.0
+    for ica in trace:
+        seg.tica.amp = ica
+        h.fadvance()
+        ch.update(np.array([seg.v]), dt=DT, ica=np.array([ica]))
+        worst = max(worst, *(abs(host(ch.states[x])[0] - value(x)) / abs(value(x))
+                             for x in states))
+    assert worst <= 1e-10, worst
+    assert seg.cai > 1e-2                    # far from linear: the pump saturated
+    if target == "cpu":                      # float32: the iteration runs in double
+        wide, narrow = Ch(1), Ch(1, dtype="float32")
+        for c in (wide, narrow):
+            c.reset_state(-65.0)
+        off = 0.0
+        for ica in trace:
+            for c in (wide, narrow):
+                c.update(np.array([-65.0]), dt=DT, ica=np.array([ica]))
+            off = max(off, *(abs(float(narrow.states[x][0]) / wide.states[x][0] - 1)
+                             for x in states))
+        assert off <= 2e-6, off
+
+
+def test_a_newton_iteration_under_jax_equals_the_c_target(jax_x64):
+    import jax
+    import ionc.jax as ij
+    Ch = ionc.from_nmodl(OWN / "tbuffer.mod")
+    ops = ij.ops(Ch, dtype="float64")
+    rng = np.random.default_rng(9)
+    ica = -rng.uniform(0, 2.0, (60, 32))
+    ch = Ch(32)
+    ch.reset_state(np.full(32, -65.0))
+    states = jax.jit(ops.steady_state)(np.full(32, -65.0))
+    step = jax.jit(lambda s, i: ops.step(s, np.full(32, -65.0), DT, ica=i))
+    for i in ica:
+        states = step(states, i)
+        ch.update(np.full(32, -65.0), dt=DT, ica=i)
+    assert all(np.array_equal(np.asarray(states[s]), ch.states[s]) for s in ch.states)
+    assert ch.states["cai"].max() > 1e-2
 
 
 REFUSED = {
