@@ -172,30 +172,74 @@ IKL = ChannelSpec(
     name="IKL", doc="Potassium leak current I = g_max (E - V) (BrainPy's IKL; no gates).",
     parameters={"g_max": 0.005, "E": -90.0}, gates=(), current=g_max * (E - V))
 
-ICaT_HM1992 = ChannelSpec(
-    name="ICaT_HM1992",
-    doc="Low-threshold T-type calcium current of Huguenard and McCormick (1992): "
-        "I = g_max p^2 q (E - V), phi_p = T_base_p^((T - 24)/10), phi_q = "
-        "T_base_q^((T - 24)/10). BrainPy passes the calcium reversal E (and the "
-        "concentration C, which these gates do not use) on every call from its "
-        "calcium node; here E is a parameter, scalar or per neuron, default 120 mV.",
-    parameters={"T": 36.0, "T_base_p": 3.55, "T_base_q": 3.0, "g_max": 2.0, "V_sh": -3.0,
-                "E": 120.0},
-    intermediates={"x": V - V_sh},
-    gates=(
-        Gate("p", power=2, factor=T_base_p ** ((T - 24) / 10),
-             inf=1 / (1 + sp.exp(-(x + 59) / R("6.2"))),
-             tau=1 / (sp.exp(-(x + 132) / R("16.7")) + sp.exp((x + R("16.8")) / R("18.2")))
-             + R("0.612")),
-        Gate("q", power=1, factor=T_base_q ** ((T - 24) / 10),
-             inf=1 / (1 + sp.exp((x + 83) / 4)),
-             tau=sp.Piecewise((sp.exp(-(x + 22) / R("10.5")) + 28, V >= V_sh - 80),
-                              (sp.exp((x + 467) / R("66.6")), True))),
-    ),
-    current=g_max * p**2 * q * (E - V),
-    # under a calcium node (CalciumDetailed, ...) E is the node's; its current is calcium's
-    ions=(Ion("ca", reads=("eca",), current=True, names={"eca": "E"}),),
-    ion_currents={"ca": g_max * p**2 * q * (E - V)})
+def _ca_p2q(name: str, doc: str, defaults: dict, p_rates: dict, q_rates: dict,
+            offset: int = 24) -> ChannelSpec:
+    """A calcium channel I = g_max p^2 q (E - V) of BrainPy's _ICa_p2q forms, each gate with
+    its own factor T_base_<gate>^((T - offset)/10); ``p_rates``, ``q_rates``: inf/tau or
+    alpha/beta.  Under a calcium node (CalciumDetailed, ...) E is the node's, and the
+    current is calcium's."""
+    current = g_max * p**2 * q * (E - V)
+    return ChannelSpec(
+        name=name, doc=doc, parameters={"T": 36.0, **defaults, "E": 120.0},
+        intermediates={"x": V - V_sh},
+        gates=(Gate("p", power=2, factor=T_base_p ** ((T - offset) / 10), **p_rates),
+               Gate("q", power=1, factor=T_base_q ** ((T - offset) / 10), **q_rates)),
+        current=current,
+        ions=(Ion("ca", reads=("eca",), current=True, names={"eca": "E"}),),
+        ion_currents={"ca": current})
+
+
+_CA_DOC = (" BrainPy passes the calcium reversal E (and the concentration C, which these "
+           "gates do not use) on every call from its calcium node; here E is a parameter, "
+           "scalar or per neuron, default 120 mV.")
+
+#: The p and q gates of Huguenard and McCormick (1992), low- and high-threshold alike.
+_HM1992_GATES = (
+    dict(inf=1 / (1 + sp.exp(-(x + 59) / R("6.2"))),
+         tau=1 / (sp.exp(-(x + 132) / R("16.7")) + sp.exp((x + R("16.8")) / R("18.2")))
+         + R("0.612")),
+    dict(inf=1 / (1 + sp.exp((x + 83) / 4)),
+         tau=sp.Piecewise((sp.exp(-(x + 22) / R("10.5")) + 28, V >= V_sh - 80),
+                          (sp.exp((x + 467) / R("66.6")), True))))
+
+ICaT_HM1992 = _ca_p2q(
+    "ICaT_HM1992",
+    "Low-threshold T-type calcium current of Huguenard and McCormick (1992): "
+    "I = g_max p^2 q (E - V), phi_p = T_base_p^((T - 24)/10), phi_q = "
+    "T_base_q^((T - 24)/10)." + _CA_DOC,
+    {"T_base_p": 3.55, "T_base_q": 3.0, "g_max": 2.0, "V_sh": -3.0},
+    *_HM1992_GATES)
+
+ICaT_HP1992 = _ca_p2q(
+    "ICaT_HP1992",
+    "Low-threshold T-type calcium current of the thalamic reticular nucleus, Huguenard and "
+    "Prince (1992): I = g_max p^2 q (E - V), phi_p = T_base_p^((T - 24)/10), phi_q = "
+    "T_base_q^((T - 24)/10) (BrainPy's phi_p, phi_q set them directly)." + _CA_DOC,
+    {"T_base_p": 5.0, "T_base_q": 3.0, "g_max": 1.75, "V_sh": -3.0},
+    dict(inf=1 / (1 + sp.exp(-(x + 52) / R("7.4"))),
+         tau=3 + 1 / (sp.exp((x + 27) / 10) + sp.exp(-(x + 102) / 15))),
+    dict(inf=1 / (1 + sp.exp((x + 80) / 5)),
+         tau=85 + 1 / (sp.exp((x + 48) / 4) + sp.exp(-(x + 407) / 50))))
+
+ICaHT_HM1992 = _ca_p2q(
+    "ICaHT_HM1992",
+    "High-threshold T-type calcium current of Huguenard and McCormick (1992): ICaT_HM1992's "
+    "gates with V_sh = 25 mV by default." + _CA_DOC,
+    {"T_base_p": 3.55, "T_base_q": 3.0, "g_max": 2.0, "V_sh": 25.0},
+    *_HM1992_GATES)
+
+ICaHT_Re1993 = _ca_p2q(
+    "ICaHT_Re1993",
+    "High-threshold calcium current of Reuveni et al. (1993): I = g_max p^2 q (E - V), "
+    "rates measured at 36 C, phi_p = T_base_p^((T - 23)/10), phi_q = T_base_q^((T - 23)/10) "
+    "(BrainPy's phi_p, phi_q set them directly); alpha_p's 0/0 at V = V_sh - 27 is "
+    "removed." + _CA_DOC,
+    {"T_base_p": 2.3, "T_base_q": 2.3, "g_max": 1.0, "V_sh": 0.0},
+    dict(alpha=R("0.055") * (-27 - x) / (sp.exp((-27 - x) / R("3.8")) - 1),
+         beta=R("0.94") * sp.exp((-75 - x) / 17)),
+    dict(alpha=R("0.000457") * sp.exp((-13 - x) / 50),
+         beta=R("0.0065") / (sp.exp((-15 - x) / 28) + 1)),
+    offset=23)
 
 # ---- BrainPy's calcium nodes (brainpy.dyn.CalciumDetailed, CalciumFirstOrder) ----------
 #: BrainPy's constants of its calcium nodes: R (J/(mol K)) and F (C/mmol).
@@ -241,7 +285,7 @@ ION_NODES: dict[str, ChannelSpec] = {s.name: s for s in (CalciumDetailed, Calciu
 LIBRARY: dict[str, ChannelSpec] = {spec.name: spec for spec in (
     INa_Ba2002, IKDR_Ba2002, INa_HH1952, IK_HH1952, INa_TM1991, IK_TM1991, IL,
     Ih_HM1992, IKA1_HM1992, ICaT_HM1992, IKA2_HM1992, IKK2A_HM1992, IKK2B_HM1992, IKNI_Ya1989,
-    IKL)}
+    IKL, ICaT_HP1992, ICaHT_HM1992, ICaHT_Re1993)}
 
 
 def get_channel(name: str) -> ChannelSpec:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .channel import Channel
 from .codegen import channels as specs
 
@@ -42,22 +44,32 @@ class INa_Ba2002(Channel):
                          table_degree=table_degree)
 
 
-#: BrainPy keywords that give a temperature factor directly, by channel: ``phi`` for a
-#: factor ``T_base ** ((T - 36)/10)``, which is ``phi`` itself at ``T_base = phi``,
-#: ``T = 46`` (pow(phi, 1.0) is phi exactly).
-PHI_KEYWORDS = {"IKDR_Ba2002": ("T_base", "T", 46.0)}
+#: BrainPy keywords that give temperature factors directly, by channel: each keyword's
+#: base parameter (of a factor ``base ** ((T - offset)/10)``), and the offset.
+PHI_KEYWORDS = {"IKDR_Ba2002": ({"phi": "T_base"}, 36.0),
+                "ICaT_HP1992": ({"phi_p": "T_base_p", "phi_q": "T_base_q"}, 24.0),
+                "ICaHT_Re1993": ({"phi_p": "T_base_p", "phi_q": "T_base_q"}, 23.0)}
 
 
 def phi_as_parameters(name: str, values: dict) -> dict:
-    """``values`` with BrainPy's ``phi=`` (when given and not None) as the parameters that
-    give that factor (BrainPy, too, lets ``phi`` override ``T`` and ``T_base``)."""
-    if name not in PHI_KEYWORDS or "phi" not in values:
+    """``values`` with BrainPy's ``phi=`` (``phi_p=``, ``phi_q=``), where given and not None,
+    as the parameters that give those factors: ``T = offset + 10``, so that each factor is
+    its base to the power 1.0 (exactly the base), and each base the keyword's value, or
+    the factor the given ``T`` makes of it (BrainPy, too, lets ``phi`` override ``T``)."""
+    if name not in PHI_KEYWORDS:
         return values
+    keywords, offset = PHI_KEYWORDS[name]
     values = dict(values)
-    phi = values.pop("phi")
-    if phi is not None:
-        base, temperature, at = PHI_KEYWORDS[name]
-        values.update({base: phi, temperature: at})
+    given = {k: values.pop(k) for k in keywords if k in values}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return values
+    defaults = getattr(specs, name).parameters
+    T = np.asarray(values.get("T", defaults["T"]), dtype=float)
+    for key, base in keywords.items():
+        values[base] = given[key] if key in given else (
+            np.asarray(values.get(base, defaults[base]), dtype=float) ** ((T - offset) / 10))
+    values["T"] = offset + 10
     return values
 
 
@@ -106,8 +118,13 @@ IKK2A_HM1992 = library_class(specs.IKK2A_HM1992)
 IKK2B_HM1992 = library_class(specs.IKK2B_HM1992)
 IKNI_Ya1989 = library_class(specs.IKNI_Ya1989)
 IKL = library_class(specs.IKL)
-ICaT_HM1992 = library_class(specs.ICaT_HM1992,
-                            positional=["T", "T_base_p", "T_base_q", "g_max", "V_sh"])
+_CA_ORDER = ["T", "T_base_p", "T_base_q", "g_max", "V_sh", "method", "name", "mode"]
+ICaT_HM1992 = library_class(specs.ICaT_HM1992, positional=_CA_ORDER)
+ICaT_HP1992 = library_class(specs.ICaT_HP1992, positional=[
+    "T", "T_base_p", "T_base_q", "g_max", "V_sh", "phi_p", "phi_q", "method", "name", "mode"])
+ICaHT_HM1992 = library_class(specs.ICaHT_HM1992, positional=_CA_ORDER)
+ICaHT_Re1993 = library_class(specs.ICaHT_Re1993, positional=[
+    "T", "T_base_p", "T_base_q", "phi_p", "phi_q", "g_max", "V_sh", "method", "name", "mode"])
 #: BrainPy's calcium nodes as cell mechanisms (put them in a CondNeuGroup beside the
 #: calcium channels, which BrainPy nests inside the node instead)
 CalciumDetailed = library_class(specs.CalciumDetailed)

@@ -59,6 +59,48 @@ def test_brainpys_v_only_potassium_channels(name, target, x64):
         assert np.abs(ours.states[g] - np.asarray(getattr(theirs, g).value)).max() <= tol, g
 
 
+#: BrainPy's calcium channels: their positional arguments after (size, keep_size), with
+#: phi_p or phi_q given where the class takes them
+CALCIUM = {"ICaT_HM1992": (30.0, 3.0, 2.5, 1.5, -2.0),
+           "ICaT_HP1992": (30.0, 4.0, 2.5, 1.5, -2.0, None, 1.7),
+           "ICaHT_HM1992": (30.0, 3.0, 2.5, 1.5, 20.0),
+           "ICaHT_Re1993": (30.0, 2.0, 2.5, 1.3, None, 1.1, 3.0)}
+
+
+@pytest.mark.parametrize("x64", ["float64", "float32"], indirect=True)
+@pytest.mark.parametrize("target", ["cpu", "numpy"])
+@pytest.mark.parametrize("name", sorted(CALCIUM))
+def test_brainpys_calcium_channels(name, target, x64):
+    """Rates (through ICaHT_Re1993's 0/0 at V = V_sh - 27), steady states, 40 steps and the
+    current, with the calcium node's E per neuron (BrainPy passes it on every call)."""
+    dtype, tol, n = x64, TOL[x64], 64
+    rng = np.random.default_rng(6)
+    trace = rng.uniform(-120.0, 40.0, (40, n)).astype(dtype)
+    trace[0, :3] = (-24.0, -24.0 + 1e-9, -24.0 - 1e-9)
+    E = rng.uniform(100.0, 140.0, n).astype(dtype)
+    C = np.full(n, 2.4e-4, dtype)
+    theirs = getattr(bp.dyn, name)(n, False, *CALCIUM[name])
+    ours = getattr(ionc, name)(n, False, *CALCIUM[name], E=E, dtype=dtype, target=target)
+    for g in ours.spec.gates:
+        for role in (("alpha", "beta") if g.kind == "rates" else ("inf", "tau")):
+            want = np.asarray(getattr(theirs, f"f_{g.name}_{role}")(bm.asarray(trace[0])))
+            got = getattr(ours, f"f_{g.name}_{role}")(trace[0])
+            np.testing.assert_allclose(got, want, rtol=tol, atol=0, err_msg=f"{g.name} {role}")
+    args = (bm.asarray(C), bm.asarray(E))
+    theirs.reset_state(bm.asarray(trace[0]), *args)
+    ours.reset_state(trace[0])
+    bp.share.save(dt=0.025, t=0.0)
+
+    def step(v):
+        theirs.update(v, *args)
+        return theirs.current(v, *args)
+    want_I = np.asarray(bm.for_loop(step, bm.asarray(trace)))
+    got = ours.run(trace, dt=0.025, record=("p", "q", "I"))
+    assert np.abs(got["I"] - want_I).max() <= 10 * tol * np.abs(want_I).max()
+    for g in ("p", "q"):
+        assert np.abs(ours.states[g] - np.asarray(getattr(theirs, g).value)).max() <= tol, g
+
+
 @pytest.mark.parametrize("x64", ["float64"], indirect=True)
 def test_brainpys_phi_keyword_sets_the_temperature_factor(x64):
     import ionc.brainpy as ib
