@@ -24,9 +24,9 @@ from .elements import (FUNCTION_PREFIX, NEURON_DV, PHI, ChannelModel, ElementFun
                        table_inputs)
 from .functions import capped_rate
 from .integrators import get_integrator, implicit_euler_step, linear_coefficients, relaxes
-from .newton import newton_block
+from .newton import newton_block, sparse_block
 from .singularities import SingularityReport, analyse_current, analyse_rates
-from .sparse import Conservation, backward_euler_block, linear_equations_block
+from .sparse import Conservation, backward_euler_block, is_linear, linear_equations_block
 from .spec import V, ChannelSpec, KineticScheme, SpecError, dt, symbol
 from .strength import reduce_exponentials
 from .exponentials import share_exponentials
@@ -408,25 +408,37 @@ def _laws(scheme: KineticScheme, table: SymbolTable) -> tuple[Conservation, ...]
 
 
 def _steps(low: Lowering, method: str) -> tuple[Outputs, tuple, Iteration | None]:
-    """``(outputs, solver locals, Newton loop)`` of one step: each gate by its integrator
+    """``(outputs, solver locals, iteration)`` of one step: each gate by its integrator
     (its own or ``method``'s), each kinetic scheme by backward Euler on all its states at
-    once, and the backward-Euler gates together by Newton's iteration when one of them
-    is not linear in itself or reads another."""
+    once (iterated as NEURON's sparse when a reaction multiplies states), and the
+    backward-Euler gates together by Newton's iteration when one of them is not linear
+    in itself or reads another."""
     spec, table = low.spec, low.table
     new: dict[str, sp.Expr] = {}
     solved: list = []
+    loops = []
     for k, scheme in enumerate(spec.schemes):
         rhs = {table.internal(s): low.odes[s] for s in scheme.states}
-        defs, values = backward_euler_block(rhs, dt, _laws(scheme, table), f"ionc_k{k}_")
-        solved += defs
+        if is_linear(rhs):
+            defs, values = backward_euler_block(rhs, dt, _laws(scheme, table), f"ionc_k{k}_")
+            solved += defs
+        else:       # a product of states: NEURON's sparse iterates
+            loop, values = sparse_block(
+                {x: _state_rates_inlined(low, f) for x, f in rhs.items()}, rhs, dt,
+                _laws(scheme, table), f"ionc_p{k}_")
+            loops.append(f"kinetic scheme {scheme.name}")
         new.update({s: values[table.internal(s)] for s in scheme.states})
     rest = [g for g in spec.gates if g.name not in new]
     implicit = {table.internal(g.name): _state_rates_inlined(low, low.odes[g.name])
                 for g in rest if get_integrator(g.integrator or method) is implicit_euler_step}
-    newton = None
     if any(not _linear_alone(f, x, implicit) for x, f in implicit.items()):
-        newton, values = newton_block(implicit, dt)
+        loop, values = newton_block(implicit, dt)
+        loops.append(f"the backward-Euler states {[table.user_name(x.name) for x in implicit]}")
         new.update({table.user_name(x.name): v for x, v in values.items()})
+    if len(loops) > 1:
+        raise SpecError(f"{' and '.join(loops)} each need an iteration; one nonlinear "
+                        f"block per mechanism is supported")
+    newton = loop if loops else None
     for g in rest:
         if g.name not in new:
             step = get_integrator(g.integrator or method)
@@ -484,6 +496,10 @@ def _steady_states(low: Lowering) -> tuple[dict | None, tuple]:
         elif scheme.steady:             # NMODL's STEADYSTATE sparse: a step of 1e9 ms
             rhs = {table.internal(s): low.odes[s].subs({d: 1 for d in derived})
                    for s in scheme.states}
+            if not is_linear(rhs):
+                raise SpecError(f"kinetic scheme {scheme.name}: STEADYSTATE of a scheme whose "
+                                f"reactions multiply states is not supported; set its states "
+                                f"in INITIAL")
             defs, values = backward_euler_block(rhs, STEADY_STEP, _laws(scheme, table),
                                                 f"ionc_q{k}_")
             defs = tuple((sym, e.xreplace(start)) for sym, e in defs)

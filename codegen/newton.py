@@ -1,5 +1,6 @@
-"""Backward Euler on a nonlinear block of states by NEURON's Newton iteration
-(``derivimplicit``), as an :class:`~.elements.Iteration` inside the update.
+"""Backward Euler on a nonlinear block of states by NEURON's Newton iterations, each an
+:class:`~.elements.Iteration` inside the update: :func:`newton_block` (``derivimplicit``)
+and :func:`sparse_block` (a KINETIC scheme with a product of states, ``sparse``).
 
 One step solves ``F(x) = f(x) - (x - x_old)/dt = 0`` from ``x = x_old``, as NEURON 9's
 ``nrn_newton_thread`` does (scopmath's newton_thread and errcodes):
@@ -21,7 +22,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .elements import Iteration
-from .sparse import eliminate
+from .sparse import Conservation, conservation_order, eliminate, with_laws
 from .spec import symbol
 
 #: NEURON's constants (scopmath errcodes): Jacobian rebuilt above this relative change,
@@ -106,4 +107,50 @@ def newton_block(rhs: dict[sp.Symbol, sp.Expr], dt: sp.Symbol,
     until = sp.And(new_change <= CONVERGE_CHANGE, deviation <= CONVERGE_RESIDUAL)
     nxt = (*new_x, *(jb[i][j] for i in index for j in index), *new_value, new_change)
     iteration = Iteration(tuple(carried), tuple(body), nxt, until, MAX_PASSES)
+    return iteration, dict(zip(states, X))
+
+
+#: NEURON's sparse (scopmath sparse_thread): converged when sum |delta| is at most this,
+SPARSE_CONVERGE = sp.Rational(1, 10**6)
+#: after at most this many passes (its MAXSTEPS 20 is checked after a pass's update).
+SPARSE_PASSES = 22
+
+
+def sparse_block(rhs: dict[sp.Symbol, sp.Expr], flux: dict[sp.Symbol, sp.Expr], dt: sp.Symbol,
+                 laws: tuple[Conservation, ...] = (),
+                 prefix: str = "ionc_p") -> tuple[Iteration, dict[sp.Symbol, sp.Symbol]]:
+    """One backward-Euler step of a nonlinear kinetic scheme as NEURON's ``sparse`` takes
+    it: ``(iteration, {state: the carried local holding its new value})``.
+
+    Each pass solves ``(I/dt - df/dx) delta = f(x) - (x - x_old)/dt`` from ``x = x_old``,
+    each conservation law replacing the row of the state it names last (``c . delta =
+    total - c . x``); ``x += delta`` with any state below 0 set to 0; done when
+    ``sum |delta| <= 1e-6``, after at most 22 passes.  ``rhs`` evaluates the right sides
+    at the iterate; ``flux`` is what the Jacobian differentiates (the rates held as
+    symbols: NEURON differentiates the mass-action terms only)."""
+    states = list(rhs)
+    body: list[tuple[sp.Symbol, sp.Expr]] = []
+
+    def local(name: str, value: sp.Expr) -> sp.Symbol:
+        sym = symbol(f"{prefix}{name}")
+        body.append((sym, sp.sympify(value)))
+        return sym
+
+    X = [symbol(f"{prefix}x{i}") for i in range(len(states))]
+    swap = dict(zip(states, X))
+    rows = {(x, y): (sp.Integer(1) / dt if x == y else 0) - sp.diff(flux[x], y).xreplace(swap)
+            for x in states for y in states}
+    right = {x: local(f"R{i}", rhs[x].xreplace(swap) - (swap[x] - x) / dt)
+             for i, x in enumerate(states)}
+    order, replaced = conservation_order(states, laws)
+    with_laws(rows, right, replaced)
+    for x, law in replaced.items():
+        right[x] = law.total - sum((c * swap[s] for s, c in law.coefficients), sp.Integer(0))
+    defs, delta = eliminate(rows, right, order, f"{prefix}e")
+    body += defs
+    new = [local(f"xn{i}", X[i] + delta[x]) for i, x in enumerate(states)]
+    clamped = [local(f"xc{i}", sp.Piecewise((0, v < 0), (v, True))) for i, v in enumerate(new)]
+    error = local("err", sum((sp.Abs(delta[x]) for x in states), sp.Integer(0)))
+    iteration = Iteration(tuple(zip(X, states)), tuple(body), tuple(clamped),
+                          error <= SPARSE_CONVERGE, SPARSE_PASSES)
     return iteration, dict(zip(states, X))

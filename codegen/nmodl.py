@@ -195,10 +195,6 @@ class _SchemeParts:
             elif op == "<->":
                 names = tuple(_name(r) if _kind(r) == "VarName" else None for r in kids[3:5])
                 lhs, rhs = _side(kids[0]), _side(kids[2])
-                if len(lhs) > 1 or len(rhs) > 1 or any(c > 1 for _, c in (*lhs, *rhs)):
-                    raise SpecError("KINETIC: a reaction that is not linear (two species on "
-                                    "a side, or a count above 1) needs NEURON's Newton "
-                                    "iteration, which is not supported yet")
                 kf, kb = interp.expr(kids[3], scope), interp.expr(kids[4], scope)
                 self.reactions.append((lhs, rhs, kf, kb, names))
                 self.flux = tuple(k * sp.Mul(*(symbol(n) ** c for n, c in side))
@@ -218,6 +214,7 @@ class _Interpreter:
         self.unmentioned: set = set()  # states whose equation's text does not name them
         self.on_solve = None          # called with a SOLVE statement met while running
         self.scheme: _SchemeParts | None = None   # collects a KINETIC block's reactions
+        self.written_currents: set = set()        # ion currents the file writes
         self.in_initial = False
         self.keep_guards = keep_guards    # as written (the lint), not as compiled
         self.known = known            # global name -> symbol (parameters, states, inputs, v)
@@ -251,6 +248,9 @@ class _Interpreter:
             self.notes.append(f"ASSIGNED {name} is read in INITIAL before it is set: 0, as "
                               f"NEURON reads it at the first finitialize")
             return sp.Integer(0)
+        if name in self.written_currents:
+            raise SpecError(f"{name}, a current this mechanism writes, is read before it is "
+                            f"assigned (NEURON's value from the last step): not supported")
         raise SpecError(f"{name} is used before it is assigned")
 
     def expr(self, node: dict, scope: dict) -> sp.Expr:
@@ -784,6 +784,7 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     interp = _Interpreter(functions, procedures, known, constants, keep_guards, source)
     interp.assignable = {p for p in params if p not in NEURON_DEFAULTS}
     interp.file_locals = file_locals
+    interp.written_currents = {w for ion, (_, ws) in ions.items() for w in ws if w == f"i{ion}"}
     interp.assigned = {_name(_kids(d)[0]) for ab in blocks.get("AssignedBlock", [])
                        for d in _kids(ab) if _kind(d) == "AssignedDefinition"}
     notes: list[str] = interp.notes
@@ -1079,6 +1080,12 @@ def _scheme(name: str, parts: _SchemeParts, states: list, rates: dict, known_nam
                             f"STATEs (a species that is not a state is not supported)")
         reactions.append(Reaction(lhs, rhs, rate(forward, written[0], f"k{k}f"),
                                   rate(backward, written[1], f"k{k}b")))
+    products = [r for r in reactions if any(
+        len(side) > 1 or side[0][1] > 1 for side in (r.reactants, r.products) if side)]
+    if steady and products:
+        raise SpecError(f"KINETIC {name}: STEADYSTATE sparse of a scheme whose reactions "
+                        f"multiply states ({products[0]}) is not supported; set the states in "
+                        f"INITIAL")
     used = [x for x in states if any(x == n for r in reactions
                                      for n, _ in (*r.reactants, *r.products))]
     laws = []

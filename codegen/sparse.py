@@ -35,6 +35,12 @@ class Conservation:
         return tuple(s for s, _ in self.coefficients)
 
 
+def is_linear(rhs: dict[sp.Symbol, sp.Expr]) -> bool:
+    """Whether every right side of the block is linear in the block's states."""
+    states = set(rhs)
+    return not any(sp.diff(f, y).free_symbols & states for f in rhs.values() for y in states)
+
+
 def linear_system(rhs: dict[sp.Symbol, sp.Expr]) -> tuple[list[list[sp.Expr]], list[sp.Expr]]:
     """``(J, b)`` with ``rhs[x_i] == sum_j J[i][j] x_j + b[i]`` over the block's states
     (in ``rhs``'s order); a :class:`SpecError` names the first equation that is not
@@ -52,7 +58,8 @@ def linear_system(rhs: dict[sp.Symbol, sp.Expr]) -> tuple[list[list[sp.Expr]], l
     return J, b
 
 
-def _order(states: list[sp.Symbol], laws: tuple[Conservation, ...]) -> tuple[list, dict]:
+def conservation_order(states: list[sp.Symbol],
+                       laws: tuple[Conservation, ...]) -> tuple[list, dict]:
     """The unknowns in elimination order (the states whose equation a law replaces
     last) and ``{replaced state: law}``."""
     replaced: dict[sp.Symbol, Conservation] = {}
@@ -110,7 +117,7 @@ def eliminate(matrix: dict, right: dict, order: list, prefix: str) -> tuple[Defi
     return tuple(defs), {order[k]: x[k] for k in range(n)}
 
 
-def _with_laws(rows: dict, right: dict, replaced: dict) -> None:
+def with_laws(rows: dict, right: dict, replaced: dict) -> None:
     """Replace each ``replaced`` state's equation by its conservation law, in place."""
     for x, law in replaced.items():
         for key in [key for key in rows if key[0] == x]:
@@ -130,8 +137,8 @@ def backward_euler_block(rhs: dict[sp.Symbol, sp.Expr], dt: sp.Symbol,
     rows = {(x, y): (1 if x == y else 0) - dt * J[i][j]
             for i, x in enumerate(states) for j, y in enumerate(states)}
     right = {x: x + dt * b[i] for i, x in enumerate(states)}
-    order, replaced = _order(states, laws)
-    _with_laws(rows, right, replaced)
+    order, replaced = conservation_order(states, laws)
+    with_laws(rows, right, replaced)
     return eliminate(rows, right, order, prefix)
 
 

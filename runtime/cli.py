@@ -23,15 +23,18 @@ class CliError(Exception):
 
 
 def _nmodl(name: str):
-    """The front end's result for a .mod path, or None for a library name."""
-    if not name.endswith(".mod"):
+    """The front end's result for a .mod path (or ``neuron:<name>``), or None for a
+    library name."""
+    from .nmodl import EXAMPLE_PREFIX, is_mod_name, neuron_example
+    if not is_mod_name(name):
         return None
     try:
-        text = read_source(name)
+        path = neuron_example(name) if name.startswith(EXAMPLE_PREFIX) else name
+        text = read_source(path)
     except OSError as exc:
         raise CliError(str(exc)) from None
     try:
-        return parse_nmodl(text, path=name)
+        return parse_nmodl(text, path=path)
     except SpecError as exc:
         raise CliError(f"{name}: {exc}") from None
 
@@ -116,7 +119,8 @@ def _inspect(args) -> None:
           f"element ({step.reductions + step.powers} before strength reduction: "
           f"{step.powers} exponential(s) computed as powers of others)")
     carried = {c for c, _ in step.iteration.carried} if step.iteration else set()
-    newton = [g for g, (_, e) in zip(model.gate_names, step.outputs) if e in carried]
+    newton = [g for g, (_, e) in zip(model.gate_names, step.outputs)
+              if e in carried and spec.scheme_of(g) is None]
     for gate, (_, expr) in zip(model.gate_names, step.outputs):
         if spec.scheme_of(gate) is None and gate not in newton:
             print(f"  {gate} <- {model.display(expr)}")
@@ -163,6 +167,16 @@ def _scheme_lines(spec, model) -> list[str]:
             lines.append("  reset_state: STEADYSTATE sparse, one backward-Euler step of 1e9 ms "
                          "from INITIAL's values (as NEURON)")
         locals_ = sum(1 for s, _ in step.definitions if s.name.startswith(f"ionc_k{k}_"))
+        carried = {c for c, _ in step.iteration.carried} if step.iteration else set()
+        if any(e in carried for g, (_, e) in zip(model.gate_names, step.outputs)
+               if g in scheme.states):
+            lines.append(f"  step: backward Euler iterated as NEURON's sparse (its reactions "
+                         f"multiply states): (I/dt - df/dx) delta = f(x) - (x - x_old)/dt, "
+                         f"a {n}x{n} system solved by elimination each pass, states below 0 "
+                         f"set to 0, done when sum |delta| <= 1e-6, at most "
+                         f"{step.iteration.limit} passes ({len(step.iteration.body)} locals "
+                         f"per pass)")
+            continue
         lines.append(f"  step: backward Euler (NEURON's sparse), (I - dt J) x' = x + dt b, "
                      f"a {n}x{n} system solved by elimination unrolled at compile time "
                      f"({locals_} locals, no pivoting: the matrix is column diagonally "
@@ -171,8 +185,8 @@ def _scheme_lines(spec, model) -> list[str]:
 
 
 def _lint(args) -> None:
-    from .nmodl import lint_nmodl
-    if not args.file.endswith(".mod"):
+    from .nmodl import is_mod_name, lint_nmodl
+    if not is_mod_name(args.file):
         raise CliError(f"lint reads .mod files, got {args.file!r}")
     _nmodl(args.file)                       # a clear error for a bad file
     print(lint_nmodl(args.file)[0])
@@ -221,10 +235,10 @@ def _check_writable(directory: Path) -> None:
 
 def _plot(args) -> None:
     from . import channels
-    from .nmodl import from_nmodl
+    from .nmodl import from_nmodl, is_mod_name
     from .plots import PlotUnavailable, plot_channel
     spec = _spec(args.channel)
-    cls = (from_nmodl(args.channel) if args.channel.endswith(".mod")
+    cls = (from_nmodl(args.channel) if is_mod_name(args.channel)
            else getattr(channels, spec.name))
     path = Path(args.output or f"{spec.name}_gates.png")
     if not path.parent.is_dir():
@@ -276,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ionc", description="ionc: an ion-channel compiler")
     parser.add_argument("--version", action="version", version=f"ionc {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    channel_help = ("a library channel (e.g. INa_Ba2002; see ionc inspect --help) or the "
-                    "path of a NEURON .mod file")
+    channel_help = ("a library channel (e.g. INa_Ba2002; see ionc inspect --help), the "
+                    "path of a NEURON .mod file, or neuron:<name> for a file the neuron "
+                    "package installs (neuron:hh)")
 
     p = sub.add_parser("emit", help="print or write the emitted kernel source")
     p.add_argument("channel", help=channel_help)
@@ -300,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("lint", help="a .mod file's removable singularities: what the file "
                                      "does about each, its error in ulp against ionc's")
-    p.add_argument("file", help="the path of a NEURON .mod file")
+    p.add_argument("file", help="the path of a NEURON .mod file, or neuron:<name> (neuron:hh)")
     p.set_defaults(run=_lint)
 
     p = sub.add_parser("demo", help="the README's main job: a voltage-clamp family on the CPU")

@@ -84,9 +84,39 @@ class NmodlMechanism(Channel):
         return cache[key]
 
 
+#: ``neuron:<name>`` names a ``.mod`` file the ``neuron`` package installs (``neuron:hh``).
+EXAMPLE_PREFIX = "neuron:"
+
+
+def is_mod_name(name: str) -> bool:
+    """Whether ``name`` names a ``.mod`` file: a path ending in ``.mod`` or ``neuron:<name>``."""
+    return name.endswith(".mod") or name.startswith(EXAMPLE_PREFIX)
+
+
+def neuron_example(name: str) -> Path:
+    """The path of ``<name>.mod`` among the files the ``neuron`` package installs
+    (``neuron_example("hh")``, or ``"neuron:hh"`` wherever a .mod path is taken)."""
+    import difflib
+    import importlib.util
+    name = name.removeprefix(EXAMPLE_PREFIX).removesuffix(".mod")
+    found = importlib.util.find_spec("neuron")
+    if found is None or found.origin is None:
+        raise FileNotFoundError(f"neuron:{name} is a file of the neuron package, which is not "
+                                f"installed: pip install 'ionc[nmodl]'")
+    files = sorted(Path(found.origin).parent.joinpath(".data", "share").rglob("*.mod"))
+    for f in files:
+        if f.stem == name:
+            return f
+    near = difflib.get_close_matches(name, sorted({f.stem for f in files}), n=5)
+    raise FileNotFoundError(f"the neuron package installs no {name}.mod" + (
+        f"; close: {', '.join('neuron:' + n for n in near)}" if near else ""))
+
+
 def _read(source) -> tuple[str, Path | None]:
-    """The NMODL text of a path (a ``.mod`` file: a regular file of bounded size) or the
-    text itself, and the path (None for text)."""
+    """The NMODL text of a path (a ``.mod`` file: a regular file of bounded size, or
+    ``neuron:<name>``) or the text itself, and the path (None for text)."""
+    if isinstance(source, str) and source.startswith(EXAMPLE_PREFIX) and "\n" not in source:
+        source = neuron_example(source)
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "\n" not in source
                                            and source.rstrip().endswith(".mod")):
         path = Path(source)
@@ -100,7 +130,8 @@ def _read(source) -> tuple[str, Path | None]:
 
 
 def from_nmodl(source: str | os.PathLike, name: str | None = None) -> type[NmodlMechanism]:
-    """The channel class of a ``.mod`` file (a path) or of NMODL text.
+    """The channel class of a ``.mod`` file (a path, or ``neuron:<name>`` for a file the
+    neuron package installs, e.g. ``neuron:hh``) or of NMODL text.
 
     ``Ch(size, dtype=..., target=..., **parameters)``: parameters are the
     file's PARAMETERs, ``celsius`` and the ion variables it reads (NEURON's

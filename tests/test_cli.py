@@ -173,6 +173,16 @@ def test_inspect_shows_a_kinetic_scheme():
         assert needle in r.stdout, (needle, r.stdout)
 
 
+def test_a_file_the_neuron_package_installs_is_named_neuron_colon():
+    pytest.importorskip("neuron")
+    r = ionc("inspect", "neuron:hh")
+    assert r.returncode == 0 and "NMODL: SUFFIX hh" in r.stdout, r.stderr
+    r = ionc("lint", "neuron:hh")
+    assert r.returncode == 0 and "alpha_m at V = -40 mV (limit 1)" in r.stdout, r.stderr
+    bad = ionc("inspect", "neuron:nosuch")
+    assert bad.returncode == 2 and "installs no nosuch.mod" in bad.stderr, bad.stderr
+
+
 def test_inspect_shows_a_newton_iteration():
     mod = Path(__file__).parent / "nmodl" / "tbuffer.mod"
     r = ionc("inspect", str(mod))
@@ -180,6 +190,11 @@ def test_inspect_shows_a_newton_iteration():
     for needle in ("derivimplicit with ['cai', 'B'] reading other states",
                    "cai, B <- backward Euler solved together by Newton's iteration",
                    "at most 50 passes"):
+        assert needle in r.stdout, (needle, r.stdout)
+    r = ionc("inspect", str(mod.with_name("tcapump.mod")))
+    assert r.returncode == 0, r.stderr
+    for needle in ("~ cai + pump <-> pumpca (k1, k2)", "CONSERVE pump + pumpca = ptot",
+                   "step: backward Euler iterated as NEURON's sparse", "at most 22 passes"):
         assert needle in r.stdout, (needle, r.stdout)
 
 
