@@ -25,6 +25,7 @@ from .elements import (FUNCTION_PREFIX, NEURON_DV, PHI, ChannelModel, ElementFun
 from .functions import capped_rate
 from .integrators import get_integrator, implicit_euler_step, linear_coefficients, relaxes
 from .newton import newton_block, sparse_block
+from .saturation import saturate
 from .singularities import SingularityReport, analyse_current, analyse_rates
 from .sparse import Conservation, backward_euler_block, is_linear, linear_equations_block
 from .spec import V, ChannelSpec, KineticScheme, SpecError, dt, symbol
@@ -98,10 +99,13 @@ class Lowering:
 # -- the passes, in order ---------------------------------------------------------------
 
 def remove_singularities(spec: ChannelSpec, method: str = "exp_auto") -> Lowering:
-    """Find and remove the removable singularities of every rate and of the current;
-    a non-removable one is a :class:`SpecError` listing them all."""
+    """Find and remove the removable singularities of every rate and of the current (and
+    the inf/inf of ``exp(a)/(1 + exp(a))`` at extreme V, :mod:`.saturation`); a
+    non-removable one is a :class:`SpecError` listing them all."""
     rewritten, report = analyse_rates(spec)
+    rewritten = {name: saturate(expr) for name, expr in rewritten.items()}
     current, found = analyse_current(spec)
+    current = saturate(current)
     report = SingularityReport(spec.name, (*report, *found))
     if report.poles:
         raise SpecError(f"{spec.name} has non-removable singularities:\n{report}")

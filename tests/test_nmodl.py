@@ -664,6 +664,26 @@ def test_kinetic_schemes_match_neurons_sparse(own_mechanisms, name, target):
         assert np.abs(total - 1).max() <= 1e-14 and np.isfinite(total).all()
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_saturating_rate_stays_finite_at_extreme_voltages(dtype):
+    # k3st's kf1 = K1/(tau1 (1 + K1)), K1 = exp(...): inf/inf beyond about +6000 mV as
+    # written; as 1/(tau1 (1 + exp(-...))) it goes to 1/tau1
+    from ionc.codegen.saturation import saturate
+    import sympy as sp
+    a, t = sp.symbols("a t")
+    assert saturate(sp.exp(a) / (t * (1 + sp.exp(a)))) == 1 / (t * (1 + sp.exp(-a)))
+    Ch = ionc.from_nmodl(OWN / "k3st.mod")
+    V = np.array([-1e4, -6000.0, -200.0, 200.0, 6000.0, 1e4])
+    ch = Ch(V.size, dtype=dtype)
+    ch.reset_state(V)
+    for _ in range(5):
+        ch.update(V, dt=0.025)
+    rates = [getattr(ch, f"f_{r}")(V) for r in ("kf1", "kb1", "kf2", "kb2")]
+    assert all(np.isfinite(x).all() for x in (*ch.states.values(), *rates))
+    assert np.abs(sum(ch.states.values()) - 1).max() <= (1e-14 if dtype == "float64" else 1e-6)
+    assert host(ch.states["o"])[-1] == pytest.approx(1.0)       # kf1, kf2 saturate, kb -> 0
+
+
 def test_kinetic_scheme_in_float32_is_within_the_contract(own_mechanisms):
     Ch = ionc.from_nmodl(OWN / "tkin.mod")
     grid = np.linspace(-99.7, 50.3, 31)
