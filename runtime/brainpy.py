@@ -11,9 +11,9 @@ channel's compiled kernels through :mod:`ionc.jax`.  Swap the class in a
 Written against BrainPy 2.8.2 (the newest release the package index has
 today); the channel API it relies on (``IonChannel``, ``share['dt']``,
 ``parameter``/``variable``, ``CondNeuGroup`` calling ``update(V)`` then
-``current(V)``) is the one BrainPy has had since 2.4.  Channels with a
-calcium master (``ICaT_HM1992`` and kin) read the ion's concentration through
-BrainPy's ion machinery and are not adapted yet.  :func:`channel` makes a
+``current(V)``) is the one BrainPy has had since 2.4.  The calcium channels
+(``ICaT_HM1992`` and kin) are :class:`IoncCalciumChannel`: they sit in BrainPy's
+calcium nodes, which pass them ``C`` and ``E`` on every call.  :func:`channel` makes a
 BrainPy class of any other ionc channel class, ``.mod`` files included.
 :class:`CondNeuGroup` replaces BrainPy's group of such channels by one fused
 kernel per step.
@@ -48,6 +48,8 @@ _KEYWORDS = ("size", "keep_size", "method", "name", "mode")
 ADAPTED = ("INa_Ba2002", "INa_TM1991", "INa_HH1952", "IKDR_Ba2002", "IK_TM1991", "IK_HH1952",
            "IKA1_HM1992", "Ih_HM1992", "IL", "IKA2_HM1992", "IKK2A_HM1992", "IKK2B_HM1992",
            "IKNI_Ya1989", "IKL")
+#: The calcium channels adapted: their master is a calcium node, which passes C and E.
+CALCIUM_ADAPTED = ("ICaT_HM1992", "ICaT_HP1992", "ICaHT_HM1992", "ICaHT_Re1993")
 
 
 class IoncChannel(bp.dyn.IonChannel):
@@ -114,21 +116,50 @@ class IoncChannel(bp.dyn.IonChannel):
         for g, value in states.items():
             getattr(self, g).value = value
 
-    # ---- BrainPy's channel API ---------------------------------------------
-    def reset_state(self, V, batch_size=None):
+    def _reset(self, V, params: dict, batch_size=None) -> None:
         V = bm.as_jax(V)
-        self._set(self.ops(V.dtype).steady_state(V, params=self._params()))
+        self._set(self.ops(V.dtype).steady_state(V, params=params))
         if isinstance(batch_size, int):
             for g in self.ionc_class.spec.gates:
                 assert getattr(self, g.name).shape[0] == batch_size
 
-    def update(self, V):
+    def _step(self, V, params: dict) -> None:
         V = bm.as_jax(V)
-        self._set(self.ops(V.dtype).step(self._states(), V, share["dt"], params=self._params()))
+        self._set(self.ops(V.dtype).step(self._states(), V, share["dt"], params=params))
+
+    def _current(self, V, params: dict):
+        V = bm.as_jax(V)
+        return self.ops(V.dtype).current(self._states(), V, params=params)
+
+    # ---- BrainPy's channel API ---------------------------------------------
+    def reset_state(self, V, batch_size=None):
+        self._reset(V, self._params(), batch_size)
+
+    def update(self, V):
+        self._step(V, self._params())
 
     def current(self, V):
-        V = bm.as_jax(V)
-        return self.ops(V.dtype).current(self._states(), V, params=self._params())
+        return self._current(V, self._params())
+
+
+class IoncCalciumChannel(IoncChannel, bp.dyn.CalciumChannel):
+    """A BrainPy calcium channel, held by a calcium node (``brainpy.dyn.CalciumDetailed``,
+    ...), whose step and current are ionc's kernels.  The node passes its concentration
+    ``C`` and reversal potential ``E`` on every call, as to BrainPy's own; ``E`` reaches
+    the kernels as the channel's parameter ``E`` (these gates do not read ``C``)."""
+
+    def _with(self, E) -> dict:
+        return {**self._params(), "E": bm.as_jax(E) if isinstance(E, (bm.Array, bm.Variable))
+                else E}
+
+    def reset_state(self, V, C, E, batch_size=None):
+        self._reset(V, self._with(E), batch_size)
+
+    def update(self, V, C, E):
+        self._step(V, self._with(E))
+
+    def current(self, V, C, E):
+        return self._current(V, self._with(E))
 
 
 #: BrainPy's default initial V of a CondNeuGroup.
@@ -290,17 +321,21 @@ def channel(ionc_class: type[Channel]) -> type[IoncChannel]:
 
 
 def adapter(name: str) -> type[IoncChannel]:
-    """The BrainPy class of library channel ``name`` (one of :data:`ADAPTED`)."""
-    if name not in ADAPTED:
-        raise ValueError(f"ionc.brainpy adapts {ADAPTED}; {name} is not among them")
-    cls = type(name, (IoncChannel,), dict(
+    """The BrainPy class of library channel ``name`` (one of :data:`ADAPTED` or
+    :data:`CALCIUM_ADAPTED`)."""
+    if name not in ADAPTED + CALCIUM_ADAPTED:
+        raise ValueError(f"ionc.brainpy adapts {ADAPTED + CALCIUM_ADAPTED}; {name} is not "
+                         f"among them")
+    base = IoncCalciumChannel if name in CALCIUM_ADAPTED else IoncChannel
+    cls = type(name, (base,), dict(
         ionc_class=getattr(_library, name), brainpy_class=getattr(bp.dyn, name),
         __doc__=f"``brainpy.dyn.{name}`` with ionc's compiled kernels (same constructor).",
         __module__=__name__))
     return cls
 
 
-for _name in ADAPTED:
+for _name in ADAPTED + CALCIUM_ADAPTED:
     globals()[_name] = adapter(_name)
 
-__all__ = ["ADAPTED", "CondNeuGroup", "IoncChannel", "adapter", "channel", *ADAPTED]
+__all__ = ["ADAPTED", "CALCIUM_ADAPTED", "CondNeuGroup", "IoncCalciumChannel", "IoncChannel",
+           "adapter", "channel", *ADAPTED, *CALCIUM_ADAPTED]

@@ -190,7 +190,7 @@ def test_the_constructor_is_brainpys():
     ch = ib.IKDR_Ba2002(4, phi=2.0)          # BrainPy's phi: the factor T_base^((T-36)/10)
     assert float(ch.T_base) == 2.0 and float(ch.T) == 46.0
     with pytest.raises(ValueError, match="adapts"):
-        ib.adapter("ICaT_HM1992")
+        ib.adapter("CalciumDetailed")          # a node, not a channel
 
 
 def test_current_is_differentiable_in_v_exactly():

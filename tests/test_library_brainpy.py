@@ -126,18 +126,21 @@ def test_brainpys_phi_keyword_sets_the_temperature_factor(x64):
             assert np.abs(got - want).max() <= 1e-12, (phi, type(ch))
 
 
-def _brainpy_cell(node: str, n: int, I, steps: int, dt: float):
-    """BrainPy's cell with a calcium node holding ICaT_HM1992: V and C per step."""
+def _brainpy_cell(node: str, n: int, I, steps: int, dt: float, channels=None,
+                  calcium: str = "ICaT_HM1992"):
+    """BrainPy's cell with a calcium node holding a calcium channel: V and C per step.
+    ``channels``: the module of the channel classes (BrainPy's own by default)."""
     bm.set_dt(dt)
+    lib = channels or bp.dyn
 
     class Cell(bp.dyn.CondNeuGroup):
         def __init__(self, size):
             super().__init__(size, V_initializer=bp.init.Constant(-65.0), V_th=0.0)
-            self.INa = bp.dyn.INa_Ba2002(size)
-            self.IK = bp.dyn.IKDR_Ba2002(size)
-            self.IL = bp.dyn.IL(size, E=-70.0, g_max=0.05)
+            self.INa = lib.INa_Ba2002(size)
+            self.IK = lib.IKDR_Ba2002(size)
+            self.IL = lib.IL(size, E=-70.0, g_max=0.05)
             self.Ca = getattr(bp.dyn, node)(size, C_initializer=bp.init.OneInit(2e-3),
-                                            ICaT=bp.dyn.ICaT_HM1992(size, g_max=1.0))
+                                            ICaT=getattr(lib, calcium)(size, g_max=1.0))
     cell = Cell(n)
     cell.reset_state()
 
@@ -171,3 +174,20 @@ def test_brainpys_calcium_nodes_drive_a_cell_as_in_brainpy(node, x64):
     spikes = (V[:-1] < 0) & (V[1:] >= 0)
     assert spikes.sum() >= 3
     np.testing.assert_array_equal(out["spike"][1:].astype(bool), spikes)
+
+
+@pytest.mark.parametrize("x64", ["float64"], indirect=True)
+@pytest.mark.parametrize("calcium", ["ICaT_HM1992", "ICaT_HP1992", "ICaHT_HM1992",
+                                     "ICaHT_Re1993"])
+def test_ionc_brainpys_calcium_channels_inside_brainpys_calcium_node(calcium, x64):
+    """ionc.brainpy's calcium channels in BrainPy's own CalciumDetailed node and group,
+    against the same cell of BrainPy's channels: the node passes C and E on every call."""
+    import ionc.brainpy as ib
+    n, steps, dt = 4, 2000, 0.01
+    I = np.array([0.0, 2.0, 5.0, 10.0])
+    V, C = _brainpy_cell("CalciumDetailed", n, I, steps, dt, calcium=calcium)
+    V2, C2 = _brainpy_cell("CalciumDetailed", n, I, steps, dt, channels=ib, calcium=calcium)
+    assert isinstance(getattr(ib, calcium)(2), bp.dyn.CalciumChannel)
+    assert np.abs(V2 - V).max() <= 1e-9, np.abs(V2 - V).max()
+    assert (np.abs(C2 - C) / C).max() <= 1e-10
+    assert ((V[:-1] < 0) & (V[1:] >= 0)).sum() >= 3
