@@ -28,6 +28,21 @@ from .codegen.neuron import (CELSIUS, MEMBRANE_PARAMETERS, NEURON_METHOD, OWN_ME
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import bind
 
+#: A group's step (ms) when none is given: BrainPy's default (``bm.dt``).
+DEFAULT_DT = 0.1
+
+
+def group_dt(dt: float | None, method: str) -> float:
+    """The step a group takes by default: ``dt``, else BrainPy's 0.1 ms; under
+    ``method="neuron"`` it must be given (NEURON's default step is 0.025 ms, BrainPy's
+    0.1 ms, and either would surprise someone)."""
+    if dt is not None:
+        return check_dt(dt)
+    if method == NEURON_METHOD:
+        raise TypeError("method='neuron' needs dt= (ms): NEURON's default step is 0.025 ms "
+                        "and BrainPy's 0.1 ms, so ionc assumes neither")
+    return DEFAULT_DT
+
 #: Neuron methods: BrainPy's (exp_auto, exp_euler, euler) and NEURON's fixed step.
 NEURON_METHODS = ("exp_auto", "exp_euler", "euler", NEURON_METHOD)
 
@@ -71,7 +86,7 @@ class CondNeuGroup:
     def __init__(self, size, keep_size: bool = False, C: Any = 1.0, A: float = 1e-3,
                  V_th: Any = 0.0, V_initializer: Any = -65.0, method: str = "exp_auto",
                  name: str | None = None, mode: Any = None, *, dtype: str = "float64",
-                 dt: float = 0.1, celsius: Any = None, ions: dict | None = None,
+                 dt: float | None = None, celsius: Any = None, ions: dict | None = None,
                  concentrations: dict | None = None, **channels: Channel):
         self._lock = threading.RLock()
         self.varshape = varshape_of(size, keep_size)
@@ -83,7 +98,7 @@ class CondNeuGroup:
         self.name = name or f"{type(self).__name__}{next(_names)}"
         if method not in NEURON_METHODS:
             raise ValueError(f"unknown method {method!r}; use one of {NEURON_METHODS}")
-        self.method, self.mode, self.dt = method, mode, check_dt(dt)
+        self.method, self.mode, self.dt = method, mode, group_dt(dt, method)
         self.A = float(A)
         if not (self.A > 0 and np.isfinite(self.A)):
             raise ValueError(f"A (membrane area, cm^2) must be finite and > 0, got {A!r}")
@@ -386,8 +401,9 @@ class HH(CondNeuGroup):
                  EK: Any = -77., gK: Any = 36., EL: Any = -54.387, gL: Any = 0.03,
                  V_th: Any = 20., C: Any = 1.0, V_initializer: Any = -65.0,
                  method: str = "exp_auto", name: str | None = None, *,
-                 dtype: str = "float64", dt: float = 0.1, target: str = "cpu"):
-        kw = dict(dtype=dtype, dt=dt, method=channel_method(method), target=target)
+                 dtype: str = "float64", dt: float | None = None, target: str = "cpu"):
+        kw = dict(dtype=dtype, dt=group_dt(dt, method), method=channel_method(method),
+                  target=target)
         super().__init__(size, keep_size, C=C, V_th=V_th, V_initializer=V_initializer,
                          name=name, dtype=dtype, dt=dt, method=method,
                          INa=INa_HH1952(size, keep_size, E=ENa, g_max=gNa, V_sh=-45.0, **kw),

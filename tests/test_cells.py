@@ -125,8 +125,8 @@ def test_ion_wiring_errors_name_the_mechanism_and_the_ion(model):
     n = 2
     with pytest.raises(ValueError, match=f"{pool} reads ica, but no mechanism of this cell "
                                          f"carries a current of ion 'ca'"):
-        ionc.CondNeuGroup(n, method="neuron", **{pool: classes[pool](n)})
-    alone = ionc.CondNeuGroup(n, method="neuron", ions={"ca": {"ica": -1e-4}},
+        ionc.CondNeuGroup(n, method="neuron", dt=0.025, **{pool: classes[pool](n)})
+    alone = ionc.CondNeuGroup(n, method="neuron", dt=0.025, ions={"ca": {"ica": -1e-4}},
                               **{pool: classes[pool](n)})       # a given current drives it
     start = host(alone.channels[pool].states[state]).copy()
     alone.run(0.0, steps=10)
@@ -134,16 +134,16 @@ def test_ion_wiring_errors_name_the_mechanism_and_the_ion(model):
     assert np.array_equal(host(alone.run(0.0, steps=1, record=("cai",))["cai"])[0],
                           host(alone.channels[pool].states[state]))
     with pytest.raises(ValueError, match="both write cai"):
-        ionc.CondNeuGroup(n, method="neuron", ions={"ca": {"ica": 0.0}},
+        ionc.CondNeuGroup(n, method="neuron", dt=0.025, ions={"ca": {"ica": 0.0}},
                           a=classes[pool](n), b=classes[pool](n))
     with pytest.raises(ValueError, match="no mechanism of this cell uses"):
-        ionc.CondNeuGroup(n, method="neuron", ions={"cl": {"ecl": -70.0}},
+        ionc.CondNeuGroup(n, method="neuron", dt=0.025, ions={"cl": {"ecl": -70.0}},
                           **{other: classes[other](n)})
     with pytest.raises(ValueError, match="not quantities of ion 'ca'"):
-        ionc.CondNeuGroup(n, method="neuron", ions={"ca": {"ena": 1.0, "ica": 0.0}},
+        ionc.CondNeuGroup(n, method="neuron", dt=0.025, ions={"ca": {"ena": 1.0, "ica": 0.0}},
                           **{pool: classes[pool](n)})
     with pytest.raises(ValueError, match="concentration cao must be finite and > 0"):
-        ionc.CondNeuGroup(n, method="neuron", ions={"ca": {"cao": -2.0, "ica": 0.0}},
+        ionc.CondNeuGroup(n, method="neuron", dt=0.025, ions={"ca": {"cao": -2.0, "ica": 0.0}},
                           **{pool: classes[pool](n)})
 
 

@@ -31,6 +31,7 @@ def group(dtype: str, method: str):
     channel = "cnexp" if method == "neuron" else "exp_auto"
     return ionc.CondNeuGroup(
         N, C=C, A=2e-3, V_th=-20.0, method=method, dtype=dtype,
+        dt=0.025 if method == "neuron" else 0.1,
         V_initializer=lambda s: np.linspace(-75.0, -55.0, s[0]),
         INa=ionc.INa_HH1952(N, g_max=g_na, dtype=dtype, method=channel),
         IK=ionc.IK_HH1952(N, dtype=dtype, method=channel),

@@ -230,6 +230,16 @@ def test_a_newton_iteration_under_jax_equals_the_c_target(jax_x64):
     assert ch.states["cai"].max() > 1e-2
 
 
+def test_a_neuron_method_group_needs_its_step():
+    HH = ionc.from_nmodl("neuron:hh")
+    with pytest.raises(TypeError, match="method='neuron' needs dt=.*0.025 ms.*0.1 ms"):
+        ionc.CondNeuGroup(2, method="neuron", hh=HH(2))
+    with pytest.raises(TypeError, match="method='neuron' needs dt="):
+        ionc.HH(2, method="neuron")
+    assert ionc.CondNeuGroup(2, hh=HH(2)).dt == 0.1                  # BrainPy's default
+    assert ionc.CondNeuGroup(2, method="neuron", dt=0.025, hh=HH(2)).dt == 0.025
+
+
 def test_neuron_names_a_file_the_neuron_package_installs():
     from ionc.nmodl import neuron_example
     assert neuron_example("hh") == installed("hh.mod")
@@ -574,9 +584,10 @@ def test_a_calcium_reading_channel_inside_a_neuron_matches_neuron(own_mechanisms
                              concentrations={"kca.cai": np.full(n, 5e-5)})   # same kernel
     assert np.abs(host(same.run(I, steps=steps, record=("V",))["V"]).T - v_ionc).max() > 1e-3
     with pytest.raises(ValueError, match="no channel of this group reads"):
-        ionc.CondNeuGroup(n, method="neuron", hh=HH(n), concentrations={"hh.cai": 1e-4})
+        ionc.CondNeuGroup(n, method="neuron", dt=0.025, hh=HH(n), concentrations={"hh.cai": 1e-4})
     with pytest.raises(ValueError, match="must be finite and > 0"):
-        ionc.CondNeuGroup(n, method="neuron", kca=KCA(n), concentrations={"kca.cai": -1.0})
+        ionc.CondNeuGroup(n, method="neuron", dt=0.025, kca=KCA(n),
+                          concentrations={"kca.cai": -1.0})
 
 
 #: ionc's files for NEURON's semantics where a front end could differ: (states, note).
