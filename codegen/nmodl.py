@@ -34,6 +34,7 @@ from pathlib import Path
 import sympy as sp
 
 from .budget import at, check_deadline, time_bound
+from .nmodl_unroll import UnrollError, unroll
 from .spec import (MAX_STATES, TASK_NAMES, V, ChannelSpec, Gate, Ion, KineticScheme, Reaction,
                    SpecError, dt, symbol)
 
@@ -53,13 +54,13 @@ UNIT_FACTORS = {("faraday", "coulomb"): FARADAY, ("faraday", "coulombs"): FARADA
                 ("pi", "1"): sp.Rational(repr(math.pi))}
 #: Blocks and statements outside the subset, by the NMODL AST's type name.
 REFUSED = {"NetReceiveBlock": "NET_RECEIVE", "Verbatim": "VERBATIM",
-           "FromStatement": "FROM loop", "WhileStatement": "WHILE loop",
+           "WhileStatement": "WHILE loop",
            "PointProcess": "POINT_PROCESS", "NonLinearBlock":
            "NONLINEAR", "DiscreteBlock": "DISCRETE", "PartialBlock": "PARTIAL",
            "FunctionTableBlock": "FUNCTION_TABLE", "ArtificialCell": "ARTIFICIAL_CELL",
            "BeforeBlock": "BEFORE", "AfterBlock": "AFTER", "ForNetcon": "FOR_NETCONS",
            "ConstructorBlock": "CONSTRUCTOR", "DestructorBlock": "DESTRUCTOR",
-           "IndexedName": "array", "WatchStatement": "WATCH", "MutexLock": "MUTEXLOCK",
+           "WatchStatement": "WATCH", "MutexLock": "MUTEXLOCK",
            "LonDifuse": "LONGITUDINAL_DIFFUSION",
            "BbcoreSerializeBlock": "BBCOREPOINTER", "Pointer": "POINTER"}
 #: NMODL functions and their SymPy counterparts.
@@ -610,6 +611,16 @@ def expand_includes(text: str, path: Path | None, depth: int = 0, root: Path | N
     return _Source("\n".join(lines) + "\n", origin)
 
 
+def _line_with(text: str, snippet: str) -> int:
+    """The first line (1-based) holding the first line of ``snippet`` (spaces aside)
+    outside a ``:`` comment; 0 when there is none."""
+    first = re.sub(r"\s+", "", snippet.strip().splitlines()[0]) if snippet.strip() else ""
+    for i, line in enumerate(text.splitlines(), 1):
+        if first and first in re.sub(r"\s+", "", line.split(":")[0]):
+            return i
+    return 0
+
+
 def _line_of(text: str, word: str, at_start: bool = True) -> int:
     """The first line (1-based) with ``word``: as its first word (a keyword), or anywhere
     outside a ``:`` comment; 0 when there is none."""
@@ -670,6 +681,11 @@ def _parse(text: str, name: str | None, keep_guards: bool = False, path=None):
     except Exception as exc:
         raise SpecError(f"NMODL parse error: {exc}") from None
     _refuse_unsupported(tree, text)
+    try:
+        tree = unroll(tree)
+    except UnrollError as exc:
+        line = _line_with(text, exc.snippet)
+        raise SpecError(f"{exc} ({source.line(line)})" if line else str(exc)) from None
     blocks: dict[str, list] = {}
     for b in tree["Program"]:
         blocks.setdefault(_kind(b), []).append(b)

@@ -212,6 +212,51 @@ def test_nonlinear_blocks_are_neurons_newton_iterations(own_mechanisms, name, st
         assert all(off[x] <= 2e-6 * scale[x] for x in states), (off, scale)
 
 
+def test_arrays_and_from_loops_are_unrolled_as_neuron_runs_them(own_mechanisms, target):
+    """tshell: DEFINE, STATE arrays, FROM loops in INITIAL and KINETIC, COMPARTMENT per
+    element; four shells of calcium diffusing and bound by a buffer (nonlinear), driven
+    through shell 0 by the tica driver's ica."""
+    Ch = ionc.from_nmodl(OWN / "tshell.mod")
+    names = [f"{a}_{i}" for a in ("ca", "B", "CaB") for i in range(4)]
+    assert [g.name for g in Ch.spec.gates] == names
+    (scheme,) = Ch.spec.schemes
+    assert len(scheme.reactions) == 1 + 3 + 4 and scheme.volumes["ca_2"] == 3
+    sec, seg = section("tshell")
+    sec.insert("tica")
+    h.dt = DT
+    h.finitialize(-65.0)
+    ch = Ch(1, target=target)
+    ch.reset_state(-65.0)
+    mech = seg.tshell
+
+    def value(x):
+        array, i = x.rsplit("_", 1)
+        return getattr(mech, array)[int(i)]
+    assert all(abs(host(ch.states[x])[0] - value(x)) <= 1e-18 for x in names)
+    rng = np.random.default_rng(8)
+    trace = np.concatenate([np.zeros(10), -rng.uniform(0, 1.0, 150), np.zeros(240)])
+    worst = 0.0
+    for ica in trace:
+        seg.tica.amp = ica
+        h.fadvance()
+        ch.update(np.array([seg.v]), dt=DT, ica=np.array([ica]))
+        worst = max(worst, *(abs(host(ch.states[x])[0] - value(x)) / abs(value(x))
+                             for x in names))
+    assert worst <= 1e-10, worst
+    assert value("ca_0") > 10 * value("ca_3") > 1e-3       # a gradient across the shells
+
+
+def test_array_and_from_refusals_name_the_construct_and_line():
+    head = "NEURON { SUFFIX arr }\nDEFINE N 3\nSTATE { a[N] }\nPARAMETER { k = 2 }\n"
+    for body, message in (
+            ("INITIAL { FROM i = 0 TO k { a[i] = 1 } }\n", r"reads k, .*\(line 5\)"),
+            ("INITIAL { a[3] = 1 }\n", r"a\[3\] is outside the array a\[3\] .*\(line 5\)"),
+            ("INITIAL { FROM i = 0 TO 99 { a[0] = i } }\n", r"100 passes")):
+        with pytest.raises(SpecError, match=message):
+            parse_nmodl(head + body + "BREAKPOINT { SOLVE s METHOD cnexp }\n"
+                        "DERIVATIVE s { a'[0] = -a[0] }\n")
+
+
 def test_a_newton_iteration_under_jax_equals_the_c_target(jax_x64):
     import jax
     import ionc.jax as ij
