@@ -98,7 +98,7 @@ def test_nvrtc_compiles_the_neuron_kernels_with_cupys_options(method):
     from ionc import HH
     assert nvrtc.library() is not None, "libnvrtc missing: the test extra installs it"
     for dtype in ("float32", "float64"):
-        src = HH(4, dtype=dtype, target="numpy", method=method).source("cuda")
+        src = HH(4, dtype=dtype, target="numpy", method=method, dt=0.025).source("cuda")
         status, log, ptx = nvrtc.compile_ptx(src, (
             *NVRTC_OPTIONS, *CUPY_NVRTC_OPTIONS, "-arch=compute_90"))
         assert status == 0, (dtype, log[-3000:])
