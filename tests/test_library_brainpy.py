@@ -67,8 +67,8 @@ CALCIUM = {"ICaT_HM1992": (30.0, 3.0, 2.5, 1.5, -2.0),
            "ICaHT_Re1993": (30.0, 2.0, 2.5, 1.3, None, 1.1, 3.0)}
 
 
-@pytest.mark.parametrize("x64", ["float64", "float32"], indirect=True)
-@pytest.mark.parametrize("target", ["cpu", "numpy"])
+@pytest.mark.parametrize("x64, target", [("float64", "cpu"), ("float32", "cpu"),
+                                         ("float64", "numpy")], indirect=["x64"])
 @pytest.mark.parametrize("name", sorted(CALCIUM))
 def test_brainpys_calcium_channels(name, target, x64):
     """Rates (through ICaHT_Re1993's 0/0 at V = V_sh - 27), steady states, 40 steps and the
@@ -127,9 +127,10 @@ def test_brainpys_phi_keyword_sets_the_temperature_factor(x64):
 
 
 def _brainpy_cell(node: str, n: int, I, steps: int, dt: float, channels=None,
-                  calcium: str = "ICaT_HM1992"):
-    """BrainPy's cell with a calcium node holding a calcium channel: V and C per step.
-    ``channels``: the module of the channel classes (BrainPy's own by default)."""
+                  calcium=("ICaT_HM1992",)):
+    """BrainPy's cell with a calcium node holding calcium channels (``calcium``, each with
+    g_max = 1): V and C per step.  ``channels``: the module of the channel classes
+    (BrainPy's own by default)."""
     bm.set_dt(dt)
     lib = channels or bp.dyn
 
@@ -139,8 +140,9 @@ def _brainpy_cell(node: str, n: int, I, steps: int, dt: float, channels=None,
             self.INa = lib.INa_Ba2002(size)
             self.IK = lib.IKDR_Ba2002(size)
             self.IL = lib.IL(size, E=-70.0, g_max=0.05)
-            self.Ca = getattr(bp.dyn, node)(size, C_initializer=bp.init.OneInit(2e-3),
-                                            ICaT=getattr(lib, calcium)(size, g_max=1.0))
+            self.Ca = getattr(bp.dyn, node)(
+                size, C_initializer=bp.init.OneInit(2e-3),
+                **{name: getattr(lib, name)(size, g_max=1.0) for name in calcium})
     cell = Cell(n)
     cell.reset_state()
 
@@ -177,17 +179,17 @@ def test_brainpys_calcium_nodes_drive_a_cell_as_in_brainpy(node, x64):
 
 
 @pytest.mark.parametrize("x64", ["float64"], indirect=True)
-@pytest.mark.parametrize("calcium", ["ICaT_HM1992", "ICaT_HP1992", "ICaHT_HM1992",
-                                     "ICaHT_Re1993"])
+@pytest.mark.parametrize("calcium", ["ICaT_HP1992", "ICaHT_Re1993"])   # inf/tau, alpha/beta
 def test_ionc_brainpys_calcium_channels_inside_brainpys_calcium_node(calcium, x64):
     """ionc.brainpy's calcium channels in BrainPy's own CalciumDetailed node and group,
     against the same cell of BrainPy's channels: the node passes C and E on every call."""
     import ionc.brainpy as ib
     n, steps, dt = 4, 2000, 0.01
     I = np.array([0.0, 2.0, 5.0, 10.0])
-    V, C = _brainpy_cell("CalciumDetailed", n, I, steps, dt, calcium=calcium)
-    V2, C2 = _brainpy_cell("CalciumDetailed", n, I, steps, dt, channels=ib, calcium=calcium)
-    assert isinstance(getattr(ib, calcium)(2), bp.dyn.CalciumChannel)
+    V, C = _brainpy_cell("CalciumDetailed", n, I, steps, dt, calcium=(calcium,))
+    V2, C2 = _brainpy_cell("CalciumDetailed", n, I, steps, dt, channels=ib, calcium=(calcium,))
+    assert all(isinstance(getattr(ib, name)(2), bp.dyn.CalciumChannel)
+               for name in ib.CALCIUM_ADAPTED)
     assert np.abs(V2 - V).max() <= 1e-9, np.abs(V2 - V).max()
     assert (np.abs(C2 - C) / C).max() <= 1e-10
     assert ((V[:-1] < 0) & (V[1:] >= 0)).sum() >= 3

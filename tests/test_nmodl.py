@@ -276,13 +276,13 @@ def test_a_newton_iteration_under_jax_equals_the_c_target(jax_x64):
 
 
 def test_a_neuron_method_group_needs_its_step():
-    HH = ionc.from_nmodl("neuron:hh")
+    from ionc.neuron import group_dt
     with pytest.raises(TypeError, match="method='neuron' needs dt=.*0.025 ms.*0.1 ms"):
-        ionc.CondNeuGroup(2, method="neuron", hh=HH(2))
+        ionc.CondNeuGroup(2, method="neuron", IL=ionc.IL(2))
     with pytest.raises(TypeError, match="method='neuron' needs dt="):
         ionc.HH(2, method="neuron")
-    assert ionc.CondNeuGroup(2, hh=HH(2)).dt == 0.1                  # BrainPy's default
-    assert ionc.CondNeuGroup(2, method="neuron", dt=0.025, hh=HH(2)).dt == 0.025
+    assert group_dt(None, "exp_auto") == 0.1 == ionc.CondNeuGroup(2, IL=ionc.IL(2)).dt
+    assert group_dt(0.025, "neuron") == 0.025
 
 
 def test_neuron_names_a_file_the_neuron_package_installs():
