@@ -37,18 +37,25 @@ CONVERGE_CHANGE, CONVERGE_RESIDUAL = sp.Rational(1, 10**6), sp.Rational(1, 10**8
 MAX_PASSES = 50
 
 
-def newton_block(rhs: dict[sp.Symbol, sp.Expr], dt: sp.Symbol,
-                 prefix: str = "ionc_n") -> tuple[Iteration, dict[sp.Symbol, sp.Symbol]]:
-    """One backward-Euler step of ``dx/dt = rhs[x]`` over the block's states by Newton's
-    iteration: ``(iteration, {state: the carried local holding its new value})``."""
-    states = list(rhs)
-    n = len(states)
+def _body(prefix: str):
+    """A pass's locals (a list, in order) and the function that adds one, ``local(name,
+    value) -> symbol``, each named ``<prefix><name>``."""
     body: list[tuple[sp.Symbol, sp.Expr]] = []
 
     def local(name: str, value: sp.Expr) -> sp.Symbol:
         sym = symbol(f"{prefix}{name}")
         body.append((sym, sp.sympify(value)))
         return sym
+    return body, local
+
+
+def newton_block(rhs: dict[sp.Symbol, sp.Expr], dt: sp.Symbol,
+                 prefix: str = "ionc_n") -> tuple[Iteration, dict[sp.Symbol, sp.Symbol]]:
+    """One backward-Euler step of ``dx/dt = rhs[x]`` over the block's states by Newton's
+    iteration: ``(iteration, {state: the carried local holding its new value})``."""
+    states = list(rhs)
+    n = len(states)
+    body, local = _body(prefix)
 
     def largest(values: list[sp.Expr], name: str) -> sp.Symbol:
         """The largest of ``values`` (the first of equals), by a chain of selects."""
@@ -129,12 +136,7 @@ def sparse_block(rhs: dict[sp.Symbol, sp.Expr], flux: dict[sp.Symbol, sp.Expr], 
     at the iterate; ``flux`` is what the Jacobian differentiates (the rates held as
     symbols: NEURON differentiates the mass-action terms only)."""
     states = list(rhs)
-    body: list[tuple[sp.Symbol, sp.Expr]] = []
-
-    def local(name: str, value: sp.Expr) -> sp.Symbol:
-        sym = symbol(f"{prefix}{name}")
-        body.append((sym, sp.sympify(value)))
-        return sym
+    body, local = _body(prefix)
 
     X = [symbol(f"{prefix}x{i}") for i in range(len(states))]
     swap = dict(zip(states, X))

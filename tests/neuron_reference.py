@@ -69,6 +69,38 @@ def section(mechanism: str, zero: dict | None = None):
     return sec, seg
 
 
+def driven_by_ica(ch, mechanism: str, states, trace):
+    """ionc's ``ch`` (one element) and NEURON's ``mechanism`` in one compartment with the
+    ``tica`` driver, both given the ica (mA/cm2) of each step of ``trace``: ``(worst
+    |difference| after finitialize, worst relative difference over the steps (floor 1e-12),
+    value)``, ``value(state)`` reading NEURON's state (``cai`` the segment's, ``a_2`` the
+    element a[2] of an array)."""
+    sec, seg = section(mechanism)
+    sec.insert("tica")
+    mech = getattr(seg, mechanism)
+
+    def value(x: str) -> float:
+        if x == "cai":
+            return seg.cai
+        if hasattr(mech, x):
+            return getattr(mech, x)
+        array, i = x.rsplit("_", 1)
+        return getattr(mech, array)[int(i)]
+    value.section = sec                 # keeps the compartment alive with the reader
+    h.dt = DT
+    h.finitialize(-65.0)
+    ch.reset_state(-65.0)
+    init = max(abs(host(ch.states[x])[0] - value(x)) for x in states)
+    worst = 0.0
+    for ica in trace:
+        seg.tica.amp = ica
+        h.fadvance()
+        ch.update(np.array([seg.v]), dt=DT, ica=np.array([ica]))
+        worst = max(worst, *(abs(host(ch.states[x])[0] - value(x)) / max(abs(value(x)), 1e-12)
+                             for x in states))
+    return init, worst, value
+
+
 def compare(Ch, mechanism, states, grid, zero, celsius=6.3, dtype="float64", steps=200,
             **kw):
     """Worst |ionc - NEURON| over the states: after finitialize at each V of ``grid``,

@@ -15,8 +15,8 @@ from neuron import h  # noqa: E402
 import ionc  # noqa: E402
 from ionc.codegen import SpecError, lower_channel  # noqa: E402
 from ionc.codegen.nmodl import parse_nmodl  # noqa: E402
-from neuron_reference import (DT, SHARE, compare, installed, load_mechanisms,  # noqa: E402
-                              section)
+from neuron_reference import (DT, SHARE, compare, driven_by_ica, installed,  # noqa: E402
+                              load_mechanisms, section)
 from targets import host  # noqa: E402
 
 OWN = Path(__file__).parent / "nmodl"
@@ -176,28 +176,11 @@ def test_nonlinear_blocks_are_neurons_newton_iterations(own_mechanisms, name, st
     Ch = ionc.from_nmodl(OWN / f"{name}.mod")
     update = lower_channel(Ch.spec, Ch.nmodl.method).functions["update"]
     assert update.iteration is not None and update.iteration.limit == passes
-    sec, seg = section(name)
-    sec.insert("tica")
-    h.dt = DT
-    h.finitialize(-65.0)
-    ch = Ch(1, target=target)
-    ch.reset_state(-65.0)
-    mech = getattr(seg, name)
-
-    def value(state):
-        return seg.cai if state == "cai" else getattr(mech, state)
-    assert all(abs(host(ch.states[x])[0] - value(x)) <= 1e-18 for x in states)
     rng = np.random.default_rng(5)
     trace = np.concatenate([np.zeros(10), -rng.uniform(0, 2.0, 150), np.zeros(240)])
-    worst = 0.0
-    for ica in trace:
-        seg.tica.amp = ica
-        h.fadvance()
-        ch.update(np.array([seg.v]), dt=DT, ica=np.array([ica]))
-        worst = max(worst, *(abs(host(ch.states[x])[0] - value(x)) / max(abs(value(x)), 1e-12)
-                             for x in states))
-    assert worst <= 1e-10, worst
-    assert seg.cai > 1e-2                    # far from linear: the pump saturated
+    init, worst, value = driven_by_ica(Ch(1, target=target), name, states, trace)
+    assert init <= 1e-18 and worst <= 1e-10, (init, worst)
+    assert value("cai") > 1e-2               # far from linear: the pump saturated
     if target == "cpu":                      # float32: the iteration runs in double
         wide, narrow = Ch(1), Ch(1, dtype="float32")
         for c in (wide, narrow):
@@ -221,28 +204,10 @@ def test_arrays_and_from_loops_are_unrolled_as_neuron_runs_them(own_mechanisms, 
     assert [g.name for g in Ch.spec.gates] == names
     (scheme,) = Ch.spec.schemes
     assert len(scheme.reactions) == 1 + 3 + 4 and scheme.volumes["ca_2"] == 3
-    sec, seg = section("tshell")
-    sec.insert("tica")
-    h.dt = DT
-    h.finitialize(-65.0)
-    ch = Ch(1, target=target)
-    ch.reset_state(-65.0)
-    mech = seg.tshell
-
-    def value(x):
-        array, i = x.rsplit("_", 1)
-        return getattr(mech, array)[int(i)]
-    assert all(abs(host(ch.states[x])[0] - value(x)) <= 1e-18 for x in names)
     rng = np.random.default_rng(8)
     trace = np.concatenate([np.zeros(10), -rng.uniform(0, 1.0, 150), np.zeros(240)])
-    worst = 0.0
-    for ica in trace:
-        seg.tica.amp = ica
-        h.fadvance()
-        ch.update(np.array([seg.v]), dt=DT, ica=np.array([ica]))
-        worst = max(worst, *(abs(host(ch.states[x])[0] - value(x)) / abs(value(x))
-                             for x in names))
-    assert worst <= 1e-10, worst
+    init, worst, value = driven_by_ica(Ch(1, target=target), "tshell", names, trace)
+    assert init <= 1e-18 and worst <= 1e-10, (init, worst)
     assert value("ca_0") > 10 * value("ca_3") > 1e-3       # a gradient across the shells
 
 

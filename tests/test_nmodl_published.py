@@ -9,8 +9,7 @@ neuron = pytest.importorskip("neuron")
 import ionc  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from neuron import h  # noqa: E402
-from neuron_reference import DT, compare, load_mechanisms, section  # noqa: E402
+from neuron_reference import compare, driven_by_ica, load_mechanisms  # noqa: E402
 from published import published_files  # noqa: E402
 
 #: file -> (SUFFIX, states, conductances set to 0, what the file does that ionc follows)
@@ -100,20 +99,8 @@ def test_a_calcium_pool_alone_follows_neurons_for_a_given_ica(published, name):
     suffix = POOLS[name]
     Ch = ionc.from_nmodl(published[name])
     assert "ica" in Ch.spec.inputs and Ch.spec.gate("cai").bounds[1] == np.inf
-    sec, seg = section(suffix)
-    sec.insert("tica")
-    h.dt = DT
-    h.finitialize(-65.0)
-    ch = Ch(1)
-    ch.reset_state(-65.0)
-    assert abs(ch.states["cai"][0] - seg.cai) <= 1e-18
     rng = np.random.default_rng(11)
     trace = np.concatenate([np.zeros(20), -rng.uniform(0, 0.05, 300), np.zeros(200)])
-    worst = 0.0
-    for ica in trace:
-        seg.tica.amp = ica
-        h.fadvance()
-        ch.update(np.array([seg.v]), dt=DT, ica=np.array([ica]))
-        worst = max(worst, abs(ch.states["cai"][0] - seg.cai) / seg.cai)
-    assert worst <= 1e-12, worst
-    assert seg.cai > 2e-4                 # the current raised cai well above its floor
+    init, worst, value = driven_by_ica(Ch(1), suffix, ("cai",), trace)
+    assert init <= 1e-18 and worst <= 1e-12, (init, worst)
+    assert value("cai") > 2e-4            # the current raised cai well above its floor
