@@ -266,7 +266,7 @@ def _derived_calls(model: ChannelModel, fn: ElementFunction, array_params: froze
     return hoisted, per_element
 
 
-def _map_kernel(model: ChannelModel, task: str, outputs: dict[str, tuple[str, str, str]],
+def map_kernel(model: ChannelModel, task: str, outputs: dict[str, tuple[str, str, str]],
                 array_params: frozenset, state_kind: str = IN) -> MapKernel:
     """A pass of element function ``task``; ``outputs`` maps each of its outputs to
     ``(kind, role, key)``.  Gates read by the function are ``state_kind``."""
@@ -364,21 +364,21 @@ def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) 
     table = model.table
     fns = model.functions
     gate_id = {g: table.identifier(g) for g in model.gate_names}
-    kernels = {"update": _map_kernel(model, "update", {}, array_params)}
+    kernels = {"update": map_kernel(model, "update", {}, array_params)}
     if "steady_state" in fns:
-        kernels["steady_state"] = _map_kernel(
+        kernels["steady_state"] = map_kernel(
             model, "steady_state", {gate_id[g]: (OUT, STATE, g) for g in model.gate_names},
             array_params)
-    kernels["current"] = _map_kernel(model, "current", {"I": (OUT, OUTPUT, "I")}, array_params)
+    kernels["current"] = map_kernel(model, "current", {"I": (OUT, OUTPUT, "I")}, array_params)
     for task, entries in model.jacobians.items():        # keys "out/variable"
-        kernels[task] = _map_kernel(
+        kernels[task] = map_kernel(
             model, task, {name: (OUT, OUTPUT, f"{out}/{x}") for name, out, x in entries},
             array_params)
     for rate in model.rates:
         sym = model.rate_symbol(rate).name
-        kernels[rate] = _map_kernel(model, rate, {sym: (OUT, OUTPUT, rate)}, array_params)
+        kernels[rate] = map_kernel(model, rate, {sym: (OUT, OUTPUT, rate)}, array_params)
     for g in model.gate_names:
-        kernels[f"d{g}"] = _map_kernel(model, f"d{g}", {f"d{gate_id[g]}": (OUT, OUTPUT, f"d{g}")},
+        kernels[f"d{g}"] = map_kernel(model, f"d{g}", {f"d{gate_id[g]}": (OUT, OUTPUT, f"d{g}")},
                                        array_params)
     functions = tuple(fns.values())
     notes = tuple(str(s) for s in model.singularities)

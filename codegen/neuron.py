@@ -35,7 +35,7 @@ from .functions import exprelr
 from .kernels import (COUNTS, FLAGS, IN, INOUT, INPUT, INT, OUT, OUTPUT, PARAMETER, REAL,
                       RECORD, STATE, STEP, STEPS, STRIDE, EVERY, TRACE, Call, Counter, Crossing,
                       KernelParameter, KernelSet, KernelSignature, MapKernel, Ref, ScanKernel,
-                      Store, ordered)
+                      Store, map_kernel, ordered)
 from .ions import TO_NEURON_CURRENT, Source, Wiring, nernst, wire_ions
 from .spec import V, ChannelSpec, SpecError, dt, symbol
 
@@ -49,6 +49,8 @@ MEMBRANE_PARAMETERS = {"C": 1.0, "V_th": 20.0}
 CELSIUS = "celsius"
 #: Element functions of a channel that a neuron step calls.
 NEURON_TASKS = ("current", "conductance", "conductance_numeric", "update")
+#: A mechanism's INITIAL, as the neuron's kernel ``initial_<j>`` runs it.
+INITIAL_TASK = "steady_state"
 #: NEURON's fixed step as a neuron method: the membrane by linearised backward Euler with
 #: NEURON's numerical di/dv at the old gates, then the gates (cnexp) at the new V.
 NEURON_METHOD = "neuron"
@@ -260,7 +262,8 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
     for m in model.channels.values():
         if any(k[0] == id(m) for k in renamed):
             continue
-        for task in (*NEURON_TASKS, *(ion_current_task(i) for i in m.spec.ion_currents),
+        own = (INITIAL_TASK,) if INITIAL_TASK in m.functions else ()
+        for task in (*NEURON_TASKS, *own, *(ion_current_task(i) for i in m.spec.ion_currents),
                      *(ion_reversal_task(i) for i in m.spec.ion_reversals),
                      *(s.name for s in m.derived)):
             fn = m.functions[task]
@@ -455,7 +458,41 @@ def neuron_kernels(spec: NeuronSpec, method: str = "exp_auto",
                      Counter("ionc_spiked", "rec_spike", "spike_count"), transcendental)
     notes = tuple(f"{label}: {s}" for label, m in model.channels.items()
                   for s in m.singularities)
-    return KernelSet(spec.name, tuple(functions), {"update": update}, {"run": run}, notes)
+    kernels = {"update": update, **_initial_kernels(model, renamed, array_params)}
+    return KernelSet(spec.name, tuple(functions), kernels, {"run": run}, notes)
+
+
+def initial_task(j: int) -> str:
+    """The kernel task of channel ``j``'s INITIAL in a neuron's kernel set."""
+    return f"initial_{j}"
+
+
+def _initial_kernels(model: NeuronModel, renamed: dict, array_params: frozenset
+                     ) -> dict[str, MapKernel]:
+    """Each mechanism's INITIAL (its states at their steady state) as a map kernel of the
+    neuron, ``initial_<j>``, keyed as the mechanism's own ``steady_state`` kernel is
+    (``('input', 'V')``, ``('parameter', 'g_max')``, ``('state', 'm')``): the runtime runs
+    them in :func:`initial_order` with the inputs each reads at that point, so that a
+    group's mechanisms need no kernels of their own."""
+    out = {}
+    for j, (label, m) in enumerate(model.channels.items()):
+        if INITIAL_TASK not in m.functions or not m.gate_names:
+            continue
+        own = frozenset(p for p in m.parameter_names if f"{label}.{p}" in array_params)
+        kernel = map_kernel(m, INITIAL_TASK, {m.table.identifier(g): (OUT, STATE, g)
+                                              for g in m.gate_names}, own)
+        names = {m.functions[t].name: new for (key, t), new in renamed.items() if key == id(m)}
+        task = initial_task(j)
+        out[task] = MapKernel(KernelSignature(f"ionc_{task}_kernel", kernel.signature.parameters),
+                              _calling(kernel.prologue, names), _calling(kernel.body, names),
+                              kernel.transcendental)
+    return out
+
+
+def _calling(statements, names: dict) -> tuple:
+    """``statements`` with each call's function renamed by ``names``."""
+    return tuple(Call(names[s.function], s.inputs, s.outputs) if isinstance(s, Call) else s
+                 for s in statements)
 
 
 def recordable(spec: NeuronSpec, method: str = "exp_auto") -> tuple[str, ...]:

@@ -182,6 +182,8 @@ class Channel:
         self._tables: dict[float, tuple[RateTable, dict]] = {}
         try:
             layout = self._layout_for(self.varshape)
+            if target == "auto":
+                layout.kernels.load()             # built now: a failure falls back below
         except CacheError as exc:
             if target != "auto" or self.target != "cpu":
                 raise
@@ -211,18 +213,25 @@ class Channel:
         return _Layout(shape, int(np.prod(shape)), generated, k, params)
 
     def _install(self, layout: _Layout, states: dict) -> None:
-        """Make ``layout`` and ``states`` current in one step; prepare ``update`` with
-        dt and the inputs left as per-call slots."""
-        free = (("dt", "dt"),) + tuple(("input", i) for i in ("V", *self.spec.inputs))
-        if self.method == "table":
-            free += tuple(("table", key) for key in TABLE_KEYS)
-        args, slots = layout.kernels.prepare("update", _bindings(layout, states), free=free)
+        """Make ``layout`` and ``states`` current in one step.  Nothing compiles here: the
+        kernels are built on first use (a channel inside a group never runs its own)."""
         if layout is not getattr(self, "_layout", None):
             self._tables = {}         # table arrays live where the kernels do
         self._layout, self._states = layout, states
-        self._update_args, self._update_slots = args, slots
+        self._update_args = self._update_slots = None
         self._update_table_dt = None      # the dt whose table the update slots hold
         self._last_voltage = (None, None, None)
+
+    def _update_call(self) -> tuple[list, dict]:
+        """``update``'s arguments, prepared once per layout with dt and the inputs left as
+        per-call slots."""
+        if self._update_args is None:
+            free = (("dt", "dt"),) + tuple(("input", i) for i in ("V", *self.spec.inputs))
+            if self.method == "table":
+                free += tuple(("table", key) for key in TABLE_KEYS)
+            self._update_args, self._update_slots = self._kernels.prepare(
+                "update", _bindings(self._layout, self._states), free=free)
+        return self._update_args, self._update_slots
 
     @property
     def _shape(self) -> tuple[int, ...]:
@@ -374,8 +383,7 @@ class Channel:
             extra = (self._inputs({**(inputs or {}), **more_inputs})
                      if self.spec.inputs or inputs or more_inputs else {})
             k = self._kernels
-            args_ = self._update_args
-            slots = self._update_slots
+            args_, slots = self._update_call()
             args_[slots[("dt", "dt")]] = k.scalar(step)
             args_[slots[("input", "V")]] = ptr
             if self.method == "table" and step != self._update_table_dt:

@@ -11,6 +11,8 @@ are written once for all targets.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .build import (build_c_extension, build_cuda_module, import_cupy, launch_config,
@@ -33,6 +35,10 @@ class Kernels:
     generated: GeneratedSource
     dtype: np.dtype
     functions: dict
+
+    def load(self):
+        """Build the kernels now (those on a GPU are built when bound; on the host, on
+        first use or here)."""
 
     def element_dtype(self, param: KernelParameter) -> np.dtype:
         """The dtype an array parameter's elements have."""
@@ -83,24 +89,55 @@ class HostKernels(Kernels):
     """The compiled kernels of one :class:`GeneratedSource` on the host (C or NumPy)."""
 
     def __init__(self, generated: GeneratedSource):
+        if generated.target not in ("c", "numpy"):
+            raise ValueError(f"target {generated.target!r} does not run on the host")
         self.generated = generated
         self.dtype = np.dtype(generated.dtype)
-        if generated.target == "c":
-            self.extension = build_c_extension(generated.source, generated.declarations)
-            self._ffi = self.extension.ffi
-            namespace = self.extension.lib
-        elif generated.target == "numpy":
-            self.extension = None
-            namespace = load_python_module(generated.source)
-        else:
-            raise ValueError(f"target {generated.target!r} does not run on the host")
-        self.functions = {task: getattr(namespace, sig.name)
-                          for task, sig in generated.kernels.items()}
-        self.count_nonfinite = getattr(namespace, generated.count_nonfinite)
+        self._compiled = generated.target == "c"
+        self._loaded: tuple | None = None
+        self._load_lock = threading.Lock()
+
+    def load(self) -> tuple:
+        """``(extension, functions, count_nonfinite)``, built (or read from the cache) on
+        first use: arrays are bound without them, so a channel whose kernels never run
+        never compiles."""
+        if self._loaded is None:
+            with self._load_lock:
+                if self._loaded is None:
+                    generated = self.generated
+                    if self._compiled:
+                        extension = build_c_extension(generated.source, generated.declarations)
+                        namespace = extension.lib
+                    else:
+                        extension, namespace = None, load_python_module(generated.source)
+                    functions = {task: getattr(namespace, sig.name)
+                                 for task, sig in generated.kernels.items()}
+                    self._loaded = (extension, functions,
+                                    getattr(namespace, generated.count_nonfinite))
+        return self._loaded
+
+    @property
+    def extension(self):
+        """The compiled C extension (None on the NumPy target)."""
+        return self.load()[0]
+
+    @property
+    def functions(self) -> dict:
+        """The kernels by task."""
+        return self.load()[1]
+
+    @property
+    def count_nonfinite(self):
+        """The kernel counting NaN and infinite values of an array."""
+        return self.load()[2]
+
+    @property
+    def _ffi(self):
+        return self.extension.ffi
 
     def pointer(self, array: np.ndarray | None, param: KernelParameter | None = None):
         """What a kernel takes for ``array`` (no copy); None is a NULL pointer."""
-        if self.extension is None:
+        if not self._compiled:
             return array
         if array is None:
             return self._ffi.NULL
@@ -109,11 +146,11 @@ class HostKernels(Kernels):
     def same_buffer(self, array: np.ndarray, pointer) -> bool:
         """True when ``pointer`` (from :meth:`pointer`) still points at ``array``'s data
         (a resize moves it); the NumPy target passes arrays themselves."""
-        return self.extension is None or self._ffi.from_buffer(array) == pointer
+        return not self._compiled or self._ffi.from_buffer(array) == pointer
 
     def scalar(self, value):
         """A real scalar argument."""
-        return float(value) if self.extension is not None else self.dtype.type(value)
+        return float(value) if self._compiled else self.dtype.type(value)
 
     @staticmethod
     def integer(value) -> int:

@@ -23,8 +23,8 @@ from .codegen import NeuronSpec, render_neuron
 from .codegen import SpecError
 from .codegen.ions import NEURON_CONCENTRATIONS, wire_ions
 from .codegen.neuron import (CELSIUS, MEMBRANE_PARAMETERS, NEURON_METHOD, OWN_METHODS,
-                             channel_method, initial_order, is_concentration, is_ion_current,
-                             neuron_parameters, recordable)
+                             channel_method, initial_order, initial_task, is_concentration,
+                             is_ion_current, neuron_parameters, recordable)
 from .inputs import check_count, check_dt, resolve_parameter, varshape_of
 from .kernels import bind
 
@@ -265,13 +265,36 @@ class CondNeuGroup:
             for (label, state), value in start.items():
                 self.channels[label].states[state][...] = value
             for label in initial_order(self.spec):        # NEURON's INITIAL blocks, in order
-                ch = self.channels[label]
-                ch.reset_state(V, **self._inputs_now(label, ch))
+                self._initial(label, V)
                 for (writer, state), value in start.items():
                     if writer == label and (writer, state) in self._wiring.initial:
-                        ch.states[state][...] = value
+                        self.channels[label].states[state][...] = value
             self.V[...] = V
             self.spike[...] = False
+
+    def _initial(self, label: str, V) -> None:
+        """Mechanism ``label``'s INITIAL, by the group's own kernel: its states at their
+        steady state at ``V``, from the inputs and parameters it reads now."""
+        j = list(self.channels).index(label)
+        ch = self.channels[label]
+        task = initial_task(j)
+        if task not in self._generated.kernels:
+            if ch.spec.gates:
+                raise NotImplementedError(
+                    f"{label} ({ch.spec.name}): a state's ODE has no closed-form steady "
+                    f"state; this group cannot initialise it")
+            return
+        k = self._kernels
+        values = {("input", "V"): V, **{("state", g): a for g, a in ch.states.items()}}
+        values.update({("input", c): k.as_array(v, self._shape, self.dtype, c)
+                       for c, v in self._inputs_now(label, ch).items()})
+        for p, own in ch.parameters.items():
+            source = self._wiring.reads.get((label, p))
+            value = self._params.get(f"{label}.{p}", own)
+            if source is not None and source.kind == "parameter":
+                value = self._params[source.name]          # the cell's celsius, ek, cao
+            values[("parameter", p)] = value
+        k.call(task, self._n, values)
 
     def _inputs_now(self, label: str, ch: Channel) -> dict:
         """The inputs beyond V of mechanism ``label`` as the cell holds them now: another

@@ -84,6 +84,26 @@ def test_channel_objects_hold_the_gates_the_kernel_advances():
     assert "ionc_run_kernel" in neu.source() and "ionc_f0_update(" in neu.source()
 
 
+def test_a_groups_channels_build_no_kernels_of_their_own(monkeypatch):
+    """The group's kernel steps and initialises its channels: one build for a cell of
+    three channels; a channel on its own builds when it first runs."""
+    import ionc.kernels as binding
+    built = []
+    real = binding.build_c_extension
+    monkeypatch.setattr(binding, "build_c_extension",
+                        lambda source, declarations: built.append(source) or real(
+                            source, declarations))
+    neu = _tc_cell(3, "float64")
+    neu.run(np.full((20, 3), 5.0))
+    neu.reset_state()
+    assert len(built) == 1 and "ionc_run_kernel" in built[0]
+    ch = ionc.INa_Ba2002(3)
+    assert len(built) == 1
+    ch.reset_state(neu.V)
+    assert len(built) == 2
+    np.testing.assert_array_equal(neu.INa.p, ch.p)
+
+
 def test_per_neuron_parameters_and_area_scaling():
     n = 4
     g_leak = np.array([0.02, 0.05, 0.08, 0.11])

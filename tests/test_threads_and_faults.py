@@ -143,8 +143,11 @@ def test_an_unwritable_cache_is_named_and_auto_falls_back(tmp_path, monkeypatch)
     with pytest.warns(RuntimeWarning, match="cache directory is unusable.*NumPy"):
         ch = INa_Ba2002(4, target="auto", T=31.5)
     assert ch.target == "numpy"
+    cpu = INa_Ba2002(4, target="cpu", T=31.5)          # kernels are built on first use
+    before = {g: a.copy() for g, a in cpu.states.items()}
     with pytest.raises(CacheError):
-        INa_Ba2002(4, target="cpu", T=31.5)
+        cpu.reset_state(-65.0)
+    assert all(np.array_equal(cpu.states[g], a) for g, a in before.items())
 
 
 def test_an_empty_home_does_not_put_the_cache_at_the_root():
