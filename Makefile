@@ -42,4 +42,4 @@ goldens:
 	.venv-dev/bin/python tests/golden/make_goldens.py float32
 
 clean:
-	rm -rf $(VENV) .venv-dev .setuptools-build *.egg-info
+	rm -rf $(VENV) .venv-dev
