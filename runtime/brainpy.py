@@ -50,6 +50,15 @@ ADAPTED = ("INa_Ba2002", "INa_TM1991", "INa_HH1952", "IKDR_Ba2002", "IK_TM1991",
            "IKNI_Ya1989", "IKL")
 #: The calcium channels adapted: their master is a calcium node, which passes C and E.
 CALCIUM_ADAPTED = ("ICaT_HM1992", "ICaT_HP1992", "ICaHT_HM1992", "ICaHT_Re1993")
+#: BrainPy's channels under a fixed sodium or potassium node (``SodiumFixed``,
+#: ``PotassiumFixed``), which passes C and E: each is the library channel it names (the
+#: same kinetics) with E from the node.
+ION_ADAPTED = {"INa_Ba2002v2": "INa_Ba2002", "INa_TM1991v2": "INa_TM1991",
+               "INa_HH1952v2": "INa_HH1952", "IKDR_Ba2002v2": "IKDR_Ba2002",
+               "IK_TM1991v2": "IK_TM1991", "IK_HH1952v2": "IK_HH1952",
+               "IKA1_HM1992v2": "IKA1_HM1992", "IKA2_HM1992v2": "IKA2_HM1992",
+               "IKK2A_HM1992v2": "IKK2A_HM1992", "IKK2B_HM1992v2": "IKK2B_HM1992",
+               "IKNI_Ya1989v2": "IKNI_Ya1989", "IK_Leak": "IL"}
 
 
 class IoncChannel(bp.dyn.IonChannel):
@@ -142,11 +151,11 @@ class IoncChannel(bp.dyn.IonChannel):
         return self._current(V, self._params())
 
 
-class IoncCalciumChannel(IoncChannel, bp.dyn.CalciumChannel):
-    """A BrainPy calcium channel, held by a calcium node (``brainpy.dyn.CalciumDetailed``,
-    ...), whose step and current are ionc's kernels.  The node passes its concentration
-    ``C`` and reversal potential ``E`` on every call, as to BrainPy's own; ``E`` reaches
-    the kernels as the channel's parameter ``E`` (these gates do not read ``C``)."""
+class IoncIonChannel(IoncChannel):
+    """A BrainPy channel held by an ion node, whose step and current are ionc's kernels.
+    The node passes its concentration ``C`` and reversal potential ``E`` on every call, as
+    to BrainPy's own; ``E`` reaches the kernels as the channel's parameter ``E`` (these
+    gates do not read ``C``)."""
 
     def _with(self, E) -> dict:
         return {**self._params(), "E": bm.as_jax(E) if isinstance(E, (bm.Array, bm.Variable))
@@ -160,6 +169,18 @@ class IoncCalciumChannel(IoncChannel, bp.dyn.CalciumChannel):
 
     def current(self, V, C, E):
         return self._current(V, self._with(E))
+
+
+class IoncCalciumChannel(IoncIonChannel, bp.dyn.CalciumChannel):
+    """A calcium channel of a calcium node (``brainpy.dyn.CalciumDetailed``, ...)."""
+
+
+class IoncSodiumChannel(IoncIonChannel, bp.dyn.SodiumChannel):
+    """A sodium channel of a sodium node (``brainpy.dyn.SodiumFixed``)."""
+
+
+class IoncPotassiumChannel(IoncIonChannel, bp.dyn.PotassiumChannel):
+    """A potassium channel of a potassium node (``brainpy.dyn.PotassiumFixed``)."""
 
 
 #: BrainPy's default initial V of a CondNeuGroup.
@@ -320,22 +341,33 @@ def channel(ionc_class: type[Channel]) -> type[IoncChannel]:
         __doc__=f"ionc's {spec.name} as a BrainPy ion channel."))
 
 
+def _base(name: str) -> type[IoncChannel]:
+    """The ionc.brainpy base class of BrainPy's channel ``name``: by the node it sits in."""
+    if name in CALCIUM_ADAPTED:
+        return IoncCalciumChannel
+    if name in ION_ADAPTED:
+        master = getattr(bp.dyn, name).master_type
+        return IoncSodiumChannel if issubclass(master, bp.dyn.Sodium) else IoncPotassiumChannel
+    return IoncChannel
+
+
 def adapter(name: str) -> type[IoncChannel]:
-    """The BrainPy class of library channel ``name`` (one of :data:`ADAPTED` or
-    :data:`CALCIUM_ADAPTED`)."""
-    if name not in ADAPTED + CALCIUM_ADAPTED:
-        raise ValueError(f"ionc.brainpy adapts {ADAPTED + CALCIUM_ADAPTED}; {name} is not "
-                         f"among them")
-    base = IoncCalciumChannel if name in CALCIUM_ADAPTED else IoncChannel
-    cls = type(name, (base,), dict(
-        ionc_class=getattr(_library, name), brainpy_class=getattr(bp.dyn, name),
+    """The BrainPy class of ``name``, one of BrainPy's channels: :data:`ADAPTED`,
+    :data:`CALCIUM_ADAPTED` or :data:`ION_ADAPTED`."""
+    names = (*ADAPTED, *CALCIUM_ADAPTED, *ION_ADAPTED)
+    if name not in names:
+        raise ValueError(f"ionc.brainpy adapts {names}; {name} is not among them")
+    cls = type(name, (_base(name),), dict(
+        ionc_class=getattr(_library, ION_ADAPTED.get(name, name)),
+        brainpy_class=getattr(bp.dyn, name),
         __doc__=f"``brainpy.dyn.{name}`` with ionc's compiled kernels (same constructor).",
         __module__=__name__))
     return cls
 
 
-for _name in ADAPTED + CALCIUM_ADAPTED:
+for _name in (*ADAPTED, *CALCIUM_ADAPTED, *ION_ADAPTED):
     globals()[_name] = adapter(_name)
 
-__all__ = ["ADAPTED", "CALCIUM_ADAPTED", "CondNeuGroup", "IoncCalciumChannel", "IoncChannel",
-           "adapter", "channel", *ADAPTED, *CALCIUM_ADAPTED]
+__all__ = ["ADAPTED", "CALCIUM_ADAPTED", "ION_ADAPTED", "CondNeuGroup", "IoncCalciumChannel",
+           "IoncChannel", "IoncIonChannel", "IoncPotassiumChannel", "IoncSodiumChannel",
+           "adapter", "channel", *ADAPTED, *CALCIUM_ADAPTED, *ION_ADAPTED]

@@ -193,3 +193,63 @@ def test_ionc_brainpys_calcium_channels_inside_brainpys_calcium_node(calcium, x6
     assert np.abs(V2 - V).max() <= 1e-9, np.abs(V2 - V).max()
     assert (np.abs(C2 - C) / C).max() <= 1e-10
     assert ((V[:-1] < 0) & (V[1:] >= 0)).sum() >= 3
+
+
+#: g_max of each v2 channel in the one cell that holds them all (a spiking mix)
+V2_CELL = {"INa_Ba2002v2": 30.0, "INa_TM1991v2": 40.0, "INa_HH1952v2": 40.0,
+           "IKDR_Ba2002v2": 5.0, "IK_TM1991v2": 3.0, "IK_HH1952v2": 3.0, "IKA1_HM1992v2": 2.0,
+           "IKA2_HM1992v2": 2.0, "IKK2A_HM1992v2": 1.0, "IKK2B_HM1992v2": 1.0,
+           "IKNI_Ya1989v2": 0.004, "IK_Leak": 0.005}
+
+
+def _v2_cell(lib, n: int, I, steps: int, dt: float):
+    """A BrainPy cell of every v2 channel (and IK_Leak) in BrainPy's SodiumFixed and
+    PotassiumFixed nodes, with per-neuron conductances: V and every gate per step."""
+    bm.set_dt(dt)
+    g = np.linspace(0.8, 1.2, n)             # per neuron for two channels, else scalars
+
+    def chans(names):
+        return {name: getattr(lib, name)(n, g_max=V2_CELL[name] * (
+            g if name in ("INa_Ba2002v2", "IKDR_Ba2002v2") else 1.0)) for name in names}
+
+    class Cell(bp.dyn.CondNeuGroup):
+        def __init__(self, size):
+            super().__init__(size, V_initializer=bp.init.Constant(-65.0), V_th=0.0)
+            self.IL = bp.dyn.IL(size, E=-70.0, g_max=0.05)
+            self.Na = bp.dyn.SodiumFixed(size, E=55.0, **chans(
+                [k for k in V2_CELL if k.startswith("INa")]))
+            self.K = bp.dyn.PotassiumFixed(size, E=-95.0, **chans(
+                [k for k in V2_CELL if not k.startswith("INa")]))
+    cell = Cell(n)
+    cell.reset_state()
+    gates = {f"{node}.{name}.{v}": ch for node in ("Na", "K")
+             for name, ch in getattr(cell, node).children.items()
+             for v in ("p", "q") if isinstance(getattr(ch, v, None), bm.Variable)}
+
+    def step(k):
+        bp.share.save(t=k * dt, dt=dt, i=k)
+        cell.update(I)
+        cell.clear_input()
+        return cell.V.value, {key: getattr(ch, key.rsplit(".", 1)[1]).value
+                              for key, ch in gates.items()}
+    V, states = bm.for_loop(step, np.arange(steps), jit=True)
+    return np.asarray(V), {k: np.asarray(v) for k, v in states.items()}
+
+
+@pytest.mark.parametrize("x64", ["float64"], indirect=True)
+def test_the_v2_channels_inside_brainpys_sodium_and_potassium_nodes(x64):
+    """ionc.brainpy's v2 classes and IK_Leak in BrainPy's own SodiumFixed and
+    PotassiumFixed nodes (which pass C and E on every call), against the same cell of
+    BrainPy's classes: V within 1e-9 mV and every gate within 1e-10 over 2000 steps."""
+    import ionc.brainpy as ib
+    n, steps, dt = 4, 2000, 0.01
+    I = np.array([0.0, 20.0, 40.0, 80.0])
+    V, S = _v2_cell(bp.dyn, n, I, steps, dt)
+    V2, S2 = _v2_cell(ib, n, I, steps, dt)
+    assert set(ib.ION_ADAPTED) == set(V2_CELL)
+    assert sorted(S) == sorted(S2) and len(S) >= 15
+    assert np.abs(V2 - V).max() <= 1e-9, np.abs(V2 - V).max()
+    for key in S:
+        assert np.abs(S2[key] - S[key]).max() <= 1e-10, key
+    spikes = ((V[:-1] < 0) & (V[1:] >= 0)).sum(axis=0)
+    assert spikes.sum() >= 10 and spikes[0] < spikes[-1]
