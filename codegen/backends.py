@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .ffi import SCALARS, TASKS, ffi_interface, handler_symbol
+from .ffi import SCALARS, ffi_interface, handler_symbol, has_handler
 from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INPUT, INT, OUT, REAL, RECORD,
                       STEP, STEPS, STRIDE, TABLE, TRACE, Call, Crossing, Guard, KernelSignature,
                       Lookup, Ref, Store)
@@ -83,9 +83,10 @@ class Backend:
         """Declarations for an FFI (``''`` when the target needs none)."""
         return ""
 
-    def context(self, signatures: dict, dtype: str, thresholds: dict) -> dict:
+    def context(self, signatures: dict, dtype: str, thresholds: dict, rates=()) -> dict:
         """What the template needs beyond the kernels (nothing for most targets);
-        ``thresholds`` holds each kernel's OpenMP threshold by task."""
+        ``thresholds`` holds each kernel's OpenMP threshold by task, ``rates`` the rate
+        tasks."""
         return {}
 
 
@@ -202,7 +203,8 @@ class NumPyBackend(Backend):
 
 class XlaBackend(CBackend):
     """XLA's typed FFI (``jax.ffi``): a C++ handler for each kernel of the C target
-    that ``ionc.jax`` calls (:data:`.ffi.TASKS`).
+    that ``ionc.jax`` calls (:func:`.ffi.has_handler`: the steps, the current, the rates
+    and their Jacobians).
 
     The source is the handlers only: the kernels they call are the C target's,
     compiled from the C target's source with its flags and linked in, so a
@@ -222,11 +224,11 @@ class XlaBackend(CBackend):
     def cdefs(self, signatures, real: str) -> str:
         return ""
 
-    def context(self, signatures: dict, dtype: str, thresholds: dict) -> dict:
+    def context(self, signatures: dict, dtype: str, thresholds: dict, rates=()) -> dict:
         real = "float" if dtype == "float32" else "double"
         return dict(handlers=[self.handler(task, sig, real, self.FFI_TYPES[dtype],
                                            thresholds[task] // 2)
-                              for task, sig in signatures.items() if task in TASKS])
+                              for task, sig in signatures.items() if has_handler(task, rates)])
 
     #: The handler's context: the thread pool (host) or the stream (device).
     CONTEXT = ("ffi::ThreadPool ionc_pool", "Ctx<ffi::ThreadPool>()")
@@ -353,11 +355,11 @@ class XlaCudaBackend(XlaBackend, CudaBackend):
     CONTEXT = ("cudaStream_t ionc_stream", "Ctx<ffi::PlatformStream<cudaStream_t>>()")
     device = True
 
-    def context(self, signatures: dict, dtype: str, thresholds: dict) -> dict:
+    def context(self, signatures: dict, dtype: str, thresholds: dict, rates=()) -> dict:
         real = "float" if dtype == "float32" else "double"
-        out = super().context(signatures, dtype, thresholds)
+        out = super().context(signatures, dtype, thresholds, rates)
         out["twins"] = {sig.name: self.twin(sig, real)
-                        for task, sig in signatures.items() if task in TASKS}
+                        for task, sig in signatures.items() if has_handler(task, rates)}
         return out
 
     def twin(self, sig: KernelSignature, real: str) -> dict:

@@ -28,6 +28,13 @@ from .kernels import (COUNT, COUNTS, EVERY, FLAGS, IN, INOUT, INT, OUT, REAL, ST
 #: The kernels that get a handler: what ``ionc.jax`` calls.
 TASKS = ("steady_state", "update", "current", "run",
          "jacobian_update", "jacobian_steady_state", "jacobian_current")
+
+
+def has_handler(task: str, rates=()) -> bool:
+    """True when an XLA back end writes a handler for ``task``: one of :data:`TASKS`, a
+    rate of ``rates`` (``'alpha_p'``) or a rate's exact Jacobian."""
+    return task in TASKS or task in rates or (
+        task.startswith("jacobian_") and task[len("jacobian_"):] in rates)
 #: Kinds of kernel parameter that are results of the call.
 RESULT_KINDS = (INOUT, OUT, FLAGS, COUNTS)
 #: The attributes every handler takes: elements per chunk, and 1 to refuse non-finite inputs.

@@ -212,6 +212,7 @@ class KernelSet:
     notes: tuple[str, ...] = ()                   # comment lines (singularities removed)
     count_nonfinite: str = "ionc_count_nonfinite"
     table_columns: tuple[str, ...] = ()           # tabulated functions (method='table')
+    rates: tuple[str, ...] = ()                   # rates with Jacobians (``'alpha_p'``)
 
     @property
     def signatures(self) -> dict[str, KernelSignature]:
@@ -386,4 +387,5 @@ def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) 
                if model.method == "table" else ())
     return KernelSet(model.spec.name, functions, kernels,
                      {"run": _run_kernel(model, array_params)}, notes,
-                     table_columns=columns)
+                     table_columns=columns,
+                     rates=tuple(r for r in model.rates if f"jacobian_{r}" in kernels))

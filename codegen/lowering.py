@@ -212,21 +212,26 @@ def element_functions(low: Lowering) -> Lowering:
     return replace(low, functions=fns)
 
 
-def derivatives(low: Lowering) -> Lowering:
+def derivatives(low: Lowering, rates: bool = False) -> Lowering:
     """The exact Jacobians (SymPy) of ``update`` and ``steady_state`` in the inputs and
-    states, and of ``current`` in the parameters too: what the XLA back end's
-    derivatives use.  A kinetic scheme's solve and a Newton iteration are not
-    differentiated (their ops say so)."""
+    states, of ``current`` in the parameters too, and (``rates``) of each rate in the
+    inputs: what the XLA back end's derivatives use.  A kinetic scheme's solve and a Newton
+    iteration are not differentiated (their ops say so)."""
     locals_ = _Locals(low)
     ident = low.identifiers
     steady = [(ident[g.name], low.steady[g.name]) for g in low.spec.gates] if low.steady else []
     fns, tasks = dict(low.functions), dict(low.jacobians)
-    for task, outputs, cap, wrt in (
-            ("update", low.steps, True, (*low.inputs, *low.states)),
-            ("steady_state", steady, True, low.inputs),
-            ("current", low.outputs["current"][0], False,
-             (*low.inputs, *low.states, *low.parameters))):
-        if (low.spec.schemes or low.newton) and task != "current":
+    named = {}                                     # output identifier -> its user name
+    plans = [("update", low.steps, True, (*low.inputs, *low.states)),
+             ("steady_state", steady, True, low.inputs),
+             ("current", low.outputs["current"][0], False,
+              (*low.inputs, *low.states, *low.parameters))]
+    for rate in low.rates if rates else ():
+        sym = low.rate_symbol(rate)
+        named[sym.name] = rate
+        plans.append((rate, [(sym.name, sym)], False, low.inputs))
+    for task, outputs, cap, wrt in plans:
+        if (low.spec.schemes or low.newton) and task in ("update", "steady_state"):
             continue
         entries, exprs = [], []
         for out, expr in outputs:
@@ -235,7 +240,8 @@ def derivatives(low: Lowering) -> Lowering:
                 d = sp.diff(full, x)
                 if d != 0:
                     name = f"ionc_j{len(entries)}"
-                    entries.append((name, low.table.user_name(out), low.table.user_name(x.name)))
+                    entries.append((name, named.get(out) or low.table.user_name(out),
+                                    low.table.user_name(x.name)))
                     exprs.append((name, d))
         if exprs:
             fns[f"jacobian_{task}"] = locals_.element(
@@ -258,20 +264,24 @@ def tables(low: Lowering) -> Lowering:
     return replace(low, functions=fns)
 
 
+#: ``lower_channel(..., jacobians=RATE_JACOBIANS)``: each rate's Jacobian as well.
+RATE_JACOBIANS = "rates"
+
+
 @lru_cache(maxsize=None)
 def lower_channel(spec: ChannelSpec, method: str = "exp_auto",
-                  jacobians: bool = False) -> ChannelModel:
+                  jacobians: bool | str = False) -> ChannelModel:
     """Analyse ``spec`` and build its element functions for ``method`` (and, with
     ``jacobians``, the exact Jacobians of ``update``, ``steady_state`` and ``current``
-    that the XLA back end's derivatives use), under the analysis time bound
-    (:mod:`.budget`)."""
+    that the XLA back end's derivatives use; with :data:`RATE_JACOBIANS`, each rate's
+    too), under the analysis time bound (:mod:`.budget`)."""
     with time_bound(f"channel {spec.name}"):
         low = remove_singularities(spec, method)
         for step in (assign_names, lower_rates, state_equations, integrate, currents,
                      element_functions):
             low = step(low)
         if jacobians:
-            low = derivatives(low)
+            low = derivatives(low, jacobians == RATE_JACOBIANS)
         low = tables(low)
     return ChannelModel(spec, method, low.report, low.rates, low.derived, low.functions,
                         low.table, low.jacobians)

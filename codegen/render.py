@@ -15,7 +15,7 @@ from importlib import resources
 import jinja2
 
 from .backends import MAP, SCAN, Backend, get_backend
-from .lowering import lower_channel
+from .lowering import RATE_JACOBIANS, lower_channel
 from .exp_constants import exp_constants
 from .kernels import KernelSet, KernelSignature, channel_kernels
 from .neuron import NeuronSpec, neuron_kernels
@@ -145,7 +145,8 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str,
                                   terms, terms * len(kernel_set.table_columns)),
                    count_nonfinite=kernel_set.count_nonfinite, omp_threshold=OMP_THRESHOLD,
                    kernels=kernels, scans=scans,
-                   **backend.context(kernel_set.signatures, dtype, thresholds))
+                   **backend.context(kernel_set.signatures, dtype, thresholds,
+                                     kernel_set.rates))
     source = _ENV.get_template(backend.template).render(**context)
     return source, backend.cdefs(kernel_set.signatures.values(), real)
 
@@ -153,7 +154,7 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str,
 @lru_cache(maxsize=None)
 def _render_channel(spec: ChannelSpec, target: str, dtype: str, method: str,
                     array_params: frozenset, table_degree: int,
-                    jacobians: bool) -> GeneratedSource:
+                    jacobians: bool | str) -> GeneratedSource:
     backend = get_backend(target)
     model = lower_channel(spec, method, jacobians)
     kernel_set = channel_kernels(model, array_params)
@@ -167,7 +168,7 @@ def _render_channel(spec: ChannelSpec, target: str, dtype: str, method: str,
 def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
                    method: str = "exp_auto", array_params=frozenset(),
                    table_degree: int | None = None,
-                   jacobians: bool | None = None) -> GeneratedSource:
+                   jacobians: bool | str | None = None) -> GeneratedSource:
     """Emit the kernels of ``spec`` for ``target`` (``'c'``, ``'cuda'`` or ``'numpy'``).
 
     ``array_params`` names the parameters given per neuron; the others are
@@ -176,7 +177,8 @@ def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
     (polynomials of ``table_degree``, by default :data:`.tables.DEFAULT_DEGREE`);
     the table itself is a kernel argument (:func:`.tables.build_table`).
     ``jacobians`` adds the exact Jacobian kernels (by default for the XLA targets,
-    whose derivatives use them; ``ionc.jax`` asks for them in the C source it links).
+    whose derivatives use them; ``ionc.jax`` asks for them in the C source it links);
+    ``'rates'`` adds each rate's too, and an XLA target then has handlers for the rates.
     """
     dtype = check_dtype(dtype)
     degree = 0
@@ -186,7 +188,7 @@ def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",
     if jacobians is None:
         jacobians = backend.startswith("xla")
     return _render_channel(spec, backend, dtype, method, frozenset(array_params), degree,
-                           bool(jacobians))
+                           jacobians if jacobians == RATE_JACOBIANS else bool(jacobians))
 
 
 @lru_cache(maxsize=None)

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 
 from . import channels as _library
 from .channels import phi_as_parameters
-from .channel import Channel
+from .channel import Channel, rate_methods
 from .codegen.neuron import NeuronSpec
 from .jax import ChannelOps, NeuronOps, finite_if_known
 
@@ -67,6 +67,16 @@ class IoncChannel(bp.dyn.IonChannel):
     ionc_class: ClassVar[type[Channel]]
     #: The BrainPy class whose constructor this one takes (None: :func:`channel`'s).
     brainpy_class: ClassVar[type | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        """BrainPy's rate methods (``f_p_alpha``, ``f_q_inf``, ...) for the channel."""
+        super().__init_subclass__(**kwargs)
+        ionc_class = vars(cls).get("ionc_class")
+        if ionc_class is None:
+            return
+        for name, rate in rate_methods(ionc_class.spec).items():
+            if name not in vars(cls):
+                setattr(cls, name, _rate_method(name, rate))
 
     def __init__(self, *args, **kwargs):
         if self.brainpy_class is not None:
@@ -294,6 +304,20 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         self.spike.value = spike if self.spike.dtype == bool else spike.astype(self.spike.dtype)
         self.V.value = V
         return self.spike.value
+
+
+def _rate_method(name: str, rate: str):
+    """BrainPy's ``f_<gate>_<role>(V)``: ionc's rate ``<role>_<gate>`` at ``V`` with the
+    parameters as they are now, its 0/0 points at their limits; differentiable in V by
+    its exact derivative (``jax.grad`` is finite at the singular voltages too)."""
+    def f(self, V):
+        V = jnp.asarray(bm.as_jax(V))
+        if not jnp.issubdtype(V.dtype, jnp.floating):
+            V = V.astype(bm.float_)
+        return self.ops(V.dtype).rate(rate, V, params=self._params())
+    f.__name__ = name
+    f.__doc__ = f"The rate {rate} at V (ionc's kernel; removable singularities exact)."
+    return f
 
 
 def _check_channels(channels: dict, at_least_one: bool = True) -> None:

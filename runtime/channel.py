@@ -78,6 +78,15 @@ def _resolve_target(target: str) -> str:
         return "numpy"
 
 
+def rate_methods(spec: ChannelSpec) -> dict[str, str]:
+    """BrainPy's rate method names of ``spec`` and the rate each gives:
+    ``{'f_p_alpha': 'alpha_p', ...}``, and ``f_<rate>`` for a named rate."""
+    out = {f"f_{g.name}_{role}": f"{role}_{g.name}" for g in spec.gates
+           for role in _rate_roles(g, spec)}
+    out.update({f"f_{rate}": rate for rate in spec.rates})
+    return out
+
+
 def _rate_roles(gate, spec: ChannelSpec) -> tuple[str, ...]:
     """The rates a gate's ``f_<gate>_<role>`` methods give (an ODE gate: inf and tau, and
     its initial value when given; a kinetic scheme's state: its initial value)."""
@@ -124,11 +133,8 @@ class Channel:
             attach(gate.name, _state_property(gate.name), f"ch.states[{gate.name!r}]")
             attach(f"d{gate.name}", _derivative_method(gate.name),
                    f"ch.derivative({gate.name!r}, value, V)")
-            for role in _rate_roles(gate, spec):
-                attach(f"f_{gate.name}_{role}", _rate_method(f"{role}_{gate.name}"),
-                       f"ch.rate({f'{role}_{gate.name}'!r}, V)")
-        for rate in spec.rates:
-            attach(f"f_{rate}", _rate_method(rate, f"f_{rate}"), f"ch.rate({rate!r}, V)")
+        for name, rate in rate_methods(spec).items():
+            attach(name, _rate_method(rate, name), f"ch.rate({rate!r}, V)")
         keywords = sorted(set(spec.parameters) & CONSTRUCTOR_KEYWORDS)
         if hidden or keywords:
             parts = []

@@ -50,8 +50,9 @@ from .build import (BuildError, CompilerNotFoundError, build_xla_cuda_library,
                     build_xla_library)
 from .channel import METHODS, NAN_POLICIES, Channel
 from .codegen import ChannelSpec, GeneratedSource, get_channel, render_kernels
-from .codegen.ffi import (SCALARS, TASKS, FfiInterface, ffi_interface, handler_symbol,
-                          target_name)
+from .codegen.lowering import RATE_JACOBIANS, lower_channel
+from .codegen.ffi import (SCALARS, FfiInterface, ffi_interface, handler_symbol,
+                          has_handler, target_name)
 from .inputs import check_dt
 
 #: vmap_method of every ionc custom call (see the module's docstring).
@@ -89,20 +90,25 @@ def gpu_architecture() -> str | None:
 
 @lru_cache(maxsize=None)
 def compile_ops(spec: ChannelSpec, dtype: str, method: str,
-                array_params: frozenset = frozenset()) -> CompiledOps:
+                array_params: frozenset = frozenset(), rates: bool = False) -> CompiledOps:
     """Build (or load) the handlers of ``spec`` and register them with XLA: on the CPU
-    always, and on CUDA under the same name when JAX has a GPU."""
+    always, and on CUDA under the same name when JAX has a GPU.  ``rates``: a second
+    library that has handlers for the rates and their Jacobians as well, built on the
+    first rate call (the usual library does without them, and builds faster)."""
+    jacobians = RATE_JACOBIANS if rates else True
     return register_library(
-        spec.name, render_kernels(spec, "c", dtype, method, array_params, jacobians=True),
-        render_kernels(spec, "xla", dtype, method, array_params),
-        lambda: render_kernels(spec, "xla-cuda", dtype, method, array_params))
+        spec.name, render_kernels(spec, "c", dtype, method, array_params, jacobians=jacobians),
+        render_kernels(spec, "xla", dtype, method, array_params, jacobians=jacobians),
+        lambda: render_kernels(spec, "xla-cuda", dtype, method, array_params,
+                               jacobians=jacobians))
 
 
 def register_library(name: str, kernels: GeneratedSource, handlers: GeneratedSource,
                      cuda: Callable[[], GeneratedSource]) -> CompiledOps:
     """Compile the C kernels ``kernels`` with the XLA handlers ``handlers`` (rendered
     sources of channel or neuron ``name``), and ``cuda()``'s CUDA handlers when JAX has
-    a GPU; register each handler of :data:`TASKS` with XLA under its :func:`target_name`."""
+    a GPU; register each handler (:data:`TASKS`, the rates and their Jacobians) with XLA
+    under its :func:`target_name`."""
     version = f"jaxlib {jaxlib.__version__}"
     library = build_xla_library(kernels.source, handlers.source, jax.ffi.include_dir(), version)
     platforms = [("cpu", library)]
@@ -114,8 +120,9 @@ def register_library(name: str, kernels: GeneratedSource, handlers: GeneratedSou
             warnings.warn(f"ionc.jax: {name} runs on the CPU only; its CUDA handlers "
                           f"could not be built: {exc}", RuntimeWarning, stacklevel=2)
     interfaces = {}
+    rates = tuple(r for r in handlers.rates if f"jacobian_{r}" in handlers.kernels)
     for task, signature in handlers.kernels.items():
-        if task not in TASKS:
+        if not has_handler(task, rates):
             continue
         target = target_name(library.key, task)
         for platform, lib in platforms:
@@ -292,7 +299,7 @@ class ChannelOps:
 
     def _make_invocation(self, task: str, arrays: frozenset, n: int, shapes: dict,
                          attributes: dict):
-        compiled = compile_ops(self.spec, self.dtype.name, self.method, arrays)
+        compiled = self._compiled(task, arrays)
         interface = compiled.interfaces[task]
         results = [jax.ShapeDtypeStruct(shapes[(p.role, p.key)], self.dtype)
                    for p in interface.results]
@@ -312,6 +319,13 @@ class ChannelOps:
         keys = [(p.role, p.key) for p in interface.scalars]
         keys += [(p.role, p.key) for p in interface.operands if p != SCALARS]
         return keys, f
+
+    def _compiled(self, task: str, arrays: frozenset) -> CompiledOps:
+        """The library that has ``task``'s handler: the rates' (and their Jacobians') is
+        a second one, built on the first rate call."""
+        base = task[len("jacobian_"):] if task.startswith("jacobian_") else task
+        return compile_ops(self.spec, self.dtype.name, self.method, arrays,
+                           base in self._rates)
 
     def _call(self, task: str, values: dict, arrays: frozenset, n: int, shapes: dict,
               **attributes) -> dict:
@@ -337,7 +351,7 @@ class ChannelOps:
         parameters too for the current).  Other tangents are a TypeError."""
         n = int(np.prod(shape))
         keys, primal = self._invoke(task, arrays, n, results, {})
-        compiled = compile_ops(self.spec, self.dtype.name, self.method, arrays)
+        compiled = self._compiled(task, arrays)
         jtask = f"jacobian_{task}"
         if jtask not in compiled.interfaces:
             return self._call(task, values, arrays, n, results)
@@ -409,6 +423,24 @@ class ChannelOps:
         values[("input", "V")] = V
         return self._differentiable("current", values, arrays, V.shape,
                                     {("output", "I"): V.shape})[("output", "I")]
+
+    def rate(self, rate: str, V, *, params: Mapping | None = None, **inputs):
+        """Rate ``'<role>_<gate>'`` (``'alpha_p'``, ``'tau_q'``) or a named rate at ``V``,
+        its singularities removed (the limit at a 0/0); differentiable in ``V`` and the
+        inputs by its exact derivative."""
+        if rate not in self._rates:
+            raise KeyError(f"{self.spec.name} has no rate {rate!r}; its rates are "
+                           f"{sorted(self._rates)}")
+        V = self._population(V)
+        values, arrays = self._values(V.shape, params, inputs)
+        values[("input", "V")] = V
+        return self._differentiable(rate, values, arrays, V.shape,
+                                    {("output", rate): V.shape})[("output", rate)]
+
+    @property
+    def _rates(self) -> tuple[str, ...]:
+        """The rates a :meth:`rate` call may name (the kernels' rate tasks)."""
+        return tuple(lower_channel(self.spec, self.method).rates)
 
     def run(self, states: Mapping, V_trace, dt, *, every: int = 1, record=None,
             params: Mapping | None = None, **inputs) -> tuple[dict, dict]:

@@ -286,3 +286,35 @@ def test_the_fused_group_takes_brainpys_subclass_pattern():
     empty = Empty(3)
     with pytest.raises(ValueError, match="needs at least one channel.*super"):
         empty.ops(np.float64)
+
+
+def test_every_adapter_has_brainpys_rate_methods():
+    for name in (*ib.ADAPTED, *ib.CALCIUM_ADAPTED, *ib.ION_ADAPTED):
+        theirs = {m for m in dir(getattr(bp.dyn, name)) if m.startswith("f_")}
+        assert theirs <= set(dir(getattr(ib, name))), (name, theirs)
+
+
+#: (class, rate method, a singular voltage of it at the default parameters)
+SINGULAR = [("INa_Ba2002", "f_p_alpha", -37.0), ("INa_Ba2002", "f_p_beta", -10.0),
+            ("INa_Ba2002", "f_q_alpha", -50.0), ("IKNI_Ya1989v2", "f_p_inf", -35.0),
+            ("IKNI_Ya1989v2", "f_p_tau", -35.0), ("ICaHT_Re1993", "f_p_alpha", -27.0)]
+
+
+@pytest.mark.parametrize("name,method,v0", SINGULAR)
+def test_rate_methods_equal_brainpys_and_are_differentiable_at_their_singular_points(
+        name, method, v0):
+    """The adapters' f_* are ionc's rate kernels inside JAX: equal to BrainPy 2.8.2's (which
+    guards its 0/0 points with an exprel) over a sweep through the singular voltage, and
+    jax.grad of them finite there and equal to BrainPy's."""
+    import jax.numpy as jnp
+    with precision("float64"):
+        V = jnp.asarray(np.concatenate([np.linspace(-120.0, 60.0, 91), [v0, v0 + 1e-9]]))
+        ours, theirs = getattr(ib, name)(1), getattr(bp.dyn, name)(1)
+        a, b = np.asarray(getattr(ours, method)(V)), np.asarray(getattr(theirs, method)(V))
+        assert np.all(np.isfinite(a))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-300)
+
+        def grad(channel):
+            return float(jax.grad(lambda v: getattr(channel, method)(jnp.asarray([v]))[0])(v0))
+        ga, gb = grad(ours), grad(theirs)
+        assert np.isfinite(ga) and abs(ga - gb) <= 1e-9 * max(abs(gb), 1e-12), (ga, gb)
