@@ -83,10 +83,10 @@ class Backend:
         """Declarations for an FFI (``''`` when the target needs none)."""
         return ""
 
-    def context(self, signatures: dict, dtype: str, thresholds: dict, rates=()) -> dict:
+    def context(self, signatures: dict, dtype: str, thresholds: dict, extra=()) -> dict:
         """What the template needs beyond the kernels (nothing for most targets);
-        ``thresholds`` holds each kernel's OpenMP threshold by task, ``rates`` the rate
-        tasks."""
+        ``thresholds`` holds each kernel's OpenMP threshold by task, ``extra`` the tasks
+        beyond :data:`.ffi.TASKS` that get XLA handlers."""
         return {}
 
 
@@ -224,11 +224,11 @@ class XlaBackend(CBackend):
     def cdefs(self, signatures, real: str) -> str:
         return ""
 
-    def context(self, signatures: dict, dtype: str, thresholds: dict, rates=()) -> dict:
+    def context(self, signatures: dict, dtype: str, thresholds: dict, extra=()) -> dict:
         real = "float" if dtype == "float32" else "double"
         return dict(handlers=[self.handler(task, sig, real, self.FFI_TYPES[dtype],
                                            thresholds[task] // 2)
-                              for task, sig in signatures.items() if has_handler(task, rates)])
+                              for task, sig in signatures.items() if has_handler(task, extra)])
 
     #: The handler's context: the thread pool (host) or the stream (device).
     CONTEXT = ("ffi::ThreadPool ionc_pool", "Ctx<ffi::ThreadPool>()")
@@ -355,11 +355,11 @@ class XlaCudaBackend(XlaBackend, CudaBackend):
     CONTEXT = ("cudaStream_t ionc_stream", "Ctx<ffi::PlatformStream<cudaStream_t>>()")
     device = True
 
-    def context(self, signatures: dict, dtype: str, thresholds: dict, rates=()) -> dict:
+    def context(self, signatures: dict, dtype: str, thresholds: dict, extra=()) -> dict:
         real = "float" if dtype == "float32" else "double"
-        out = super().context(signatures, dtype, thresholds, rates)
+        out = super().context(signatures, dtype, thresholds, extra)
         out["twins"] = {sig.name: self.twin(sig, real)
-                        for task, sig in signatures.items() if has_handler(task, rates)}
+                        for task, sig in signatures.items() if has_handler(task, extra)}
         return out
 
     def twin(self, sig: KernelSignature, real: str) -> dict:

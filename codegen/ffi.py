@@ -30,11 +30,11 @@ TASKS = ("steady_state", "update", "current", "run",
          "jacobian_update", "jacobian_steady_state", "jacobian_current")
 
 
-def has_handler(task: str, rates=()) -> bool:
-    """True when an XLA back end writes a handler for ``task``: one of :data:`TASKS`, a
-    rate of ``rates`` (``'alpha_p'``) or a rate's exact Jacobian."""
-    return task in TASKS or task in rates or (
-        task.startswith("jacobian_") and task[len("jacobian_"):] in rates)
+def has_handler(task: str, extra=()) -> bool:
+    """True when an XLA back end writes a handler for ``task``: one of :data:`TASKS`, or
+    of a kernel set's ``extra`` tasks (its rates, their Jacobians and the states'
+    derivatives, in the library ``ionc.jax`` builds for them)."""
+    return task in TASKS or task in extra
 #: Kinds of kernel parameter that are results of the call.
 RESULT_KINDS = (INOUT, OUT, FLAGS, COUNTS)
 #: The attributes every handler takes: elements per chunk, and 1 to refuse non-finite inputs.

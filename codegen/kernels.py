@@ -212,7 +212,7 @@ class KernelSet:
     notes: tuple[str, ...] = ()                   # comment lines (singularities removed)
     count_nonfinite: str = "ionc_count_nonfinite"
     table_columns: tuple[str, ...] = ()           # tabulated functions (method='table')
-    rates: tuple[str, ...] = ()                   # rates with Jacobians (``'alpha_p'``)
+    extra: tuple[str, ...] = ()                   # more tasks with XLA handlers
 
     @property
     def signatures(self) -> dict[str, KernelSignature]:
@@ -357,6 +357,15 @@ def _run_kernel(model: ChannelModel, array_params: frozenset) -> ScanKernel:
                       transcendental=bool(update.transcendentals), guard=guard, fast=fast)
 
 
+def _extra_tasks(model: ChannelModel, kernels: dict) -> tuple[str, ...]:
+    """Where the rates have Jacobians (the library ``ionc.jax`` builds for rate calls):
+    the rates, their Jacobians and each state's derivative, as XLA handlers too."""
+    if not any(f"jacobian_{r}" in kernels for r in model.rates):
+        return ()
+    return (*model.rates, *(f"jacobian_{r}" for r in model.rates if f"jacobian_{r}" in kernels),
+            *(f"d{g}" for g in model.gate_names))
+
+
 def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) -> KernelSet:
     """Every kernel of ``model`` for the given per-neuron parameters."""
     unknown = set(array_params) - set(model.parameter_names)
@@ -387,5 +396,4 @@ def channel_kernels(model: ChannelModel, array_params: frozenset = frozenset()) 
                if model.method == "table" else ())
     return KernelSet(model.spec.name, functions, kernels,
                      {"run": _run_kernel(model, array_params)}, notes,
-                     table_columns=columns,
-                     rates=tuple(r for r in model.rates if f"jacobian_{r}" in kernels))
+                     table_columns=columns, extra=_extra_tasks(model, kernels))

@@ -63,6 +63,7 @@ class GeneratedSource:
     count_nonfinite: str = "ionc_count_nonfinite"
     table_columns: tuple[str, ...] = ()      # method='table': the tabulated functions
     table_degree: int = 0                    # and their polynomials' degree
+    extra: tuple[str, ...] = ()              # tasks beyond ffi.TASKS with XLA handlers
 
     @property
     def hash(self) -> str:
@@ -146,7 +147,7 @@ def render_set(kernel_set: KernelSet, backend: Backend, dtype: str,
                    count_nonfinite=kernel_set.count_nonfinite, omp_threshold=OMP_THRESHOLD,
                    kernels=kernels, scans=scans,
                    **backend.context(kernel_set.signatures, dtype, thresholds,
-                                     kernel_set.rates))
+                                     kernel_set.extra))
     source = _ENV.get_template(backend.template).render(**context)
     return source, backend.cdefs(kernel_set.signatures.values(), real)
 
@@ -162,7 +163,7 @@ def _render_channel(spec: ChannelSpec, target: str, dtype: str, method: str,
     return GeneratedSource(spec.name, backend.name, dtype, method, source, declarations,
                            kernel_set.signatures, model.gate_names, model.parameter_names,
                            tuple(model.rates), array_params, kernel_set.count_nonfinite,
-                           kernel_set.table_columns, table_degree)
+                           kernel_set.table_columns, table_degree, kernel_set.extra)
 
 
 def render_kernels(spec: ChannelSpec, target: str = "c", dtype: str = "float64",

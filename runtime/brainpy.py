@@ -74,9 +74,16 @@ class IoncChannel(bp.dyn.IonChannel):
         ionc_class = vars(cls).get("ionc_class")
         if ionc_class is None:
             return
-        for name, rate in rate_methods(ionc_class.spec).items():
+        spec = ionc_class.spec
+        for name, rate in rate_methods(spec).items():
             if name not in vars(cls):
                 setattr(cls, name, _rate_method(name, rate))
+        methods = {f"d{g.name}": g.name for g in spec.gates}
+        if len(spec.gates) == 1:                  # BrainPy's name for a lone gate's
+            methods["derivative"] = spec.gates[0].name
+        for name, gate in methods.items():
+            if name not in vars(cls):
+                setattr(cls, name, _derivative_method(name, gate))
 
     def __init__(self, *args, **kwargs):
         if self.brainpy_class is not None:
@@ -318,6 +325,21 @@ def _rate_method(name: str, rate: str):
     f.__name__ = name
     f.__doc__ = f"The rate {rate} at V (ionc's kernel; removable singularities exact)."
     return f
+
+
+def _derivative_method(name: str, gate: str):
+    """BrainPy's ``dp(p, t, V)``: ``d gate/dt`` at ``V`` with the gate at ``p`` and the
+    other states as they are now (ionc's derivative kernel)."""
+    def d(self, value, t, V):
+        V = jnp.asarray(bm.as_jax(V))
+        if not jnp.issubdtype(V.dtype, jnp.floating):
+            V = V.astype(bm.float_)
+        states = {g: jnp.broadcast_to(jnp.asarray(x, V.dtype), V.shape)
+                  for g, x in {**self._states(), gate: bm.as_jax(value)}.items()}
+        return self.ops(V.dtype).derivative(gate, states, V, params=self._params())
+    d.__name__ = name
+    d.__doc__ = f"d{gate}/dt at (value, V) (ionc's kernel; t is not read)."
+    return d
 
 
 def _check_channels(channels: dict, at_least_one: bool = True) -> None:

@@ -120,9 +120,8 @@ def register_library(name: str, kernels: GeneratedSource, handlers: GeneratedSou
             warnings.warn(f"ionc.jax: {name} runs on the CPU only; its CUDA handlers "
                           f"could not be built: {exc}", RuntimeWarning, stacklevel=2)
     interfaces = {}
-    rates = tuple(r for r in handlers.rates if f"jacobian_{r}" in handlers.kernels)
     for task, signature in handlers.kernels.items():
-        if not has_handler(task, rates):
+        if not has_handler(task, handlers.extra):
             continue
         target = target_name(library.key, task)
         for platform, lib in platforms:
@@ -324,8 +323,8 @@ class ChannelOps:
         """The library that has ``task``'s handler: the rates' (and their Jacobians') is
         a second one, built on the first rate call."""
         base = task[len("jacobian_"):] if task.startswith("jacobian_") else task
-        return compile_ops(self.spec, self.dtype.name, self.method, arrays,
-                           base in self._rates)
+        extra = base in self._rates or task in {f"d{g}" for g in self.gates}
+        return compile_ops(self.spec, self.dtype.name, self.method, arrays, extra)
 
     def _call(self, task: str, values: dict, arrays: frozenset, n: int, shapes: dict,
               **attributes) -> dict:
@@ -436,6 +435,20 @@ class ChannelOps:
         values[("input", "V")] = V
         return self._differentiable(rate, values, arrays, V.shape,
                                     {("output", rate): V.shape})[("output", rate)]
+
+    def derivative(self, gate: str, states: Mapping, V, *, params: Mapping | None = None,
+                   **inputs):
+        """``d gate/dt`` at ``V`` with ``states`` (BrainPy's ``dp``); not differentiable."""
+        if gate not in self.gates:
+            raise KeyError(f"{self.spec.name} has no state {gate!r}; its states are "
+                           f"{list(self.gates)}")
+        V = self._population(V)
+        values, arrays = self._values(V.shape, params, inputs)
+        values.update({("state", g): x for g, x in self._states(states, V.shape).items()})
+        values[("input", "V")] = V
+        task = f"d{gate}"
+        return self._call(task, values, arrays, int(np.prod(V.shape)),
+                          {("output", task): V.shape})[("output", task)]
 
     @property
     def _rates(self) -> tuple[str, ...]:

@@ -318,3 +318,19 @@ def test_rate_methods_equal_brainpys_and_are_differentiable_at_their_singular_po
             return float(jax.grad(lambda v: getattr(channel, method)(jnp.asarray([v]))[0])(v0))
         ga, gb = grad(ours), grad(theirs)
         assert np.isfinite(ga) and abs(ga - gb) <= 1e-9 * max(abs(gb), 1e-12), (ga, gb)
+
+
+@pytest.mark.parametrize("name,method", [("INa_Ba2002", "dp"), ("INa_Ba2002", "dq"),
+                                         ("IKNI_Ya1989v2", "dp"),
+                                         ("IKDR_Ba2002", "derivative")])
+def test_state_derivatives_equal_brainpys(name, method):
+    """dp(p, t, V), dq and a lone gate's derivative(p, t, V), with per-neuron values."""
+    import jax.numpy as jnp
+    rng = np.random.default_rng(3)
+    with precision("float64"):
+        V = jnp.asarray(np.concatenate([rng.uniform(-100.0, 40.0, 30), [-37.0, -10.0]]))
+        x = jnp.asarray(rng.uniform(0.0, 1.0, V.size))
+        ours, theirs = getattr(ib, name)(V.size), getattr(bp.dyn, name)(V.size)
+        a = np.asarray(getattr(ours, method)(x, 0.0, V))
+        b = np.asarray(getattr(theirs, method)(x, 0.0, V))
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
