@@ -228,16 +228,17 @@ class Channel:
         self._update_table_dt = None      # the dt whose table the update slots hold
         self._last_voltage = (None, None, None)
 
-    def _update_call(self) -> tuple[list, dict]:
-        """``update``'s arguments, prepared once per layout with dt and the inputs left as
-        per-call slots."""
+    def _update_call(self) -> tuple:
+        """``update``'s kernel and arguments, prepared once per layout with dt and the inputs
+        left as per-call slots."""
         if self._update_args is None:
             free = (("dt", "dt"),) + tuple(("input", i) for i in ("V", *self.spec.inputs))
             if self.method == "table":
                 free += tuple(("table", key) for key in TABLE_KEYS)
             self._update_args, self._update_slots = self._kernels.prepare(
                 "update", _bindings(self._layout, self._states), free=free)
-        return self._update_args, self._update_slots
+            self._update_kernel = self._kernels.functions["update"]
+        return self._update_kernel, self._update_args, self._update_slots
 
     @property
     def _shape(self) -> tuple[int, ...]:
@@ -389,7 +390,7 @@ class Channel:
             extra = (self._inputs({**(inputs or {}), **more_inputs})
                      if self.spec.inputs or inputs or more_inputs else {})
             k = self._kernels
-            args_, slots = self._update_call()
+            kernel, args_, slots = self._update_call()
             args_[slots[("dt", "dt")]] = k.scalar(step)
             args_[slots[("input", "V")]] = ptr
             if self.method == "table" and step != self._update_table_dt:
@@ -398,7 +399,7 @@ class Channel:
                 self._update_table_dt = step
             for key, value in extra.items():
                 args_[slots[key]] = k.pointer(value)
-            k.functions["update"](self._n, *args_)
+            kernel(self._n, *args_)
 
     def run(self, V_trace, dt: float | None = None, record=None, every: int = 1,
             out: dict | None = None, progress: bool | None = None, *,
