@@ -15,6 +15,8 @@ T, T_base, E, g_max, V_sh, x, phi = (
     symbol(n) for n in ("T", "T_base", "E", "g_max", "V_sh", "x", "phi"))
 phi_p, phi_q, T_base_p, T_base_q = (symbol(n) for n in ("phi_p", "phi_q", "T_base_p", "T_base_q"))
 p, q = symbol("p"), symbol("q")
+#: The calcium concentration (mM) of a calcium node
+C = symbol("C")
 
 
 def R(decimal: str) -> sp.Rational:
@@ -241,10 +243,88 @@ ICaHT_Re1993 = _ca_p2q(
          beta=R("0.0065") / (sp.exp((-15 - x) / 28) + 1)),
     offset=23)
 
+ICaL_IS2008 = _ca_p2q(
+    "ICaL_IS2008",
+    "L-type calcium current of Inoue and Strowbridge (2008): I = g_max p^2 q (E - V), "
+    "phi_p = T_base_p^((T - 24)/10), phi_q = T_base_q^((T - 24)/10)." + _CA_DOC,
+    {"T_base_p": 3.55, "T_base_q": 3.0, "g_max": 1.0, "V_sh": 0.0},
+    dict(inf=1 / (1 + sp.exp(-(x + 10) / 4)),
+         tau=R("0.4") + R("0.7") / (sp.exp(-(x + 5) / 15) + sp.exp((x + 5) / 15))),
+    dict(inf=1 / (1 + sp.exp((x + 25) / 2)),
+         tau=300 + 100 / (sp.exp((x + 40) / R("9.5")) + sp.exp(-(x + 40) / R("9.5")))))
+
+# ---- channels gated by the calcium concentration C of their node ------------------------
+#: The calcium concentration (mM) of the node a channel sits in: an input, the cell's
+#: ``cai`` in a cell.  BrainPy's node sums the current of every channel it holds into its
+#: calcium current, whatever ion carries it; these specs do the same, so that a cell of
+#: ionc mechanisms is BrainPy's model.
+_C_INPUT = {"C": 2.4e-4}
+_C_DOC = (" C is the calcium concentration (mM) of its calcium node: BrainPy passes it on "
+          "every call; in a cell it is cai. As in BrainPy's node, the current counts in the "
+          "node's calcium current.")
+
+
+def _calcium_gated(name: str, doc: str, parameters: dict, gates: tuple, current,
+                   **fields) -> ChannelSpec:
+    """A channel of a calcium node that reads the node's concentration C."""
+    return ChannelSpec(
+        name=name, doc=doc + _C_DOC, parameters=parameters, inputs=_C_INPUT,
+        gates=gates, current=current, **fields,
+        ions=(Ion("ca", reads=("cai",), current=True, names={"cai": "C"}),),
+        ion_currents={"ca": current})
+
+
+n_C, k1, k2, k3, k4 = (symbol(s) for s in ("n", "k1", "k2", "k3", "k4"))
+alpha_C, beta_C = symbol("alpha"), symbol("beta")
+
+ICaN_IS2008 = _calcium_gated(
+    "ICaN_IS2008",
+    "Calcium-activated non-selective cation current of Inoue and Strowbridge (2008): "
+    "I = g_max C/(C + 0.2) p (E - V), dp/dt = phi (p_inf - p)/tau_p.",
+    {"E": 10.0, "g_max": 1.0, "phi": 1.0},
+    (Gate("p", factor=phi, inf=1 / (1 + sp.exp(-(V + 43) / R("5.2"))),
+          tau=R("2.7") / (sp.exp(-(V + 55) / 15) + sp.exp((V + 55) / 15)) + R("1.6")),),
+    g_max * C / (C + R("0.2")) * p * (E - V))
+
+IAHP_De1994 = _calcium_gated(
+    "IAHP_De1994",
+    "Calcium-dependent potassium current of Destexhe et al. (1994): I = g_max p^2 (E - V), "
+    "dp/dt = phi (alpha C^n (1 - p) - beta p).",
+    {"E": -95.0, "n": 2.0, "g_max": 10.0, "alpha": 48.0, "beta": 0.09, "phi": 1.0},
+    (Gate("p", power=2, factor=phi, alpha=alpha_C * C**n_C, beta=beta_C),),
+    g_max * p**2 * (E - V))
+
+O, OL, P1 = symbol("O"), symbol("OL"), symbol("P1")
+_IH_U = sp.exp((V + 75 - V_sh) / R("5.5"))          # (1 - inf)/inf, inf = 1/(1 + _IH_U)
+_IH_TAU = (20 + 1000 / (sp.exp((V + R("71.5") - V_sh) / R("14.2"))
+                        + sp.exp(-(V + 89 - V_sh) / R("11.6")))) / phi
+_IH_ALPHA, _IH_BETA = 1 / ((1 + _IH_U) * _IH_TAU), _IH_U / ((1 + _IH_U) * _IH_TAU)
+#: BrainPy's initial P1 = k1 C^4/(k1 C^4 + k2), with k1 = k2/Ca_half^4
+_IH_P1_INF = C**4 / (C**4 + symbol("Ca_half")**4)
+#: BrainPy's initial O = alpha/(alpha + alpha k3 P1/k4 + beta), with beta/alpha = _IH_U
+#: and k3/k4 = 100
+_IH_O_INF = 1 / (1 + 100 * _IH_P1_INF + _IH_U)
+Ih_De1996 = _calcium_gated(
+    "Ih_De1996",
+    "Hyperpolarisation-activated cation current of Destexhe et al. (1996): "
+    "I = g_max (O + g_inc OL) (E - V); dO/dt = alpha (1 - O - OL) - beta O with "
+    "alpha = inf/tau, beta = (1 - inf)/tau, dOL/dt = k3 P1 O - k4 OL, "
+    "dP1/dt = k1 C^4 (1 - P1) - k2 P1, k1 = k2/Ca_half^4, k3 = k4/0.01, "
+    "phi = T_base^((T - 24)/10) (BrainPy's phi sets it directly).",
+    {"E": -40.0, "k2": 4e-4, "k4": 1e-3, "V_sh": 0.0, "g_max": 0.02, "g_inc": 2.0,
+     "Ca_half": 2e-3, "T": 36.0, "T_base": 3.0},
+    (Gate("O", ode=_IH_ALPHA * (1 - O - OL) - _IH_BETA * O, initial=_IH_O_INF),
+     Gate("OL", ode=k3 * P1 * O - k4 * OL, initial=100 * _IH_P1_INF * _IH_O_INF),
+     Gate("P1", ode=k1 * C**4 * (1 - P1) - k2 * P1, initial=_IH_P1_INF)),
+    g_max * (O + symbol("g_inc") * OL) * (E - V),
+    rates={"inf": 1 / (1 + _IH_U), "tau": _IH_TAU},     # BrainPy's f_inf, f_tau
+    intermediates={"phi": T_base ** ((T - 24) / 10), "k1": k2 / symbol("Ca_half") ** 4,
+                   "k3": k4 / R("0.01")})
+
 # ---- BrainPy's calcium nodes (brainpy.dyn.CalciumDetailed, CalciumFirstOrder) ----------
 #: BrainPy's constants of its calcium nodes: R (J/(mol K)) and F (C/mmol).
 R_BRAINPY, F_BRAINPY = R("8.31441"), R("96.489")
-C, C0, ica = symbol("C"), symbol("C0"), symbol("ica")
+C0, ica = symbol("C0"), symbol("ica")
 
 
 def _calcium_node(name: str, doc: str, parameters: dict, rate) -> ChannelSpec:
@@ -285,7 +365,8 @@ ION_NODES: dict[str, ChannelSpec] = {s.name: s for s in (CalciumDetailed, Calciu
 LIBRARY: dict[str, ChannelSpec] = {spec.name: spec for spec in (
     INa_Ba2002, IKDR_Ba2002, INa_HH1952, IK_HH1952, INa_TM1991, IK_TM1991, IL,
     Ih_HM1992, IKA1_HM1992, ICaT_HM1992, IKA2_HM1992, IKK2A_HM1992, IKK2B_HM1992, IKNI_Ya1989,
-    IKL, ICaT_HP1992, ICaHT_HM1992, ICaHT_Re1993)}
+    IKL, ICaT_HP1992, ICaHT_HM1992, ICaHT_Re1993, ICaL_IS2008, ICaN_IS2008, IAHP_De1994,
+    Ih_De1996)}
 
 
 def get_channel(name: str) -> ChannelSpec:

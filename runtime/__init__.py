@@ -10,8 +10,8 @@ from .build import BuildError, CacheError, CompilerNotFoundError, CudaUnavailabl
 from .channel import Channel
 from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKA2_HM1992, IKDR_Ba2002, IKK2A_HM1992,
                        IKK2B_HM1992, IKL, IKNI_Ya1989, IL, CalciumDetailed, CalciumFirstOrder,
-                       ICaHT_HM1992, ICaHT_Re1993, ICaT_HM1992, ICaT_HP1992,
-                       Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
+                       IAHP_De1994, ICaHT_HM1992, ICaHT_Re1993, ICaL_IS2008, ICaN_IS2008,
+                       ICaT_HM1992, ICaT_HP1992, Ih_De1996, Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
 from .neuron import HH, CondNeuGroup
 from .nmodl import NmodlMechanism, from_nmodl
 from .codegen import LIBRARY, get_channel, render_kernels
@@ -36,7 +36,8 @@ __all__ = [
     "CondNeuGroup", "HH",
     "INa_Ba2002", "IKDR_Ba2002", "INa_HH1952", "IK_HH1952", "INa_TM1991", "IK_TM1991", "IL",
     "Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992", "IKA2_HM1992", "IKK2A_HM1992", "IKK2B_HM1992",
-    "IKNI_Ya1989", "IKL", "ICaT_HP1992", "ICaHT_HM1992", "ICaHT_Re1993", "CalciumDetailed",
+    "IKNI_Ya1989", "IKL", "ICaT_HP1992", "ICaHT_HM1992", "ICaHT_Re1993", "ICaL_IS2008",
+    "ICaN_IS2008", "IAHP_De1994", "Ih_De1996", "CalciumDetailed",
     "CalciumFirstOrder", "LIBRARY", "emit",
     "get_channel", "render_kernels",
     "get_num_threads", "num_threads", "set_num_threads", "from_nmodl", "NmodlMechanism",

@@ -29,17 +29,21 @@ try:
     import brainpy.math as bm
     from brainpy.context import share
     from brainpy.initialize import parameter, variable
+    from brainpy.dyn.base import IonChaDyn
+    from brainpy.dyn.channels.potassium_calcium import KCaChannel
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("ionc.brainpy needs BrainPy: pip install 'ionc[brainpy]'") from exc
 
 import numpy as np
 import jax
 import jax.numpy as jnp
+import sympy as sp
 
 from . import channels as _library
 from .channels import phi_as_parameters
 from .channel import Channel, rate_methods
 from .codegen.neuron import NeuronSpec
+from .codegen.spec import symbol
 from .jax import ChannelOps, NeuronOps, finite_if_known
 
 #: BrainPy's own keywords of a channel constructor (not channel parameters).
@@ -49,7 +53,8 @@ ADAPTED = ("INa_Ba2002", "INa_TM1991", "INa_HH1952", "IKDR_Ba2002", "IK_TM1991",
            "IKA1_HM1992", "Ih_HM1992", "IL", "IKA2_HM1992", "IKK2A_HM1992", "IKK2B_HM1992",
            "IKNI_Ya1989", "IKL")
 #: The calcium channels adapted: their master is a calcium node, which passes C and E.
-CALCIUM_ADAPTED = ("ICaT_HM1992", "ICaT_HP1992", "ICaHT_HM1992", "ICaHT_Re1993")
+CALCIUM_ADAPTED = ("ICaT_HM1992", "ICaT_HP1992", "ICaHT_HM1992", "ICaHT_Re1993", "ICaL_IS2008",
+                   "ICaN_IS2008", "IAHP_De1994", "Ih_De1996")
 #: BrainPy's channels under a fixed sodium or potassium node (``SodiumFixed``,
 #: ``PotassiumFixed``), which passes C and E: each is the library channel it names (the
 #: same kinetics) with E from the node.
@@ -58,7 +63,8 @@ ION_ADAPTED = {"INa_Ba2002v2": "INa_Ba2002", "INa_TM1991v2": "INa_TM1991",
                "IK_TM1991v2": "IK_TM1991", "IK_HH1952v2": "IK_HH1952",
                "IKA1_HM1992v2": "IKA1_HM1992", "IKA2_HM1992v2": "IKA2_HM1992",
                "IKK2A_HM1992v2": "IKK2A_HM1992", "IKK2B_HM1992v2": "IKK2B_HM1992",
-               "IKNI_Ya1989v2": "IKNI_Ya1989", "IK_Leak": "IL"}
+               "IKNI_Ya1989v2": "IKNI_Ya1989", "IK_Leak": "IL",
+               "IAHP_De1994v2": "IAHP_De1994"}
 
 
 class IoncChannel(bp.dyn.IonChannel):
@@ -69,21 +75,32 @@ class IoncChannel(bp.dyn.IonChannel):
     brainpy_class: ClassVar[type | None] = None
 
     def __init_subclass__(cls, **kwargs):
-        """BrainPy's rate methods (``f_p_alpha``, ``f_q_inf``, ...) for the channel."""
+        """BrainPy's rate methods (``f_p_alpha``, ``f_q_inf``, ...) and derivatives
+        (``dp``, ``derivative``) for the channel: for an adapter those BrainPy's class has,
+        taking its arguments; for :func:`channel`'s classes, every rate and ``d<state>``."""
         super().__init_subclass__(**kwargs)
         ionc_class = vars(cls).get("ionc_class")
         if ionc_class is None:
             return
-        spec = ionc_class.spec
+        spec, brainpy_class = ionc_class.spec, vars(cls).get("brainpy_class")
+
+        def wanted(name: str) -> bool:
+            return name not in vars(cls) and (brainpy_class is None
+                                               or callable(getattr(brainpy_class, name, None)))
         for name, rate in rate_methods(spec).items():
-            if name not in vars(cls):
+            if wanted(name):
                 setattr(cls, name, _rate_method(name, rate))
+        for name, expr in derived_parameters(spec).items():
+            if name not in vars(cls):
+                setattr(cls, name, _derived_property(name, expr))
         methods = {f"d{g.name}": g.name for g in spec.gates}
         if len(spec.gates) == 1:                  # BrainPy's name for a lone gate's
             methods["derivative"] = spec.gates[0].name
         for name, gate in methods.items():
-            if name not in vars(cls):
-                setattr(cls, name, _derivative_method(name, gate))
+            if wanted(name):
+                signature = (inspect.signature(getattr(brainpy_class, name))
+                             if brainpy_class is not None else None)
+                setattr(cls, name, _derivative_method(name, gate, signature))
 
     def __init__(self, *args, **kwargs):
         if self.brainpy_class is not None:
@@ -142,20 +159,41 @@ class IoncChannel(bp.dyn.IonChannel):
         for g, value in states.items():
             getattr(self, g).value = value
 
-    def _reset(self, V, params: dict, batch_size=None) -> None:
+    def _reset(self, V, params: dict, batch_size=None, inputs: dict | None = None) -> None:
         V = bm.as_jax(V)
-        self._set(self.ops(V.dtype).steady_state(V, params=params))
+        self._set(self.ops(V.dtype).steady_state(V, params=params, **(inputs or {})))
         if isinstance(batch_size, int):
             for g in self.ionc_class.spec.gates:
                 assert getattr(self, g.name).shape[0] == batch_size
 
-    def _step(self, V, params: dict) -> None:
+    def _step(self, V, params: dict, inputs: dict | None = None) -> None:
         V = bm.as_jax(V)
-        self._set(self.ops(V.dtype).step(self._states(), V, share["dt"], params=params))
+        self._set(self.ops(V.dtype).step(self._states(), V, share["dt"], params=params,
+                                         **(inputs or {})))
 
-    def _current(self, V, params: dict):
+    def _current(self, V, params: dict, inputs: dict | None = None):
         V = bm.as_jax(V)
-        return self.ops(V.dtype).current(self._states(), V, params=params)
+        return self.ops(V.dtype).current(self._states(), V, params=params, **(inputs or {}))
+
+    def integral(self, *args, **kwargs):
+        """BrainPy's integrator of the channel's states, called as BrainPy calls it:
+        ``integral(p, q, t, V, dt)`` (the states in order, then ``t``, ``V``, ``dt``,
+        positional or by name; ``C_Ca=`` for a channel its node's C gates); the states
+        after one step of ionc's kernel, one array or a tuple.  ``t`` is not read."""
+        gates = [g.name for g in self.ionc_class.spec.gates]
+        named = dict(zip(("t", "V", "dt"), args[len(gates):]), **kwargs)
+        states = dict(zip(gates, args[:len(gates)]))
+        ref = jnp.asarray(bm.as_jax(named.get("V", args[0] if args else 0.0)))
+        if not jnp.issubdtype(ref.dtype, jnp.floating):
+            ref = ref.astype(bm.float_)
+        V = ref if "V" in named else jnp.zeros_like(ref)
+        inputs = {"C": _array(named["C_Ca"])} if "C_Ca" in named else {}
+        states = {g: jnp.broadcast_to(jnp.asarray(bm.as_jax(x), V.dtype), V.shape)
+                  for g, x in states.items()}
+        new = self.ops(V.dtype).step(states, V, named.get("dt", share["dt"]),
+                                     params=self._params(), **inputs)
+        out = tuple(new[g] for g in gates)
+        return out[0] if len(out) == 1 else out
 
     # ---- BrainPy's channel API ---------------------------------------------
     def reset_state(self, V, batch_size=None):
@@ -171,21 +209,49 @@ class IoncChannel(bp.dyn.IonChannel):
 class IoncIonChannel(IoncChannel):
     """A BrainPy channel held by an ion node, whose step and current are ionc's kernels.
     The node passes its concentration ``C`` and reversal potential ``E`` on every call, as
-    to BrainPy's own; ``E`` reaches the kernels as the channel's parameter ``E`` (these
-    gates do not read ``C``)."""
+    to BrainPy's own.  A channel gated by the concentration (its spec's input ``C``: the
+    calcium-activated ones) reads ``C`` and keeps its own ``E``; the others take ``E`` as
+    their parameter ``E`` and do not read ``C``."""
 
-    def _with(self, E) -> dict:
-        return {**self._params(), "E": bm.as_jax(E) if isinstance(E, (bm.Array, bm.Variable))
-                else E}
+    def _from_node(self, C, E) -> tuple[dict, dict]:
+        """The parameters and inputs of a call with the node's ``C`` and ``E``."""
+        if "C" in self.ionc_class.spec.inputs:
+            return self._params(), {"C": _array(C)}
+        return {**self._params(), "E": _array(E)}, {}
 
     def reset_state(self, V, C, E, batch_size=None):
-        self._reset(V, self._with(E), batch_size)
+        params, inputs = self._from_node(C, E)
+        self._reset(V, params, batch_size, inputs)
 
     def update(self, V, C, E):
-        self._step(V, self._with(E))
+        self._step(V, *self._from_node(C, E))
 
     def current(self, V, C, E):
-        return self._current(V, self._with(E))
+        return self._current(V, *self._from_node(C, E))
+
+
+class IoncKCaChannel(IoncChannel, KCaChannel):
+    """A channel of a ``MixIons`` of calcium and potassium (``IAHP_De1994v2``): gated by
+    the calcium node's ``C``, driven by the potassium node's ``E``; each node passes its
+    ``{'C': ..., 'E': ...}``."""
+
+    def _from_nodes(self, Ca_info, K_info) -> tuple[dict, dict]:
+        return {**self._params(), "E": _array(K_info["E"])}, {"C": _array(Ca_info["C"])}
+
+    def reset_state(self, V, Ca_info, K_info, batch_size=None):
+        params, inputs = self._from_nodes(Ca_info, K_info)
+        self._reset(V, params, batch_size, inputs)
+
+    def update(self, V, Ca_info, K_info):
+        self._step(V, *self._from_nodes(Ca_info, K_info))
+
+    def current(self, V, Ca_info, K_info):
+        return self._current(V, *self._from_nodes(Ca_info, K_info))
+
+
+def _array(x):
+    """A JAX array of a BrainPy variable or array (other values as they are)."""
+    return bm.as_jax(x) if isinstance(x, (bm.Array, bm.Variable)) else x
 
 
 class IoncCalciumChannel(IoncIonChannel, bp.dyn.CalciumChannel):
@@ -225,9 +291,11 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
     gates stay BrainPy variables, read and written every step, and their
     parameters are read every step as BrainPy's are.  The input variable, current
     inputs (synapses, at the pre-step V) and delta inputs behave as in BrainPy.
-    Refused: ``noise``, methods other than ``exp_auto`` (the group's and the
-    channels'), and a group without channels.  A non-finite input raises, as
-    ``ionc.brainpy`` channels do; gradients through a step are a TypeError.
+    A group that holds BrainPy's ion nodes, or no channel, steps as BrainPy's does
+    (:meth:`fused`).  Refused: ``noise``, methods other than ``exp_auto`` (the
+    group's and the channels'), and channels of BrainPy's own (put them in a
+    ``brainpy.dyn.CondNeuGroup``).  A non-finite input raises, as ``ionc.brainpy``
+    channels do; gradients through a step are a TypeError.
     """
 
     def __init__(self, size, keep_size: bool = False, C=1., A=1e-3, V_th=0.,
@@ -240,21 +308,39 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         if method != "exp_auto":
             raise ValueError(f"ionc.brainpy.CondNeuGroup steps with exp_auto (BrainPy's "
                              f"default), got method {method!r}")
-        _check_channels(channels, at_least_one=False)
+        _check_channels({k: c for k, c in channels.items() if isinstance(c, bp.dyn.IonChannel)})
         super().__init__(size, keep_size=keep_size, C=C, A=A, V_th=V_th,
                          V_initializer=V_initializer, method=method, name=name, mode=mode,
                          init_var=init_var, input_var=input_var, spk_type=spk_type, **channels)
         self._neuron_ops: dict = {}
 
+    def _members(self) -> dict:
+        """The group's channels and ion nodes by label: those given to the constructor and
+        (BrainPy's subclass pattern) those assigned as attributes after
+        ``super().__init__``."""
+        members = dict(self.children)
+        seen = {id(m) for m in members.values()}
+        for label, node in vars(self).items():
+            if isinstance(node, IonChaDyn) and id(node) not in seen:
+                members[label] = node
+                seen.add(id(node))
+        return members
+
+    def fused(self) -> bool:
+        """Whether the group steps as one fused kernel: it holds ionc.brainpy channels
+        only (at least one).  A group that holds BrainPy ion nodes (``CalciumDetailed``,
+        ``SodiumFixed``, ``MixIons``, ... with ionc.brainpy channels in them) steps as
+        BrainPy's group does, each node in turn, each ionc channel one custom call."""
+        members = self._members()
+        _check_channels({k: m for k, m in members.items() if isinstance(m, bp.dyn.IonChannel)})
+        return bool(members) and all(isinstance(m, IoncChannel) for m in members.values())
+
     def _channels(self) -> dict:
-        """The group's channels by label: those given to the constructor, else (BrainPy's
-        subclass pattern, channels assigned after ``super().__init__``) the ion channels
-        held as attributes; checked on every use."""
-        channels = dict(self.children) or {
-            label: node for label, node in vars(self).items()
-            if isinstance(node, bp.dyn.IonChannel)}
-        _check_channels(channels)
-        return channels
+        """The channels of the fused step by label (checked on every use)."""
+        if not self.fused():
+            raise ValueError(f"{type(self).__name__} holds ion nodes or no channel, and "
+                             "steps as BrainPy's CondNeuGroup (see fused()); it has no fused ops")
+        return self._members()
 
     def _params(self) -> dict:
         """Every parameter as it is now, keyed as :class:`~ionc.jax.NeuronOps` keys them."""
@@ -281,7 +367,9 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
 
     def update(self, x=None):
         """One step with input ``x`` (added to the input variable, as BrainPy does);
-        returns the spikes."""
+        returns the spikes.  Fused unless the group holds ion nodes (:meth:`fused`)."""
+        if not self.fused():
+            return super().update(x)
         V_old = bm.as_jax(self.V.value)
         params, dt = self._params(), share["dt"]
         ops = self.ops(V_old.dtype, params)          # before anything changes state
@@ -313,6 +401,38 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         return self.spike.value
 
 
+def derived_parameters(spec) -> dict:
+    """The quantities BrainPy's channel holds as attributes that ionc derives from the
+    parameters: the temperature factor ``phi`` (``phi_p``, ``phi_q`` of gates with their
+    own) where it is not a parameter, and the intermediates free of V and the states
+    (``Ih_De1996``'s ``k1``, ``k3``, ``phi``)."""
+    out = {}
+    if spec.temperature_factor != 1:
+        out["phi"] = spec.temperature_factor
+    for g in spec.gates:
+        if g.factor is not None and g.factor != 1:
+            out[f"phi_{g.name}"] = g.factor
+    moving = {"V", *spec.inputs, *(g.name for g in spec.gates)}
+    for name, expr in spec.intermediates.items():
+        if not {s.name for s in expr.free_symbols} & moving:
+            out[name] = expr
+    subs = {symbol(k): v for k, v in spec.intermediates.items()}
+    return {k: e.subs(subs) for k, e in out.items()
+            if k not in spec.parameters and not {s.name for s in e.subs(subs).free_symbols}
+            - set(spec.parameters)}
+
+
+def _derived_property(name: str, expr):
+    """A read-only attribute: ``expr`` at the parameters as they are now."""
+    symbols = sorted(expr.free_symbols, key=lambda s: s.name)
+    f = sp.lambdify(symbols, expr, modules=[jnp])
+
+    def get(self):
+        params = self._params()
+        return f(*(jnp.asarray(params[s.name]) for s in symbols))
+    return property(get, doc=f"{name} = {expr} (from the parameters, as BrainPy's)")
+
+
 def _rate_method(name: str, rate: str):
     """BrainPy's ``f_<gate>_<role>(V)``: ionc's rate ``<role>_<gate>`` at ``V`` with the
     parameters as they are now, its 0/0 points at their limits; differentiable in V by
@@ -327,28 +447,35 @@ def _rate_method(name: str, rate: str):
     return f
 
 
-def _derivative_method(name: str, gate: str):
-    """BrainPy's ``dp(p, t, V)``: ``d gate/dt`` at ``V`` with the gate at ``p`` and the
-    other states as they are now (ionc's derivative kernel)."""
-    def d(self, value, t, V):
-        V = jnp.asarray(bm.as_jax(V))
-        if not jnp.issubdtype(V.dtype, jnp.floating):
-            V = V.astype(bm.float_)
-        states = {g: jnp.broadcast_to(jnp.asarray(x, V.dtype), V.shape)
-                  for g, x in {**self._states(), gate: bm.as_jax(value)}.items()}
-        return self.ops(V.dtype).derivative(gate, states, V, params=self._params())
+def _derivative_method(name: str, gate: str, signature: inspect.Signature | None = None):
+    """BrainPy's ``dp(p, t, V)``: ``d gate/dt`` with the gate at ``p`` and the other states
+    as they are now (ionc's derivative kernel).  With ``signature`` (BrainPy's own method's),
+    the arguments are BrainPy's: the state, ``t``, then by name ``V``, ``C_Ca`` (the
+    calcium concentration) and other states (``dOL(OL, t, O, P1)``).  Where BrainPy's
+    method takes no V, its derivative does not read V, and the kernel is called at 0 mV."""
+    names = list(signature.parameters)[1:] if signature is not None else ["p", "t", "V"]
+
+    def d(self, *args, **kwargs):
+        bound = dict(zip(names, args), **kwargs)
+        value, bound = bound.pop(names[0]), {k: v for k, v in bound.items() if k != "t"}
+        V = bound.pop("V", None)
+        inputs = {"C": _array(bound.pop("C_Ca"))} if "C_Ca" in bound else {}
+        ref = jnp.asarray(bm.as_jax(value if V is None else V))
+        if not jnp.issubdtype(ref.dtype, jnp.floating):
+            ref = ref.astype(bm.float_)
+        V = jnp.zeros_like(ref) if V is None else ref
+        states = {g: jnp.broadcast_to(jnp.asarray(bm.as_jax(x), V.dtype), V.shape)
+                  for g, x in {**self._states(), **bound, gate: value}.items()}
+        return self.ops(V.dtype).derivative(gate, states, V, params=self._params(), **inputs)
     d.__name__ = name
-    d.__doc__ = f"d{gate}/dt at (value, V) (ionc's kernel; t is not read)."
+    d.__doc__ = f"d{gate}/dt (ionc's kernel; t is not read)."
+    if signature is not None:
+        d.__signature__ = signature
     return d
 
 
-def _check_channels(channels: dict, at_least_one: bool = True) -> None:
-    """ionc.brainpy channels only, each once, stepping with exp_auto; at least one when
-    the group runs."""
-    if at_least_one and not channels:
-        raise ValueError("ionc.brainpy.CondNeuGroup needs at least one channel, e.g. "
-                         "INa=ionc.brainpy.INa_HH1952(size), or self.INa = ... after "
-                         "super().__init__(size)")
+def _check_channels(channels: dict) -> None:
+    """ionc.brainpy channels only, each once, stepping with exp_auto."""
     for label, ch in channels.items():
         if not isinstance(ch, IoncChannel):
             raise TypeError(f"channel {label!r} is {type(ch).__name__}; "
@@ -389,10 +516,13 @@ def channel(ionc_class: type[Channel]) -> type[IoncChannel]:
 
 def _base(name: str) -> type[IoncChannel]:
     """The ionc.brainpy base class of BrainPy's channel ``name``: by the node it sits in."""
-    if name in CALCIUM_ADAPTED:
-        return IoncCalciumChannel
+    master = getattr(bp.dyn, name).master_type
+    if getattr(master, "__args__", None):                 # a MixIons of several ions
+        return IoncKCaChannel
+    if name in CALCIUM_ADAPTED:     # as BrainPy's: IAHP_De1994 and Ih_De1996 are not calcium
+        return (IoncCalciumChannel       # channels, so that a node's reset skips them, as there
+                if issubclass(getattr(bp.dyn, name), bp.dyn.CalciumChannel) else IoncIonChannel)
     if name in ION_ADAPTED:
-        master = getattr(bp.dyn, name).master_type
         return IoncSodiumChannel if issubclass(master, bp.dyn.Sodium) else IoncPotassiumChannel
     return IoncChannel
 
@@ -405,7 +535,7 @@ def adapter(name: str) -> type[IoncChannel]:
         raise ValueError(f"ionc.brainpy adapts {names}; {name} is not among them")
     cls = type(name, (_base(name),), dict(
         ionc_class=getattr(_library, ION_ADAPTED.get(name, name)),
-        brainpy_class=getattr(bp.dyn, name),
+        brainpy_class=getattr(bp.dyn, name), master_type=getattr(bp.dyn, name).master_type,
         __doc__=f"``brainpy.dyn.{name}`` with ionc's compiled kernels (same constructor).",
         __module__=__name__))
     return cls
@@ -415,5 +545,5 @@ for _name in (*ADAPTED, *CALCIUM_ADAPTED, *ION_ADAPTED):
     globals()[_name] = adapter(_name)
 
 __all__ = ["ADAPTED", "CALCIUM_ADAPTED", "ION_ADAPTED", "CondNeuGroup", "IoncCalciumChannel",
-           "IoncChannel", "IoncIonChannel", "IoncPotassiumChannel", "IoncSodiumChannel",
+           "IoncChannel", "IoncIonChannel", "IoncKCaChannel", "IoncPotassiumChannel", "IoncSodiumChannel",
            "adapter", "channel", *ADAPTED, *CALCIUM_ADAPTED, *ION_ADAPTED]

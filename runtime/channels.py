@@ -48,7 +48,8 @@ class INa_Ba2002(Channel):
 #: base parameter (of a factor ``base ** ((T - offset)/10)``), and the offset.
 PHI_KEYWORDS = {"IKDR_Ba2002": ({"phi": "T_base"}, 36.0),
                 "ICaT_HP1992": ({"phi_p": "T_base_p", "phi_q": "T_base_q"}, 24.0),
-                "ICaHT_Re1993": ({"phi_p": "T_base_p", "phi_q": "T_base_q"}, 23.0)}
+                "ICaHT_Re1993": ({"phi_p": "T_base_p", "phi_q": "T_base_q"}, 23.0),
+                "Ih_De1996": ({"phi": "T_base"}, 24.0)}
 
 
 def phi_as_parameters(name: str, values: dict) -> dict:
@@ -125,6 +126,13 @@ ICaT_HP1992 = library_class(specs.ICaT_HP1992, positional=[
 ICaHT_HM1992 = library_class(specs.ICaHT_HM1992, positional=_CA_ORDER)
 ICaHT_Re1993 = library_class(specs.ICaHT_Re1993, positional=[
     "T", "T_base_p", "T_base_q", "phi_p", "phi_q", "g_max", "V_sh", "method", "name", "mode"])
+ICaL_IS2008 = library_class(specs.ICaL_IS2008, positional=_CA_ORDER)
+#: The channels gated by their calcium node's concentration C (an input; a cell's cai)
+ICaN_IS2008 = library_class(specs.ICaN_IS2008)
+IAHP_De1994 = library_class(specs.IAHP_De1994)
+Ih_De1996 = library_class(specs.Ih_De1996, positional=[
+    "E", "k2", "k4", "V_sh", "g_max", "g_inc", "Ca_half", "T", "T_base", "phi", "method",
+    "name", "mode"])
 #: BrainPy's calcium nodes as cell mechanisms (put them in a CondNeuGroup beside the
 #: calcium channels, which BrainPy nests inside the node instead)
 CalciumDetailed = library_class(specs.CalciumDetailed)

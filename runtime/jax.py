@@ -333,6 +333,18 @@ class ChannelOps:
         wrapped = _not_differentiable(lambda *ops: f(*ops), f"{self.spec.name}.{task}")
         return wrapped(*[values[k] for k in keys])
 
+    def _differentiated(self, task: str) -> set[tuple[str, str]]:
+        """The operands a Jacobian kernel of ``task`` differentiates in (codegen's
+        ``derivatives``): V and the inputs; the states for ``update`` and ``current``;
+        the parameters for ``current``.  One it has no entry for has derivative 0
+        (``current`` of a channel gated by C does not read C)."""
+        keys = {("input", "V"), *(("input", i) for i in self.spec.inputs)}
+        if task in ("update", "current"):
+            keys |= {("state", g) for g in self.gates}
+        if task == "current":
+            keys |= {("parameter", p) for p in self.spec.parameters}
+        return keys
+
     def _key(self, name: str) -> tuple[str, str]:
         """The operand key of a user name in a Jacobian (``'V'``, an input, a state or
         a parameter)."""
@@ -357,7 +369,7 @@ class ChannelOps:
         entries = [p.key.split("/") for p in compiled.interfaces[jtask].results]
         jkeys, jacobian = self._invoke(jtask, arrays, n, {("output", f"{o}/{x}"): shape
                                                           for o, x in entries}, {})
-        allowed = {self._key(x) for _, x in entries}
+        allowed = {self._key(x) for _, x in entries} | self._differentiated(task)
         name = self.spec.name
 
         @jax.custom_jvp

@@ -4,6 +4,7 @@ BrainPy runs live here (the test extra installs it): each adapter is checked
 against the BrainPy class it replaces, alone and inside a CondNeuGroup.
 """
 import contextlib
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -172,8 +173,8 @@ def test_the_fused_group_reads_parameters_inputs_and_batches_as_brainpys():
     leak = ib.IL(4)
     with pytest.raises(ValueError, match="two labels"):
         ib.CondNeuGroup(4, IL1=leak, IL2=leak)
-    with pytest.raises(ValueError, match="at least one channel"):   # when it first runs:
-        ib.CondNeuGroup(4).ops(np.float64)      # channels may be assigned after __init__
+    with pytest.raises(ValueError, match="no fused ops"):  # no channel (yet): BrainPy's step
+        ib.CondNeuGroup(4).ops(np.float64)
     with pytest.raises(NotImplementedError, match="noise"):
         ib.CondNeuGroup(4, noise=0.1, IL=ib.IL(4))
 
@@ -283,8 +284,9 @@ def test_the_fused_group_takes_brainpys_subclass_pattern():
     class Empty(ib.CondNeuGroup):
         def __init__(self, size):
             super().__init__(size)
-    empty = Empty(3)
-    with pytest.raises(ValueError, match="needs at least one channel.*super"):
+    empty = Empty(3)                  # no channel: it steps as BrainPy's (V integrates input)
+    assert not empty.fused()
+    with pytest.raises(ValueError, match="steps as BrainPy's CondNeuGroup"):
         empty.ops(np.float64)
 
 
@@ -334,3 +336,66 @@ def test_state_derivatives_equal_brainpys(name, method):
         a = np.asarray(getattr(ours, method)(x, 0.0, V))
         b = np.asarray(getattr(theirs, method)(x, 0.0, V))
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+ALL = (*ib.ADAPTED, *ib.CALCIUM_ADAPTED, *ib.ION_ADAPTED)
+
+
+def test_every_adapter_has_every_public_attribute_of_brainpys():
+    with precision("float32"):
+        for name in ALL:
+            theirs = {a for a in dir(getattr(bp.dyn, name)(2)) if not a.startswith("_")}
+            ours = set(dir(getattr(ib, name)(2)))
+            assert theirs <= ours, (name, sorted(theirs - ours))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_derived_attributes_and_integral_equal_brainpys(name):
+    """phi (phi_p, phi_q; Ih_De1996's k1, k3) from the parameters, at T = 30 where the
+    channel has T, and integral(*states, t, V, dt) (C_Ca= where the node's C gates it) as
+    BrainPy calls it, with per-neuron states, in BrainPy's default float32."""
+    import jax.numpy as jnp
+    rng = np.random.default_rng(11)
+    with precision("float32"):
+        kwargs = {"T": 30.0} if "T" in getattr(ib, name).ionc_class.spec.parameters else {}
+        ours, theirs = getattr(ib, name)(6, **kwargs), getattr(bp.dyn, name)(6, **kwargs)
+        for attr in ("phi", "phi_p", "phi_q", "k1", "k3"):
+            if hasattr(theirs, attr):
+                np.testing.assert_allclose(np.asarray(getattr(ours, attr)),
+                                           np.asarray(getattr(theirs, attr)), rtol=1e-6)
+        if not hasattr(theirs, "integral"):                 # the leaks
+            return
+        gates = [g.name for g in ours.ionc_class.spec.gates]
+        states = [jnp.asarray(rng.uniform(0.0, 0.5, 6), jnp.float32) for _ in gates]
+        V = jnp.asarray(rng.uniform(-90.0, 20.0, 6), jnp.float32)
+        signature = inspect.signature(theirs.integral)
+        args, kw = [*states, 0.0], {"dt": 0.1}
+        if "C_Ca" in signature.parameters or name.startswith(("IAHP", "Ih_De")):
+            kw["C_Ca"] = jnp.asarray(rng.uniform(1e-4, 3e-3, 6), jnp.float32)
+        if not name.startswith("IAHP"):                      # dp(p, t, C_Ca): no V
+            args.append(V)
+        a, b = ours.integral(*args, **kw), theirs.integral(*args, **kw)
+        a, b = (list(x) if isinstance(x, (tuple, list)) else [x] for x in (a, b))
+        assert len(a) == len(b) == len(gates)
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=2e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name,method", [("IAHP_De1994", "dp"), ("Ih_De1996", "dO"),
+                                         ("Ih_De1996", "dOL"), ("Ih_De1996", "dP1"),
+                                         ("ICaN_IS2008", "derivative")])
+def test_derivatives_take_brainpys_own_arguments(name, method):
+    """dp(p, t, C_Ca), dO(O, t, OL, V), dOL(OL, t, O, P1), dP1(P1, t, C_Ca): BrainPy's
+    arguments by BrainPy's names, equal to BrainPy's."""
+    import jax.numpy as jnp
+    rng = np.random.default_rng(4)
+    with precision("float64"):
+        ours, theirs = getattr(ib, name)(20), getattr(bp.dyn, name)(20)
+        values = {"V": rng.uniform(-100.0, 30.0, 20), "C_Ca": rng.uniform(1e-4, 3e-3, 20)}
+        values.update({g.name: rng.uniform(0.0, 0.5, 20) for g in ours.ionc_class.spec.gates})
+        names = list(inspect.signature(getattr(theirs, method)).parameters)
+        args = [jnp.asarray(values[names[0]]), 0.0,
+                *(jnp.asarray(values[k]) for k in names[2:])]
+        np.testing.assert_allclose(np.asarray(getattr(ours, method)(*args)),
+                                   np.asarray(getattr(theirs, method)(*args)),
+                                   rtol=1e-12, atol=1e-15)

@@ -20,7 +20,8 @@ KWARGS = {"IKDR_Ba2002": {"T": 30.0}, "INa_HH1952": {"phi": 1.5}, "IK_HH1952": {
 SINGULAR = {"INa_Ba2002": 2, "IKDR_Ba2002": 1, "INa_HH1952": 1, "IK_HH1952": 1,
             "INa_TM1991": 2, "IK_TM1991": 1, "IL": 0, "Ih_HM1992": 0, "IKA1_HM1992": 0,
             "ICaT_HM1992": 0, "IKA2_HM1992": 0, "IKK2A_HM1992": 0, "IKK2B_HM1992": 0,
-            "IKNI_Ya1989": 0, "IKL": 0, "ICaT_HP1992": 0, "ICaHT_HM1992": 0, "ICaHT_Re1993": 1}
+            "IKNI_Ya1989": 0, "IKL": 0, "ICaT_HP1992": 0, "ICaHT_HM1992": 0, "ICaHT_Re1993": 1,
+            "ICaL_IS2008": 0, "ICaN_IS2008": 0, "IAHP_De1994": 0, "Ih_De1996": 0}
 #: inf/tau channels: their goldens hold heterogeneous parameters and the current too
 STEADY_STATE = ["Ih_HM1992", "IKA1_HM1992", "ICaT_HM1992"]
 
@@ -101,12 +102,23 @@ def test_inf_tau_channels_match_brainpy_through_their_piecewise_boundaries(name,
     np.testing.assert_allclose(out["I"], ref_I, rtol=tol, atol=tol * np.abs(ref_I).max())
 
 
-def _mp_rate(spec, gate, role):
-    """The rate as written in the spec (no singularity rewrite), in 50-digit mpmath;
-    decimal constants such as 0.32 are taken as the exact decimals they denote."""
-    expr = sp.nsimplify(spec.expand_intermediates(spec.gate(gate).rate_expressions()[role]),
-                        rational=True)
-    return sp.lambdify([V_SYMBOL, *spec.parameter_symbols], expr, modules="mpmath")
+def _rates(spec) -> dict:
+    """The rate methods of a library channel and their expressions as written: each
+    gate's (``f_p_alpha``; not an ODE gate's right-hand side) and each named rate's
+    (``Ih_De1996``'s ``f_inf``)."""
+    out = {f"f_{g.name}_{role}": e for g in spec.gates if g.kind != "ode"
+           for role, e in g.rate_expressions().items()}
+    out.update({f"f_{name}": e for name, e in spec.rates.items()})
+    return out
+
+
+def _mp_rate(spec, rate):
+    """The rate as written in the spec (no singularity rewrite), in 50-digit mpmath, of V,
+    the parameters and the inputs (a calcium node's C); decimal constants such as 0.32 are
+    taken as the exact decimals they denote."""
+    expr = sp.nsimplify(spec.expand_intermediates(rate), rational=True)
+    inputs = [sp.Symbol(i, real=True) for i in spec.inputs]
+    return sp.lambdify([V_SYMBOL, *spec.parameter_symbols, *inputs], expr, modules="mpmath")
 
 
 def _at(rate, v, params, singular=()):
@@ -129,7 +141,7 @@ def test_every_library_rate_within_32_ulp_of_mpmath(name, dtype, target):
     """Each compiled rate against the formula as written, evaluated in 50 digits at the
     same float inputs: over [-150, 100] mV and down to 1e-9 mV from each singular point."""
     spec = LIBRARY[name]
-    params = [dtype(v) for v in spec.parameters.values()]
+    params = [dtype(v) for v in (*spec.parameters.values(), *spec.inputs.values())]
     points = [float(s.location.subs(dict(zip(spec.parameter_symbols, params))))
               for s in find_removable_singularities(spec).removable]
     near = [dtype(p + d) for p in points for d in (-1e-3, -1e-6, -1e-9, 1e-9, 1e-6, 1e-3)]
@@ -139,11 +151,12 @@ def test_every_library_rate_within_32_ulp_of_mpmath(name, dtype, target):
     ch = getattr(ionc, name)(V.size, dtype=dtype.__name__, target=target)
     mp.mp.dps = 50
     worst = {}
-    for gate in spec.gates:
-        for role in gate.rate_expressions():
-            got = host(getattr(ch, f"f_{gate.name}_{role}")(V))
-            ref = _mp_rate(spec, gate.name, role)
-            errors = [ulp_error(got[i], _at(ref, v, params, set(points)), dtype)
-                      for i, v in enumerate(V)]
-            worst[f"{role}_{gate.name}"] = max(errors)
+    rates = _rates(spec)
+    assert rates
+    for method, rate in rates.items():
+        got = host(getattr(ch, method)(V))
+        ref = _mp_rate(spec, rate)
+        errors = [ulp_error(got[i], _at(ref, v, params, set(points)), dtype)
+                  for i, v in enumerate(V)]
+        worst[method] = max(errors)
     assert max(worst.values()) <= 32, worst
