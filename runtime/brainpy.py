@@ -11,12 +11,16 @@ channel's compiled kernels through :mod:`ionc.jax`.  Swap the class in a
 Written against BrainPy 2.8.2 (the newest release the package index has
 today); the channel API it relies on (``IonChannel``, ``share['dt']``,
 ``parameter``/``variable``, ``CondNeuGroup`` calling ``update(V)`` then
-``current(V)``) is the one BrainPy has had since 2.4.  The calcium channels
-(``ICaT_HM1992`` and kin) are :class:`IoncCalciumChannel`: they sit in BrainPy's
-calcium nodes, which pass them ``C`` and ``E`` on every call.  :func:`channel` makes a
+``current(V)``) is the one BrainPy has had since 2.4.  All 35 of BrainPy's channel
+classes are here.  The calcium channels (``ICaT_HM1992`` and kin) are
+:class:`IoncCalciumChannel`: they sit in BrainPy's calcium nodes, which pass them ``C``
+and ``E`` on every call; ``ICaN_IS2008``, ``IAHP_De1994`` and ``Ih_De1996`` read that
+``C``, and ``IAHP_De1994v2`` (:class:`IoncKCaChannel`) sits in a ``MixIons``.
+BrainPy's ion nodes hold ionc's channels (ionc has no nodes of its own here: the nodes
+carry BrainPy's semantics).  :func:`channel` makes a
 BrainPy class of any other ionc channel class, ``.mod`` files included.
 :class:`CondNeuGroup` replaces BrainPy's group of such channels by one fused
-kernel per step.
+kernel per step (a group holding ion nodes steps as BrainPy's).
 """
 from __future__ import annotations
 
