@@ -11,7 +11,8 @@ from .channel import Channel
 from .channels import (IK_HH1952, IK_TM1991, IKA1_HM1992, IKA2_HM1992, IKDR_Ba2002, IKK2A_HM1992,
                        IKK2B_HM1992, IKL, IKNI_Ya1989, IL, CalciumDetailed, CalciumFirstOrder,
                        IAHP_De1994, ICaHT_HM1992, ICaHT_Re1993, ICaL_IS2008, ICaN_IS2008,
-                       ICaT_HM1992, ICaT_HP1992, Ih_De1996, Ih_HM1992, INa_Ba2002, INa_HH1952, INa_TM1991)
+                       ICaT_HM1992, ICaT_HP1992, Ih_De1996, Ih_HM1992, INa_Ba2002, INa_HH1952,
+                       INa_TM1991)
 from .neuron import HH, CondNeuGroup
 from .nmodl import NmodlMechanism, from_nmodl
 from .codegen import LIBRARY, get_channel, render_kernels

@@ -153,8 +153,7 @@ class IoncChannel(bp.dyn.IonChannel):
     def _params(self) -> dict:
         """The parameters as they are now (a user may set ``ch.g_max`` after construction,
         as BrainPy's own channels allow)."""
-        return {p: (bm.as_jax(v) if isinstance(v, (bm.Array, bm.Variable)) else v)
-                for p, v in ((p, getattr(self, p)) for p in self._values)}
+        return {p: _array(getattr(self, p)) for p in self._values}
 
     def _states(self) -> dict:
         return {g.name: bm.as_jax(getattr(self, g.name).value) for g in self.ionc_class.spec.gates}
@@ -186,18 +185,22 @@ class IoncChannel(bp.dyn.IonChannel):
         after one step of ionc's kernel, one array or a tuple.  ``t`` is not read."""
         gates = [g.name for g in self.ionc_class.spec.gates]
         named = dict(zip(("t", "V", "dt"), args[len(gates):]), **kwargs)
-        states = dict(zip(gates, args[:len(gates)]))
-        ref = jnp.asarray(bm.as_jax(named.get("V", args[0] if args else 0.0)))
-        if not jnp.issubdtype(ref.dtype, jnp.floating):
-            ref = ref.astype(bm.float_)
-        V = ref if "V" in named else jnp.zeros_like(ref)
-        inputs = {"C": _array(named["C_Ca"])} if "C_Ca" in named else {}
-        states = {g: jnp.broadcast_to(jnp.asarray(bm.as_jax(x), V.dtype), V.shape)
-                  for g, x in states.items()}
+        states, V, inputs = self._arguments(dict(zip(gates, args[:len(gates)])), named)
         new = self.ops(V.dtype).step(states, V, named.get("dt", share["dt"]),
                                      params=self._params(), **inputs)
         out = tuple(new[g] for g in gates)
         return out[0] if len(out) == 1 else out
+
+    def _arguments(self, given: dict, named: dict) -> tuple[dict, jax.Array, dict]:
+        """The states, V and inputs of a call made with BrainPy's arguments: ``given``
+        states (the others as they are now), ``named['V']`` (0 mV where BrainPy's method
+        takes none: it does not read V) and ``named['C_Ca']`` (the input C)."""
+        ref = _floating(named.get("V", next(iter(given.values()), 0.0)))
+        V = ref if "V" in named else jnp.zeros_like(ref)
+        inputs = {"C": _array(named["C_Ca"])} if "C_Ca" in named else {}
+        states = {g: jnp.broadcast_to(jnp.asarray(bm.as_jax(x), V.dtype), V.shape)
+                  for g, x in {**self._states(), **given}.items()}
+        return states, V, inputs
 
     # ---- BrainPy's channel API ---------------------------------------------
     def reset_state(self, V, batch_size=None):
@@ -256,6 +259,12 @@ class IoncKCaChannel(IoncChannel, KCaChannel):
 def _array(x):
     """A JAX array of a BrainPy variable or array (other values as they are)."""
     return bm.as_jax(x) if isinstance(x, (bm.Array, bm.Variable)) else x
+
+
+def _floating(x) -> jax.Array:
+    """``x`` as a JAX array of a floating type (an integer one in BrainPy's float)."""
+    x = jnp.asarray(bm.as_jax(x))
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(bm.float_)
 
 
 class IoncCalciumChannel(IoncIonChannel, bp.dyn.CalciumChannel):
@@ -351,8 +360,7 @@ class CondNeuGroup(bp.dyn.CondNeuGroup):
         out = {k: getattr(self, k) for k in ("C", "V_th")}
         for label, ch in self._channels().items():
             out.update({f"{label}.{p}": v for p, v in ch._params().items()})
-        return {k: bm.as_jax(v) if isinstance(v, (bm.Array, bm.Variable)) else v
-                for k, v in out.items()}
+        return {k: _array(v) for k, v in out.items()}
 
     def ops(self, dtype, params: dict | None = None) -> NeuronOps:
         """The :mod:`ionc.jax` functions of this group for ``dtype`` and for which of
@@ -442,9 +450,7 @@ def _rate_method(name: str, rate: str):
     parameters as they are now, its 0/0 points at their limits; differentiable in V by
     its exact derivative (``jax.grad`` is finite at the singular voltages too)."""
     def f(self, V):
-        V = jnp.asarray(bm.as_jax(V))
-        if not jnp.issubdtype(V.dtype, jnp.floating):
-            V = V.astype(bm.float_)
+        V = _floating(V)
         return self.ops(V.dtype).rate(rate, V, params=self._params())
     f.__name__ = name
     f.__doc__ = f"The rate {rate} at V (ionc's kernel; removable singularities exact)."
@@ -461,15 +467,9 @@ def _derivative_method(name: str, gate: str, signature: inspect.Signature | None
 
     def d(self, *args, **kwargs):
         bound = dict(zip(names, args), **kwargs)
-        value, bound = bound.pop(names[0]), {k: v for k, v in bound.items() if k != "t"}
-        V = bound.pop("V", None)
-        inputs = {"C": _array(bound.pop("C_Ca"))} if "C_Ca" in bound else {}
-        ref = jnp.asarray(bm.as_jax(value if V is None else V))
-        if not jnp.issubdtype(ref.dtype, jnp.floating):
-            ref = ref.astype(bm.float_)
-        V = jnp.zeros_like(ref) if V is None else ref
-        states = {g: jnp.broadcast_to(jnp.asarray(bm.as_jax(x), V.dtype), V.shape)
-                  for g, x in {**self._states(), **bound, gate: value}.items()}
+        bound.pop("t", None)
+        named = {k: bound.pop(k) for k in ("V", "C_Ca") if k in bound}
+        states, V, inputs = self._arguments({gate: bound.pop(names[0]), **bound}, named)
         return self.ops(V.dtype).derivative(gate, states, V, params=self._params(), **inputs)
     d.__name__ = name
     d.__doc__ = f"d{gate}/dt (ionc's kernel; t is not read)."
@@ -549,5 +549,6 @@ for _name in (*ADAPTED, *CALCIUM_ADAPTED, *ION_ADAPTED):
     globals()[_name] = adapter(_name)
 
 __all__ = ["ADAPTED", "CALCIUM_ADAPTED", "ION_ADAPTED", "CondNeuGroup", "IoncCalciumChannel",
-           "IoncChannel", "IoncIonChannel", "IoncKCaChannel", "IoncPotassiumChannel", "IoncSodiumChannel",
+           "IoncChannel", "IoncIonChannel", "IoncKCaChannel", "IoncPotassiumChannel",
+           "IoncSodiumChannel",
            "adapter", "channel", *ADAPTED, *CALCIUM_ADAPTED, *ION_ADAPTED]
