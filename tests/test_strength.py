@@ -18,14 +18,30 @@ x = symbol("x")
 
 
 def _mp_steady(spec, gate):
-    """The gate's steady state as written (alpha/(alpha + beta) or inf), 50 digits."""
+    """The value ``reset_state`` gives the gate, as written: its initial expression where
+    the spec has one (an ODE state's), else its steady state (alpha/(alpha + beta) or
+    inf); 50 digits, a function of V, the parameters and the inputs."""
     g = spec.gate(gate)
-    if g.kind == "rates":
+    if g.initial is not None:
+        expr = g.initial
+    elif g.kind == "rates":
         expr = g.alpha / (g.alpha + g.beta)
     else:
         expr = g.inf
     expr = sp.nsimplify(spec.expand_intermediates(expr), rational=True)
-    return sp.lambdify([V, *spec.parameter_symbols], expr, modules="mpmath")
+    inputs = [sp.Symbol(i, real=True) for i in spec.inputs]
+    return sp.lambdify([V, *spec.parameter_symbols, *inputs], expr, modules="mpmath")
+
+
+def _error(got, ref, dtype) -> int:
+    """ulp error, except the one documented float32 limit (README, ICaL_IS2008): an exact
+    value below float32's normal range may come out as 0 (a steady state's sum overflows
+    to inf), an absolute error under 2^-126 that counts as 0 ulp; any other value there
+    is still measured in ulp."""
+    tiny = np.finfo(np.float32).tiny
+    if dtype == np.float32 and got == 0 and 0 <= ref < tiny:
+        return 0
+    return ulp_error(got, ref, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -34,7 +50,7 @@ def test_every_steady_state_within_32_ulp_of_mpmath(name, dtype):
     """Over [-200, 200] mV, the contract's range: steep float32 gates (ICaT_HM1992's
     q_inf) need their exponents reduced in double there."""
     spec = LIBRARY[name]
-    params = [dtype(v) for v in spec.parameters.values()]
+    params = [dtype(v) for v in (*spec.parameters.values(), *spec.inputs.values())]
     rng = np.random.default_rng(11)
     V0 = np.unique(np.concatenate([np.linspace(-200, 200, 251),
                                    rng.uniform(-200, 200, 200)]).astype(dtype))
@@ -52,7 +68,7 @@ def test_every_steady_state_within_32_ulp_of_mpmath(name, dtype):
                 r = ref(mp.mpf(float(v)), *args)
             except ZeroDivisionError:
                 r = ref(mp.mpf(float(v)) + mp.mpf("1e-25"), *args)
-            errors.append(ulp_error(got[i], r, dtype))
+            errors.append(_error(got[i], r, dtype))
         worst[gate.name] = max(errors)
     assert max(worst.values()) <= 32, worst
 
