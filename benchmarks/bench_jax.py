@@ -2,6 +2,7 @@
 
     python benchmarks/bench_jax.py [--sizes 1e3,1e4,1e5,1e6,1e7] [--dtypes float64,float32]
                                    [--steps 50] [--repeats 5] [--no-brainpy]
+                                   [--brainpy-sizes 1e3,1e4,1e5,1e6] [--brainpy-only]
 
 1. INa_Ba2002 inside one jitted ``lax.scan`` over ``steps`` steps, V changing
    every step (``V0 + 0.001 k``): ``ionc.jax`` ops ``step`` against the same
@@ -14,8 +15,11 @@
 3. A BrainPy ``CondNeuGroup`` of Hodgkin-Huxley cells (INa_HH1952, IK_HH1952,
    IL) stepped in ``bm.for_loop``: BrainPy's channels against ``ionc.brainpy``'s
    in BrainPy's group and in ``ionc.brainpy.CondNeuGroup`` (one fused kernel per
-   step), and the same cells as an ionc group through ``ionc.jax.neuron_ops``
-   (one custom call per step in ``lax.scan``, and the fused run over the trace).
+   step), the loop compiled once (``bm.jit`` around ``bm.for_loop``), and the
+   same cells as an ionc group through ``ionc.jax.neuron_ops`` (one custom call
+   per step in ``lax.scan``, and the fused run over the trace).
+   400 steps, 100 at N >= 1e6 (the recorded spikes and the fused run's input trace
+   grow with N times the steps).
 """
 from __future__ import annotations
 
@@ -190,8 +194,12 @@ def brainpy_network(n: int, dtype: str, steps: int, repeats: int) -> dict:
             net.update()
             return net.spike.value
 
-        def go():
-            return jax.block_until_ready(bm.for_loop(step, np.arange(steps)))
+        # compiled once: bm.for_loop alone traces and compiles on every call (about
+        # 150 ms here), which would be timed as part of each run
+        run = bm.jit(lambda step=step: bm.for_loop(step, np.arange(steps)))
+
+        def go(run=run):
+            return jax.block_until_ready(run())
 
         spikes = int(np.asarray(go()).sum())
         out[label] = (median_time(go, repeats) / (n * steps) * 1e9, spikes)
@@ -239,11 +247,15 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-brainpy", action="store_true")
+    parser.add_argument("--brainpy-sizes", default="1e3,1e4,1e5,1e6",
+                        help="population sizes of the BrainPy CondNeuGroup table")
+    parser.add_argument("--brainpy-only", action="store_true",
+                        help="only the BrainPy CondNeuGroup table")
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     print(f"# ionc.jax on {jax.devices()[0].device_kind} ({platform.machine()}, {os.cpu_count()} "
           f"cores), jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
-    for dtype in args.dtypes.split(","):
+    for dtype in ([] if args.brainpy_only else args.dtypes.split(",")):
         print(f"\n## INa_Ba2002 inside one jitted lax.scan, {dtype}: ns per neuron-step")
         wide = dtype == "float32"
         print("| N | ionc op (scan) | ionc run (fused) | jax.numpy (scan) | jax.numpy / ionc op |"
@@ -276,8 +288,8 @@ def main(argv=None) -> int:
                  "ionc.jax neuron op (scan)", "ionc.jax neuron run")
         print("| N | " + " | ".join(names) + " | spikes (same order) |")
         print("|---|---|---|---|---|---|---|")
-        for n in (s for s in sizes if 1e3 <= s <= 1e5):
-            r = brainpy_network(n, dtype, 400, args.repeats)
+        for n in (int(float(s)) for s in args.brainpy_sizes.split(",")):
+            r = brainpy_network(n, dtype, 400 if n < 1e6 else 100, args.repeats)
             base = r[names[0]][0]
             cells = [f"{r[names[0]][0]:.2f}"] + [f"{r[k][0]:.2f} ({base / r[k][0]:.2f}x)"
                                                  for k in names[1:]]

@@ -175,8 +175,13 @@ class IoncChannel(bp.dyn.IonChannel):
                                          **(inputs or {})))
 
     def _current(self, V, params: dict, inputs: dict | None = None):
+        """The current: jax.numpy arithmetic where it is a polynomial (XLA fuses it into
+        BrainPy's membrane step and differentiates it there, one custom call fewer per
+        channel and per derivative), else the current kernel."""
         V = bm.as_jax(V)
-        return self.ops(V.dtype).current(self._states(), V, params=params, **(inputs or {}))
+        ops = self.ops(V.dtype)
+        current = ops.current_arithmetic if ops.arithmetic_current else ops.current
+        return current(self._states(), V, params=params, **(inputs or {}))
 
     def integral(self, *args, **kwargs):
         """BrainPy's integrator of the channel's states, called as BrainPy calls it:

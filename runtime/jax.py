@@ -54,6 +54,7 @@ from .codegen.lowering import RATE_JACOBIANS, lower_channel
 from .codegen.ffi import (SCALARS, FfiInterface, ffi_interface, handler_symbol,
                           has_handler, target_name)
 from .inputs import check_dt
+from .jax_expressions import evaluate, polynomial_current
 
 #: vmap_method of every ionc custom call (see the module's docstring).
 VMAP_METHOD = "broadcast_all"
@@ -434,6 +435,28 @@ class ChannelOps:
         values[("input", "V")] = V
         return self._differentiable("current", values, arrays, V.shape,
                                     {("output", "I"): V.shape})[("output", "I")]
+
+    @property
+    def arithmetic_current(self) -> bool:
+        """Whether :meth:`current_arithmetic` applies: the current is a polynomial in
+        what it reads (``g_max p^3 q (E - V)``; not a GHK current)."""
+        return polynomial_current(self.spec) is not None
+
+    def current_arithmetic(self, states: Mapping, V, *, params: Mapping | None = None,
+                           **inputs):
+        """The current of :meth:`current` as jax.numpy arithmetic (a polynomial current
+        only, :attr:`arithmetic_current`): XLA fuses it into the computation around it
+        and differentiates it in everything it reads.  It runs no kernel, so it checks
+        no value: the step's kernel, called on the same V and states, does."""
+        expr = polynomial_current(self.spec)
+        if expr is None:
+            raise ValueError(f"{self.spec.name}: its current is not a polynomial; use "
+                             "current()")
+        V = self._population(V)
+        values, _ = self._values(V.shape, params, inputs)
+        named = {key: x for (_, key), x in values.items()}
+        named.update(self._states(states, V.shape), V=V)
+        return evaluate(expr, named, self.dtype)
 
     def rate(self, rate: str, V, *, params: Mapping | None = None, **inputs):
         """Rate ``'<role>_<gate>'`` (``'alpha_p'``, ``'tau_q'``) or a named rate at ``V``,

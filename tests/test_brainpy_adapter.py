@@ -206,6 +206,34 @@ def test_current_is_differentiable_in_v_exactly():
         assert np.allclose(np.asarray(grad), -g * p ** 3 * q, rtol=1e-14, atol=0)
 
 
+def _custom_calls(fn, *args) -> int:
+    """How many XLA custom calls ``fn(*args)`` lowers to."""
+    return jax.jit(fn).lower(*args).as_text().count("custom_call")
+
+
+def test_a_polynomial_current_is_arithmetic_that_xla_fuses_and_a_ghk_one_a_kernel():
+    """In BrainPy's group the current and its V-derivative (exp_auto) run as XLA
+    arithmetic where the current is a polynomial: no custom call, the same values and
+    derivative as the kernel's.  ICaN_IS2008's (C/(C + ...)) stays a kernel."""
+    with precision("float64"):
+        V = bm.asarray(np.linspace(-80.0, 20.0, 16))
+        ch = ib.INa_Ba2002(16)
+        ch.reset_state(V)
+        v = bm.as_jax(V)
+        states, ops = ch._states(), ch.ops(np.float64)
+        assert _custom_calls(lambda v: jax.grad(lambda w: ch.current(w).sum())(v), v) == 0
+        assert _custom_calls(lambda v: ops.current(states, v), v) == 1
+        assert np.allclose(np.asarray(ch.current(V)), np.asarray(ops.current(states, v)),
+                           rtol=1e-15, atol=1e-13)
+        grad = jax.grad(lambda w: ch.current(w).sum())(v)
+        assert np.allclose(np.asarray(grad), -90.0 * np.asarray(states["p"]) ** 3
+                           * np.asarray(states["q"]), rtol=1e-14, atol=0)
+        ican = ib.ICaN_IS2008(16)
+        ican.reset_state(V, 2.4e-4, 120.0)
+        assert not ican.ops(np.float64).arithmetic_current
+        assert _custom_calls(lambda v: ican.current(v, 2.4e-4, 120.0), v) == 1
+
+
 @pytest.mark.slow
 def test_mod_file_channels_run_in_a_brainpy_condneugroup():
     """hh.mod and passive.mod as BrainPy channels: a BrainPy CondNeuGroup of them fires at
